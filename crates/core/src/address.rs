@@ -1,0 +1,496 @@
+//! Address and domain syntax, checked without any network.
+//!
+//! The rules follow RFC 5321 §4.1.2 (Mailbox, Dot-string, Quoted-string),
+//! §4.5.3.1 (length limits), RFC 6531 (UTF-8 local parts), RFC 1035 §2.3.1
+//! (LDH labels) and UTS #46 (IDNA) for internationalized domains.
+
+use std::fmt;
+
+use crate::verdict::Reason;
+
+/// RFC 5321 §4.5.3.1.1: the local part is at most 64 octets.
+pub const MAX_LOCAL_PART: usize = 64;
+/// RFC 5321 §4.5.3.1.3 limits a path to 256 octets including `<` and `>`,
+/// which leaves 254 for the address.
+pub const MAX_ADDRESS: usize = 254;
+/// RFC 1035 §2.3.4: a name is at most 255 octets on the wire, 253 as text.
+pub const MAX_DOMAIN: usize = 253;
+/// RFC 1035 §2.3.4: a label is at most 63 octets.
+pub const MAX_LABEL: usize = 63;
+
+/// A syntactically valid address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Address {
+    /// The local part, as written.
+    pub local: String,
+    /// The domain in ASCII (A-labels), lowercase, without a trailing dot.
+    pub domain: String,
+}
+
+/// Why an address or domain was refused before any DNS query.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyntaxError {
+    /// [`Reason::AddressInvalid`], [`Reason::DomainInvalid`] or [`Reason::DomainReserved`].
+    pub reason: Reason,
+    /// Names the offending character or rule.
+    pub detail: String,
+    /// The ASCII domain when it could be worked out (a reserved domain, say).
+    pub domain: Option<String>,
+}
+
+impl SyntaxError {
+    fn address(detail: impl Into<String>) -> Self {
+        SyntaxError {
+            reason: Reason::AddressInvalid,
+            detail: detail.into(),
+            domain: None,
+        }
+    }
+
+    fn domain(detail: impl Into<String>) -> Self {
+        SyntaxError {
+            reason: Reason::DomainInvalid,
+            detail: detail.into(),
+            domain: None,
+        }
+    }
+}
+
+impl fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.reason, self.detail)
+    }
+}
+
+impl std::error::Error for SyntaxError {}
+
+/// Describes a character for a detail line: `'!'`, `space`, `U+0000`.
+fn describe_char(c: char) -> String {
+    match c {
+        ' ' => "a space".to_string(),
+        c if c.is_control() => format!("control character U+{:04X}", c as u32),
+        c => format!("'{c}'"),
+    }
+}
+
+/// Parses one address: splits at the last `@`, checks the local part and
+/// normalizes the domain (see [`normalize_domain`]).
+///
+/// Surrounding whitespace (and a byte-order mark) is ignored.
+///
+/// ```
+/// use prebounce_core::address::parse_address;
+/// let a = parse_address(" Anna@Bücher.Shop.COM ").unwrap();
+/// assert_eq!(a.domain, "xn--bcher-kva.shop.com");
+/// ```
+pub fn parse_address(input: &str) -> Result<Address, SyntaxError> {
+    let input = input.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+    if input.is_empty() {
+        return Err(SyntaxError::address("empty address"));
+    }
+    if let Some((i, c)) = input.char_indices().find(|(_, c)| c.is_control()) {
+        return Err(SyntaxError::address(format!(
+            "{} at byte {i}",
+            describe_char(c)
+        )));
+    }
+    let Some(at) = input.rfind('@') else {
+        return Err(SyntaxError::address("no '@' in the address"));
+    };
+    let (local, domain) = (&input[..at], &input[at + 1..]);
+    if local.is_empty() {
+        return Err(SyntaxError::address(
+            "empty local part (nothing before '@')",
+        ));
+    }
+    if domain.is_empty() {
+        return Err(SyntaxError::address("empty domain (nothing after '@')"));
+    }
+    check_local_part(local)?;
+    if input.len() > MAX_ADDRESS {
+        return Err(SyntaxError::address(format!(
+            "address is {} octets long, more than {MAX_ADDRESS} (RFC 5321 §4.5.3.1.3)",
+            input.len()
+        )));
+    }
+    if domain.starts_with('[') {
+        return Err(SyntaxError::domain(format!(
+            "address literal {domain} is not accepted for bulk mail (RFC 5321 §4.1.3)"
+        )));
+    }
+    let domain = normalize_domain(domain)?;
+    Ok(Address {
+        local: local.to_string(),
+        domain,
+    })
+}
+
+/// RFC 5321 §4.1.2 `atext` (RFC 5322 §3.2.3), plus UTF-8 (RFC 6531 §3.3).
+fn is_atext(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || !c.is_ascii()
+}
+
+fn check_local_part(local: &str) -> Result<(), SyntaxError> {
+    if local.len() > MAX_LOCAL_PART {
+        return Err(SyntaxError::address(format!(
+            "local part is {} octets long, more than {MAX_LOCAL_PART} (RFC 5321 §4.5.3.1.1)",
+            local.len()
+        )));
+    }
+    if let Some(inner) = local.strip_prefix('"') {
+        // Quoted-string: qtextSMTP / quoted-pairSMTP between DQUOTEs.
+        let mut chars = inner.chars();
+        loop {
+            match chars.next() {
+                None => {
+                    return Err(SyntaxError::address(
+                        "unterminated quoted local part (missing closing '\"')",
+                    ))
+                }
+                Some('\\') => {
+                    if chars.next().is_none() {
+                        return Err(SyntaxError::address(
+                            "quoted local part ends with a lone backslash",
+                        ));
+                    }
+                }
+                Some('"') => {
+                    let rest = chars.as_str();
+                    if rest.is_empty() {
+                        return Ok(());
+                    }
+                    return Err(SyntaxError::address(format!(
+                        "text after the closing quote of the local part: {rest:?}"
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    // Dot-string: Atom *("." Atom).
+    if local.starts_with('.') {
+        return Err(SyntaxError::address(
+            "local part starts with a dot (RFC 5321 §4.1.2)",
+        ));
+    }
+    if local.ends_with('.') {
+        return Err(SyntaxError::address(
+            "local part ends with a dot (RFC 5321 §4.1.2)",
+        ));
+    }
+    if local.contains("..") {
+        return Err(SyntaxError::address(
+            "two dots in a row in the local part (RFC 5321 §4.1.2)",
+        ));
+    }
+    if let Some(c) = local.chars().find(|&c| c != '.' && !is_atext(c)) {
+        return Err(SyntaxError::address(format!(
+            "{} in the local part must be quoted (RFC 5321 §4.1.2)",
+            describe_char(c)
+        )));
+    }
+    Ok(())
+}
+
+/// Special-use names that never receive Internet mail. A domain equal to
+/// one of these, or below one, is [`Reason::DomainReserved`].
+///
+/// - RFC 6761 §6.1-6.5: `test`, `localhost`, `invalid`, `example`, and the
+///   second-level `example.com`, `example.net`, `example.org` (also RFC 2606 §3);
+/// - RFC 6762 §3: `local` (multicast DNS);
+/// - RFC 7686 §2: `onion`;
+/// - RFC 6761 §6.1 / RFC 8375: `arpa` (reverse mapping and `home.arpa`);
+/// - RFC 9476: `alt`; ICANN's 2024 reservation: `internal`.
+pub const SPECIAL_USE: &[&str] = &[
+    "invalid",
+    "test",
+    "example",
+    "localhost",
+    "local",
+    "onion",
+    "arpa",
+    "alt",
+    "internal",
+    "example.com",
+    "example.net",
+    "example.org",
+];
+
+/// The special-use suffix `domain` falls under, if any (`domain` in ASCII, lowercase).
+pub fn special_use_suffix(domain: &str) -> Option<&'static str> {
+    SPECIAL_USE.iter().copied().find(|s| {
+        domain == *s
+            || (domain.len() > s.len()
+                && domain.ends_with(s)
+                && domain.as_bytes()[domain.len() - s.len() - 1] == b'.')
+    })
+}
+
+/// Normalizes a mail domain: IDNA (UTS #46) to ASCII, lowercase, then
+/// checks RFC 1035 §2.3.1 LDH labels, lengths, the top-level domain and
+/// special-use names.
+///
+/// ```
+/// use prebounce_core::address::normalize_domain;
+/// assert_eq!(normalize_domain("Bücher.Shop.com").unwrap(), "xn--bcher-kva.shop.com");
+/// assert!(normalize_domain("gmail").is_err());
+/// ```
+pub fn normalize_domain(domain: &str) -> Result<String, SyntaxError> {
+    if let Some(c) = domain.chars().find(|c| c.is_control() || *c == ' ') {
+        return Err(SyntaxError::domain(format!(
+            "{} in the domain",
+            describe_char(c)
+        )));
+    }
+    let ascii = if domain.is_ascii() {
+        let lower = domain.to_ascii_lowercase();
+        check_ldh(&lower, domain)?;
+        if lower.split('.').any(|l| l.starts_with("xn--")) {
+            // Validate the Punycode of A-labels.
+            idna::domain_to_ascii(&lower).map_err(|_| {
+                SyntaxError::domain(format!(
+                    "'{domain}' has an A-label (xn--) that is not valid Punycode"
+                ))
+            })?;
+        }
+        lower
+    } else {
+        let ascii = idna::domain_to_ascii(domain).map_err(|_| {
+            SyntaxError::domain(format!(
+                "'{domain}' is not a valid internationalized domain name (UTS #46)"
+            ))
+        })?;
+        check_ldh(&ascii, domain)?;
+        ascii
+    };
+    if let Some(suffix) = special_use_suffix(&ascii) {
+        return Err(SyntaxError {
+            reason: Reason::DomainReserved,
+            detail: format!(
+                "'{ascii}' is under the special-use name '{suffix}', which receives no Internet mail (RFC 6761)"
+            ),
+            domain: Some(ascii),
+        });
+    }
+    let mut labels = ascii.rsplit('.');
+    let tld = labels.next().unwrap_or_default();
+    if labels.next().is_none() {
+        return Err(SyntaxError::domain(format!(
+            "single-label domain '{ascii}' (a mail domain needs a dot and a top-level domain)"
+        )));
+    }
+    if tld.bytes().all(|b| b.is_ascii_digit()) {
+        let what = if ascii.parse::<std::net::Ipv4Addr>().is_ok() {
+            "is an IPv4 address, not a domain"
+        } else {
+            "has an all-numeric top-level domain"
+        };
+        return Err(SyntaxError {
+            domain: Some(ascii.clone()),
+            ..SyntaxError::domain(format!("'{ascii}' {what} (RFC 3696 §2)"))
+        });
+    }
+    Ok(ascii)
+}
+
+/// LDH rule for `ascii`; `shown` is what the user wrote, for the detail.
+fn check_ldh(ascii: &str, shown: &str) -> Result<(), SyntaxError> {
+    if ascii.len() > MAX_DOMAIN {
+        return Err(SyntaxError::domain(format!(
+            "domain is {} octets long, more than {MAX_DOMAIN} (RFC 1035 §2.3.4)",
+            ascii.len()
+        )));
+    }
+    for label in ascii.split('.') {
+        if label.is_empty() {
+            let why = if ascii.starts_with('.') {
+                "starts with a dot"
+            } else if ascii.ends_with('.') {
+                "ends with a dot"
+            } else {
+                "has two dots in a row"
+            };
+            return Err(SyntaxError::domain(format!("domain '{shown}' {why}")));
+        }
+        if label.len() > MAX_LABEL {
+            return Err(SyntaxError::domain(format!(
+                "label '{label}' is {} octets long, more than {MAX_LABEL} (RFC 1035 §2.3.4)",
+                label.len()
+            )));
+        }
+        if let Some(c) = label
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
+        {
+            return Err(SyntaxError::domain(format!(
+                "{} in the domain '{shown}' (host names use letters, digits and '-', RFC 1035 §2.3.1)",
+                describe_char(c)
+            )));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(SyntaxError::domain(format!(
+                "label '{label}' starts or ends with a hyphen (RFC 1035 §2.3.1)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(input: &str) -> Reason {
+        match parse_address(input) {
+            Ok(_) => Reason::Deliverable,
+            Err(e) => e.reason,
+        }
+    }
+
+    #[test]
+    fn valid_addresses() {
+        for (input, domain) in [
+            ("user@example.co.uk", "example.co.uk"),
+            ("  User.Name+tag@Mail.Shop.COM\r", "mail.shop.com"),
+            ("\u{feff}a@b.de", "b.de"),
+            ("x@bücher.de", "xn--bcher-kva.de"),
+            ("x@BÜCHER.de", "xn--bcher-kva.de"),
+            ("\"john doe\"@ex.org.uk", "ex.org.uk"),
+            ("\"a@b\"@ex.io", "ex.io"),
+            ("o'brien@ex.ie", "ex.ie"),
+            ("!#$%&'*+-/=?^_`{|}~@ex.net.au", "ex.net.au"),
+            ("用户@例子.广告", "xn--fsqu00a.xn--4rr70v"),
+            ("a@xn--bcher-kva.de", "xn--bcher-kva.de"),
+            ("a@1-2-3.com", "1-2-3.com"),
+            ("a@123.com", "123.com"),
+        ] {
+            let parsed = parse_address(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
+            assert_eq!(parsed.domain, domain, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn invalid_addresses_name_the_rule() {
+        for (input, want, needle) in [
+            ("", Reason::AddressInvalid, "empty address"),
+            ("   ", Reason::AddressInvalid, "empty address"),
+            ("nobody", Reason::AddressInvalid, "no '@'"),
+            ("@example.de", Reason::AddressInvalid, "empty local part"),
+            ("user@", Reason::AddressInvalid, "empty domain"),
+            ("jo hn@ex.de", Reason::AddressInvalid, "a space"),
+            ("a\0b@ex.de", Reason::AddressInvalid, "U+0000"),
+            ("a\tb@ex.de", Reason::AddressInvalid, "U+0009"),
+            ("a(b)@ex.de", Reason::AddressInvalid, "'('"),
+            ("a,b@ex.de", Reason::AddressInvalid, "','"),
+            ("a\\b@ex.de", Reason::AddressInvalid, "'\\'"),
+            ("a@b@ex.de", Reason::AddressInvalid, "'@'"),
+            ("<a@ex.de>", Reason::AddressInvalid, "'<'"),
+            (".a@ex.de", Reason::AddressInvalid, "starts with a dot"),
+            ("a.@ex.de", Reason::AddressInvalid, "ends with a dot"),
+            ("a..b@ex.de", Reason::AddressInvalid, "two dots"),
+            ("\"abc@ex.de", Reason::AddressInvalid, "unterminated"),
+            (
+                "\"a\"b@ex.de",
+                Reason::AddressInvalid,
+                "after the closing quote",
+            ),
+            ("user@gmail", Reason::DomainInvalid, "single-label"),
+            ("user@[192.0.2.1]", Reason::DomainInvalid, "address literal"),
+            ("user@ex_ample.com", Reason::DomainInvalid, "'_'"),
+            ("user@ex ample.com", Reason::DomainInvalid, "a space"),
+            ("user@-ex.com", Reason::DomainInvalid, "hyphen"),
+            ("user@ex-.com", Reason::DomainInvalid, "hyphen"),
+            ("user@ex..com", Reason::DomainInvalid, "two dots"),
+            ("user@ex.com.", Reason::DomainInvalid, "ends with a dot"),
+            ("user@.ex.com", Reason::DomainInvalid, "starts with a dot"),
+            ("user@ex.123", Reason::DomainInvalid, "all-numeric"),
+            ("user@192.0.2.1", Reason::DomainInvalid, "IPv4 address"),
+            ("user@xn--zz.com", Reason::DomainInvalid, "Punycode"),
+            (
+                "user@a\u{200b}\u{fffd}.com",
+                Reason::DomainInvalid,
+                "UTS #46",
+            ),
+            ("user@localhost", Reason::DomainReserved, "localhost"),
+            ("user@mail.localhost", Reason::DomainReserved, "localhost"),
+            ("user@foo.invalid", Reason::DomainReserved, "invalid"),
+            ("user@foo.test", Reason::DomainReserved, "test"),
+            ("user@foo.example", Reason::DomainReserved, "example"),
+            ("user@example.com", Reason::DomainReserved, "example.com"),
+            (
+                "user@sub.example.org",
+                Reason::DomainReserved,
+                "example.org",
+            ),
+            ("user@printer.local", Reason::DomainReserved, "local"),
+            ("user@abc.onion", Reason::DomainReserved, "onion"),
+            ("user@home.arpa", Reason::DomainReserved, "arpa"),
+            ("user@x.internal", Reason::DomainReserved, "internal"),
+            ("user@FOO.TEST", Reason::DomainReserved, "test"),
+        ] {
+            let err = parse_address(input).expect_err(input);
+            assert_eq!(err.reason, want, "{input:?}: {}", err.detail);
+            assert!(
+                err.detail.contains(needle),
+                "{input:?}: detail {:?} lacks {needle:?}",
+                err.detail
+            );
+        }
+    }
+
+    #[test]
+    fn not_reserved_lookalikes() {
+        for input in [
+            "a@mytest.com",
+            "a@example.community",
+            "a@notexample.com",
+            "a@testing.io",
+            "a@local.de",
+        ] {
+            assert_eq!(reason(input), Reason::Deliverable, "{input}");
+        }
+    }
+
+    #[test]
+    fn length_limits() {
+        let local64 = "a".repeat(64);
+        assert!(parse_address(&format!("{local64}@ex.de")).is_ok());
+        let e = parse_address(&format!("{local64}a@ex.de")).unwrap_err();
+        assert!(e.detail.contains("local part is 65 octets"), "{}", e.detail);
+        let label63 = "b".repeat(63);
+        assert!(parse_address(&format!("a@{label63}.de")).is_ok());
+        let e = parse_address(&format!("a@{label63}b.de")).unwrap_err();
+        assert_eq!(e.reason, Reason::DomainInvalid);
+        // 254 octets is the limit for the whole address.
+        let domain = format!(
+            "{}.{}.{}.de",
+            "c".repeat(63),
+            "d".repeat(63),
+            "e".repeat(63)
+        );
+        let ok = format!("{}@{domain}", "f".repeat(254 - domain.len() - 1));
+        assert_eq!(ok.len(), 254);
+        assert!(parse_address(&ok).is_ok());
+        let e = parse_address(&format!("g{ok}")).unwrap_err();
+        assert!(e.detail.contains("255 octets"), "{}", e.detail);
+    }
+
+    #[test]
+    fn junk_never_panics() {
+        let long = "x".repeat(1 << 20);
+        for input in [
+            long.as_str(),
+            "\u{fffd}\u{fffd}@\u{fffd}",
+            "@",
+            "@@",
+            "\"",
+            "\"\\",
+            "a@\u{0}",
+            "a@.",
+            "a@..",
+            "a@ü",
+        ] {
+            let _ = parse_address(input);
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! Typed DNS evidence: what the I/O layer saw, before any judgement.
+//!
+//! Every query ends in a [`QueryStatus`]; negative answers and failures are
+//! values, not errors, and the type keeps permanent negatives (NXDOMAIN,
+//! NODATA) apart from temporary failures (SERVFAIL, timeouts, ...).
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+/// How one DNS query ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum QueryStatus {
+    /// NOERROR with records of the asked type (after following CNAMEs).
+    Answer,
+    /// NOERROR, no records of the type, an SOA in the authority section:
+    /// the name exists but has no such records (RFC 2308 §2.2). Permanent.
+    NoData,
+    /// NXDOMAIN: the name does not exist (RFC 2308 §2.1). Permanent.
+    NxDomain,
+    /// SERVFAIL: the server could not answer. Temporary (RFC 5321 §5.1).
+    ServFail,
+    /// REFUSED: the server will not answer. Temporary: the fault is in the path.
+    Refused,
+    /// No reply within the timeout, after every attempt. Temporary.
+    Timeout,
+    /// NOERROR, no records and no SOA: a referral or a lame server. Temporary.
+    Lame,
+    /// A reply that could not be parsed or did not fit the question. Temporary.
+    Malformed,
+    /// Another response code (FORMERR, NOTIMP, ...). Temporary.
+    Rcode(u16),
+}
+
+impl QueryStatus {
+    /// Whether this outcome says nothing final about the name: the query
+    /// must be asked again later, and no suppression may rest on it.
+    pub fn is_temporary(self) -> bool {
+        !matches!(
+            self,
+            QueryStatus::Answer | QueryStatus::NoData | QueryStatus::NxDomain
+        )
+    }
+
+    /// A stable lowercase name: `answer`, `nodata`, `nxdomain`, `servfail`,
+    /// `refused`, `timeout`, `lame`, `malformed`, `rcode_N`.
+    pub fn name(self) -> String {
+        match self {
+            QueryStatus::Answer => "answer".into(),
+            QueryStatus::NoData => "nodata".into(),
+            QueryStatus::NxDomain => "nxdomain".into(),
+            QueryStatus::ServFail => "servfail".into(),
+            QueryStatus::Refused => "refused".into(),
+            QueryStatus::Timeout => "timeout".into(),
+            QueryStatus::Lame => "lame".into(),
+            QueryStatus::Malformed => "malformed".into(),
+            QueryStatus::Rcode(c) => format!("rcode_{c}"),
+        }
+    }
+
+    /// A short phrase for detail lines.
+    pub fn describe(self) -> String {
+        match self {
+            QueryStatus::Answer => "answered".into(),
+            QueryStatus::NoData => "NODATA (the name exists, no such records)".into(),
+            QueryStatus::NxDomain => "NXDOMAIN (no such domain)".into(),
+            QueryStatus::ServFail => "SERVFAIL".into(),
+            QueryStatus::Refused => "REFUSED".into(),
+            QueryStatus::Timeout => "timed out".into(),
+            QueryStatus::Lame => "a referral or lame answer (no records, no SOA)".into(),
+            QueryStatus::Malformed => "a malformed reply".into(),
+            QueryStatus::Rcode(c) => format!("response code {c}"),
+        }
+    }
+}
+
+impl fmt::Display for QueryStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+impl Serialize for QueryStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name())
+    }
+}
+
+/// One query's result: its status, the records of the asked type, and the
+/// CNAME chain followed on the way (empty when the name was no alias).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lookup<T> {
+    /// How the query ended.
+    pub status: QueryStatus,
+    /// The records found (empty unless `status` is `Answer`).
+    pub records: Vec<T>,
+    /// Alias targets followed, in order, lowercase without the trailing dot.
+    pub cname: Vec<String>,
+}
+
+impl<T> Lookup<T> {
+    /// A lookup that ended with `status` and found nothing.
+    pub fn empty(status: QueryStatus) -> Self {
+        Lookup {
+            status,
+            records: Vec::new(),
+            cname: Vec::new(),
+        }
+    }
+}
+
+/// One MX record (RFC 1035 §3.3.9).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MxRecord {
+    /// Lower is preferred (RFC 5321 §5.1).
+    pub preference: u16,
+    /// The exchange, lowercase, without the trailing dot; the root is `.`.
+    pub exchange: String,
+}
+
+/// The A and AAAA lookups of one host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostEvidence {
+    /// The host name, lowercase, without the trailing dot.
+    pub name: String,
+    /// The A query.
+    pub a: Lookup<IpAddr>,
+    /// The AAAA query.
+    pub aaaa: Lookup<IpAddr>,
+}
+
+impl HostEvidence {
+    /// Every address found, IPv4 first.
+    pub fn addresses(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        self.a
+            .records
+            .iter()
+            .chain(self.aaaa.records.iter())
+            .copied()
+    }
+
+    /// Whether either lookup failed temporarily.
+    pub fn has_temporary_failure(&self) -> bool {
+        self.a.status.is_temporary() || self.aaaa.status.is_temporary()
+    }
+
+    /// The first temporary failure, if any, as `(query type, status)`.
+    pub fn temporary_failure(&self) -> Option<(&'static str, QueryStatus)> {
+        if self.a.status.is_temporary() {
+            Some(("A", self.a.status))
+        } else if self.aaaa.status.is_temporary() {
+            Some(("AAAA", self.aaaa.status))
+        } else {
+            None
+        }
+    }
+
+    /// The alias chain of the A lookup, else of the AAAA lookup.
+    pub fn cname(&self) -> &[String] {
+        if self.a.cname.is_empty() {
+            &self.aaaa.cname
+        } else {
+            &self.a.cname
+        }
+    }
+}
+
+/// What an MX exchange name is, decided from its text alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExchangeKind {
+    /// `.`: the null MX of RFC 7505.
+    Null,
+    /// An all-numeric name such as `0` (the "MX 0 0." typo): never looked up.
+    Numeric,
+    /// An IPv4 address written as a name: parsed, not looked up.
+    IpLiteral(IpAddr),
+    /// `localhost` or a name under it: loopback without asking DNS (RFC 6761 §6.3).
+    Localhost,
+    /// A host name to resolve.
+    Host,
+}
+
+impl ExchangeKind {
+    /// Classifies an exchange written lowercase without the trailing dot
+    /// (the root as `.` or empty).
+    pub fn of(exchange: &str) -> ExchangeKind {
+        let name = exchange.trim_end_matches('.');
+        if name.is_empty() {
+            return ExchangeKind::Null;
+        }
+        if let Ok(v4) = name.parse::<Ipv4Addr>() {
+            return ExchangeKind::IpLiteral(IpAddr::V4(v4));
+        }
+        if let Some(inner) = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
+            if let Ok(ip) = inner.trim_start_matches("IPv6:").parse::<IpAddr>() {
+                return ExchangeKind::IpLiteral(ip);
+            }
+        }
+        if name
+            .split('.')
+            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return ExchangeKind::Numeric;
+        }
+        if name.eq_ignore_ascii_case("localhost")
+            || name.to_ascii_lowercase().ends_with(".localhost")
+        {
+            return ExchangeKind::Localhost;
+        }
+        ExchangeKind::Host
+    }
+}
+
+/// One MX target with what was found about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MxTarget {
+    /// The MX record.
+    pub mx: MxRecord,
+    /// The A/AAAA lookups, present when the exchange is a [`ExchangeKind::Host`].
+    pub host: Option<Arc<HostEvidence>>,
+}
+
+impl MxTarget {
+    /// The kind of the exchange name.
+    pub fn kind(&self) -> ExchangeKind {
+        ExchangeKind::of(&self.mx.exchange)
+    }
+}
+
+/// Everything DNS said about one mail domain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainEvidence {
+    /// The domain, ASCII lowercase.
+    pub domain: String,
+    /// The MX query (its records are also in `targets`).
+    pub mx: Lookup<MxRecord>,
+    /// The MX records with their address lookups, in RFC 5321 §5.1 order
+    /// (preference, then name).
+    pub targets: Vec<MxTarget>,
+    /// The domain's own A/AAAA, looked up when the MX query said NODATA
+    /// (the implicit MX of RFC 5321 §5.1).
+    pub implicit: Option<Arc<HostEvidence>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exchange_kinds() {
+        use ExchangeKind::*;
+        assert_eq!(ExchangeKind::of("."), Null);
+        assert_eq!(ExchangeKind::of(""), Null);
+        assert_eq!(ExchangeKind::of("0"), Numeric);
+        assert_eq!(ExchangeKind::of("0."), Numeric);
+        assert_eq!(ExchangeKind::of("10.20"), Numeric);
+        assert_eq!(
+            ExchangeKind::of("192.0.2.1"),
+            IpLiteral("192.0.2.1".parse().unwrap())
+        );
+        assert_eq!(ExchangeKind::of("[::1]"), IpLiteral("::1".parse().unwrap()));
+        assert_eq!(ExchangeKind::of("localhost"), Localhost);
+        assert_eq!(ExchangeKind::of("mx.localhost"), Localhost);
+        assert_eq!(ExchangeKind::of("localhost.example.com"), Host);
+        assert_eq!(ExchangeKind::of("mx1.example.com"), Host);
+        assert_eq!(ExchangeKind::of("0mail.com"), Host);
+    }
+
+    #[test]
+    fn only_answer_nodata_nxdomain_are_final() {
+        use QueryStatus::*;
+        for s in [
+            ServFail,
+            Refused,
+            Timeout,
+            Lame,
+            Malformed,
+            Rcode(1),
+            Rcode(4),
+        ] {
+            assert!(s.is_temporary(), "{s}");
+        }
+        for s in [Answer, NoData, NxDomain] {
+            assert!(!s.is_temporary(), "{s}");
+        }
+    }
+}

@@ -1,0 +1,784 @@
+//! The judgement: evidence + policy -> verdict, as pure functions.
+//!
+//! [`judge`] tries the rules in the order of [`crate::verdict::REASONS`];
+//! the first that matches wins. The one invariant above all: a temporary
+//! failure anywhere in the evidence that could change the answer gives
+//! `retry`, never `suppress`.
+
+use std::net::IpAddr;
+
+use crate::evidence::{DomainEvidence, ExchangeKind, HostEvidence, MxTarget, QueryStatus};
+use crate::net::{classify_ip, AddrClass, Cidr};
+use crate::verdict::{Reason, Verdict, Warning};
+
+/// What to do with a domain that publishes no MX but has A/AAAA records.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ImplicitMx {
+    /// `no_mx`: a domain with no MX does not want mail (the default: in
+    /// bulk lists, such domains are almost always web-only).
+    #[default]
+    Suppress,
+    /// Judge the domain's own addresses as its MX, as RFC 5321 §5.1 allows.
+    Accept,
+}
+
+/// The user's choices that the rules depend on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// The implicit MX policy.
+    pub implicit_mx: ImplicitMx,
+    /// Networks whose addresses count as usable although not global
+    /// (private deployments, tests).
+    pub trusted_nets: Vec<Cidr>,
+}
+
+/// How usable one MX target is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TargetState {
+    /// At least one address is global or trusted.
+    Usable,
+    /// A lookup failed temporarily and no usable address was found.
+    TempFail,
+    /// `localhost`, or only loopback/unspecified addresses.
+    Loopback,
+    /// Only non-global addresses (some may be loopback).
+    NonGlobal,
+    /// No address at all (NXDOMAIN or NODATA for both A and AAAA).
+    Unresolvable,
+    /// An all-numeric name, or the root (null MX) among other records.
+    Botched,
+}
+
+impl TargetState {
+    /// A stable lowercase name: `usable`, `temp_fail`, `loopback`,
+    /// `non_global`, `unresolvable`, `botched`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetState::Usable => "usable",
+            TargetState::TempFail => "temp_fail",
+            TargetState::Loopback => "loopback",
+            TargetState::NonGlobal => "non_global",
+            TargetState::Unresolvable => "unresolvable",
+            TargetState::Botched => "botched",
+        }
+    }
+}
+
+/// One address of a target with its class.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClassifiedAddr {
+    /// The address.
+    pub ip: IpAddr,
+    /// Its class under the policy.
+    pub class: AddrClass,
+    /// The special-purpose range it falls in, when not global.
+    pub range: Option<&'static str>,
+}
+
+/// The judgement on one MX target (or on the implicit MX).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetAssessment {
+    /// The state.
+    pub state: TargetState,
+    /// The addresses found, classified.
+    pub addresses: Vec<ClassifiedAddr>,
+    /// Why, in a few words (`resolves only to 127.0.0.1`, ...).
+    pub note: String,
+}
+
+fn classify_all(ips: impl Iterator<Item = IpAddr>, policy: &Policy) -> Vec<ClassifiedAddr> {
+    ips.map(|ip| {
+        let (class, range) = classify_ip(ip, &policy.trusted_nets);
+        ClassifiedAddr { ip, class, range }
+    })
+    .collect()
+}
+
+fn list(addrs: &[ClassifiedAddr]) -> String {
+    let mut out = String::new();
+    for (i, a) in addrs.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&a.ip.to_string());
+        if let Some(range) = a.range {
+            out.push_str(&format!(" ({range})"));
+        }
+    }
+    out
+}
+
+/// Judges addresses found for a host: usable, loopback, non-global,
+/// temporarily unknown or unresolvable.
+pub fn assess_host(host: &HostEvidence, policy: &Policy) -> TargetAssessment {
+    let addresses = classify_all(host.addresses(), policy);
+    let (state, note) = if addresses.iter().any(|a| a.class.is_usable()) {
+        (
+            TargetState::Usable,
+            format!("resolves to {}", list(&addresses)),
+        )
+    } else if let Some((rtype, status)) = host.temporary_failure() {
+        (
+            TargetState::TempFail,
+            format!("{rtype} lookup {}", status.describe()),
+        )
+    } else if addresses.is_empty() {
+        let why = if host.a.status == QueryStatus::NxDomain {
+            "does not exist (NXDOMAIN)"
+        } else {
+            "has no A or AAAA records"
+        };
+        (TargetState::Unresolvable, why.to_string())
+    } else if addresses.iter().all(|a| a.class == AddrClass::Loopback) {
+        (
+            TargetState::Loopback,
+            format!("resolves only to {}", list(&addresses)),
+        )
+    } else {
+        (
+            TargetState::NonGlobal,
+            format!("resolves only to {}", list(&addresses)),
+        )
+    };
+    TargetAssessment {
+        state,
+        addresses,
+        note,
+    }
+}
+
+/// Judges one MX target.
+pub fn assess_target(target: &MxTarget, policy: &Policy) -> TargetAssessment {
+    let fixed = |state, addresses, note: &str| TargetAssessment {
+        state,
+        addresses,
+        note: note.to_string(),
+    };
+    match target.kind() {
+        ExchangeKind::Null => fixed(TargetState::Botched, vec![], "null MX"),
+        ExchangeKind::Numeric => fixed(
+            TargetState::Botched,
+            vec![],
+            "all-numeric name, a botched null MX (not looked up)",
+        ),
+        ExchangeKind::Localhost => fixed(
+            TargetState::Loopback,
+            classify_all([IpAddr::from([127, 0, 0, 1])].into_iter(), policy),
+            "is loopback by definition (RFC 6761 §6.3), not looked up",
+        ),
+        ExchangeKind::IpLiteral(ip) => {
+            let addresses = classify_all([ip].into_iter(), policy);
+            let state = match addresses[0].class {
+                AddrClass::Global | AddrClass::Trusted => TargetState::Usable,
+                AddrClass::Loopback => TargetState::Loopback,
+                AddrClass::NonGlobal => TargetState::NonGlobal,
+            };
+            let note = format!("is an IP address, not a host name: {}", list(&addresses));
+            TargetAssessment {
+                state,
+                addresses,
+                note,
+            }
+        }
+        ExchangeKind::Host => match &target.host {
+            Some(host) => assess_host(host, policy),
+            None => fixed(TargetState::TempFail, vec![], "not looked up"),
+        },
+    }
+}
+
+/// Turns the DNS evidence of a domain into a verdict. Pure: no I/O.
+///
+/// The rules, first match wins (the syntax rules run before DNS, see
+/// [`crate::address`]):
+///
+/// 1. `nxdomain`: the MX query answered NXDOMAIN (RFC 5321 §5.1: a
+///    non-existent domain is an error).
+/// 2. `dns_failure`: the MX query failed temporarily (RFC 5321 §5.1: a
+///    temporary DNS error must be retried).
+/// 3. `null_mx`: an MX with exchange `.` (RFC 7505 §3; senders return
+///    5.1.10, §4.1). With other records beside it, warning `null_mx_mixed`.
+/// 4. `null_mx_malformed`: every exchange is all-numeric (`MX 0 0.`).
+/// 5. MX NODATA (RFC 5321 §5.1 implicit MX): `dns_failure` when the A/AAAA
+///    lookups failed temporarily and found nothing, `no_mail_host` when
+///    there is no address, `no_mx` under [`ImplicitMx::Suppress`], else the
+///    domain's addresses are judged like a target (`implicit_mx` when usable).
+/// 6. `deliverable`: a target has a usable address.
+/// 7. `dns_failure`: no usable target and a target lookup failed temporarily.
+/// 8. `mx_localhost`, 9. `mx_unroutable`, 10. `mx_unresolvable`.
+pub fn judge(ev: &DomainEvidence, policy: &Policy) -> Verdict {
+    let domain = &ev.domain;
+    match ev.mx.status {
+        QueryStatus::NxDomain => {
+            return Verdict::new(
+                Reason::Nxdomain,
+                format!("{domain}: MX query answered NXDOMAIN, the domain does not exist"),
+            )
+        }
+        QueryStatus::NoData => return judge_implicit(ev, policy),
+        QueryStatus::Answer => {}
+        temporary => {
+            return Verdict::new(
+                Reason::DnsFailure,
+                format!(
+                    "{domain}: MX query {}; try again later",
+                    temporary.describe()
+                ),
+            )
+        }
+    }
+
+    let kinds: Vec<ExchangeKind> = ev.targets.iter().map(MxTarget::kind).collect();
+    if kinds.contains(&ExchangeKind::Null) {
+        let mixed = ev.targets.len() > 1;
+        let detail = if mixed {
+            format!(
+                "{domain} publishes a null MX (RFC 7505) beside {} other MX record(s): it accepts no mail",
+                ev.targets.len() - 1
+            )
+        } else {
+            format!("{domain} publishes a null MX (RFC 7505): it accepts no mail")
+        };
+        let v = Verdict::new(Reason::NullMx, detail);
+        return if mixed {
+            v.with_warnings([Warning::NullMxMixed])
+        } else {
+            v
+        };
+    }
+    if !kinds.is_empty() && kinds.iter().all(|k| *k == ExchangeKind::Numeric) {
+        let names: Vec<String> = ev
+            .targets
+            .iter()
+            .map(|t| format!("MX {} {}.", t.mx.preference, t.mx.exchange))
+            .collect();
+        return Verdict::new(
+            Reason::NullMxMalformed,
+            format!(
+                "{domain} publishes {}: an all-numeric exchange, a botched null MX",
+                names.join(", ")
+            ),
+        );
+    }
+
+    let assessed: Vec<(&MxTarget, TargetAssessment)> = ev
+        .targets
+        .iter()
+        .map(|t| (t, assess_target(t, policy)))
+        .collect();
+    let mut warnings = Vec::new();
+    if kinds
+        .iter()
+        .any(|k| matches!(k, ExchangeKind::IpLiteral(_)))
+    {
+        warnings.push(Warning::MxIpLiteral);
+    }
+    if ev
+        .targets
+        .iter()
+        .any(|t| t.host.as_ref().is_some_and(|h| !h.cname().is_empty()))
+    {
+        warnings.push(Warning::MxCname);
+    }
+
+    let usable: Vec<&(&MxTarget, TargetAssessment)> = assessed
+        .iter()
+        .filter(|(_, a)| a.state == TargetState::Usable)
+        .collect();
+    if let Some((first, a)) = usable.first() {
+        if usable.len() < assessed.len() {
+            warnings.push(Warning::MxPartiallyUnusable);
+        }
+        let detail = format!(
+            "{domain}: {} of {} MX host(s) usable; first {} {}",
+            usable.len(),
+            assessed.len(),
+            first.mx.exchange,
+            a.note
+        );
+        return Verdict::new(Reason::Deliverable, detail).with_warnings(warnings);
+    }
+
+    let find = |state: TargetState| assessed.iter().find(|(_, a)| a.state == state);
+    let (reason, (target, a)) = if let Some(t) = find(TargetState::TempFail) {
+        (Reason::DnsFailure, t)
+    } else if let Some(t) = find(TargetState::Loopback) {
+        (Reason::MxLocalhost, t)
+    } else if let Some(t) = find(TargetState::NonGlobal) {
+        (Reason::MxUnroutable, t)
+    } else {
+        (
+            Reason::MxUnresolvable,
+            assessed.first().expect("an MX answer has records"),
+        )
+    };
+    let tail = match reason {
+        Reason::DnsFailure => "; try again later",
+        _ => "",
+    };
+    let detail = if assessed.len() == 1 {
+        format!(
+            "{domain}: its only MX host {} {}{tail}",
+            target.mx.exchange, a.note
+        )
+    } else {
+        format!(
+            "{domain}: none of its {} MX hosts is usable; {} {}{tail}",
+            assessed.len(),
+            target.mx.exchange,
+            a.note
+        )
+    };
+    Verdict::new(reason, detail).with_warnings(warnings)
+}
+
+/// MX NODATA: RFC 5321 §5.1's implicit MX, under the policy.
+fn judge_implicit(ev: &DomainEvidence, policy: &Policy) -> Verdict {
+    let domain = &ev.domain;
+    let Some(host) = &ev.implicit else {
+        return Verdict::new(
+            Reason::DnsFailure,
+            format!("{domain}: MX NODATA but the A/AAAA lookups were not made; try again later"),
+        );
+    };
+    let a = assess_host(host, policy);
+    if a.addresses.is_empty() {
+        if let Some((rtype, status)) = host.temporary_failure() {
+            return Verdict::new(
+                Reason::DnsFailure,
+                format!(
+                    "{domain}: no MX records, and the {rtype} lookup {}; try again later",
+                    status.describe()
+                ),
+            );
+        }
+        return Verdict::new(
+            Reason::NoMailHost,
+            format!("{domain}: no MX records and no A/AAAA records: no host accepts its mail"),
+        );
+    }
+    match policy.implicit_mx {
+        ImplicitMx::Suppress => Verdict::new(
+            Reason::NoMx,
+            format!(
+                "{domain}: no MX records, only A/AAAA ({}); a domain without MX does not want mail (--implicit-mx suppress)",
+                list(&a.addresses)
+            ),
+        ),
+        ImplicitMx::Accept => {
+            let reason = match a.state {
+                TargetState::Usable => Reason::ImplicitMx,
+                TargetState::TempFail => Reason::DnsFailure,
+                TargetState::Loopback => Reason::MxLocalhost,
+                TargetState::NonGlobal => Reason::MxUnroutable,
+                TargetState::Unresolvable | TargetState::Botched => Reason::MxUnresolvable,
+            };
+            Verdict::new(
+                reason,
+                format!("{domain}: no MX records; implicit MX {domain} {}", a.note),
+            )
+            .with_warnings([Warning::ImplicitMx])
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::{Lookup, MxRecord};
+    use crate::verdict::Action;
+    use std::sync::Arc;
+    use QueryStatus::*;
+
+    /// A host with the given A and AAAA outcomes; addresses imply `Answer`.
+    fn host(
+        name: &str,
+        a: (QueryStatus, &[&str]),
+        aaaa: (QueryStatus, &[&str]),
+    ) -> Arc<HostEvidence> {
+        let lookup = |(status, ips): (QueryStatus, &[&str])| Lookup {
+            status,
+            records: ips.iter().map(|s| s.parse().unwrap()).collect(),
+            cname: vec![],
+        };
+        Arc::new(HostEvidence {
+            name: name.into(),
+            a: lookup(a),
+            aaaa: lookup(aaaa),
+        })
+    }
+
+    fn v4(name: &str, ips: &[&str]) -> Arc<HostEvidence> {
+        host(name, (Answer, ips), (NoData, &[]))
+    }
+
+    fn mx(pref: u16, exchange: &str, host: Option<Arc<HostEvidence>>) -> MxTarget {
+        MxTarget {
+            mx: MxRecord {
+                preference: pref,
+                exchange: exchange.into(),
+            },
+            host,
+        }
+    }
+
+    fn with_mx(targets: Vec<MxTarget>) -> DomainEvidence {
+        DomainEvidence {
+            domain: "d.com".into(),
+            mx: Lookup {
+                status: Answer,
+                records: targets.iter().map(|t| t.mx.clone()).collect(),
+                cname: vec![],
+            },
+            targets,
+            implicit: None,
+        }
+    }
+
+    fn mx_status(status: QueryStatus, implicit: Option<Arc<HostEvidence>>) -> DomainEvidence {
+        DomainEvidence {
+            domain: "d.com".into(),
+            mx: Lookup::empty(status),
+            targets: vec![],
+            implicit,
+        }
+    }
+
+    fn check(ev: &DomainEvidence, policy: &Policy, want: Reason, warnings: &[Warning]) {
+        let v = judge(ev, policy);
+        assert_eq!(v.reason, want, "detail: {}", v.detail);
+        assert_eq!(v.warnings, warnings, "detail: {}", v.detail);
+        assert!(v.detail.starts_with("d.com"), "{}", v.detail);
+    }
+
+    fn accept() -> Policy {
+        Policy {
+            implicit_mx: ImplicitMx::Accept,
+            ..Policy::default()
+        }
+    }
+
+    const GLOBAL: &str = "8.8.8.8";
+
+    #[test]
+    fn mx_query_outcomes() {
+        let p = Policy::default();
+        check(&mx_status(NxDomain, None), &p, Reason::Nxdomain, &[]);
+        for s in [ServFail, Refused, Timeout, Lame, Malformed, Rcode(1)] {
+            let v = judge(&mx_status(s, None), &p);
+            assert_eq!(v.reason, Reason::DnsFailure, "{s}");
+            assert_eq!(v.action(), Action::Retry);
+        }
+    }
+
+    #[test]
+    fn null_mx_rules() {
+        let p = Policy::default();
+        check(&with_mx(vec![mx(0, ".", None)]), &p, Reason::NullMx, &[]);
+        check(
+            &with_mx(vec![
+                mx(0, ".", None),
+                mx(10, "mx.d.com", Some(v4("mx.d.com", &[GLOBAL]))),
+            ]),
+            &p,
+            Reason::NullMx,
+            &[Warning::NullMxMixed],
+        );
+        // A null MX at a non-zero preference is still a null MX.
+        check(&with_mx(vec![mx(10, ".", None)]), &p, Reason::NullMx, &[]);
+        check(
+            &with_mx(vec![mx(0, "0", None)]),
+            &p,
+            Reason::NullMxMalformed,
+            &[],
+        );
+        check(
+            &with_mx(vec![mx(0, "0", None), mx(10, "00", None)]),
+            &p,
+            Reason::NullMxMalformed,
+            &[],
+        );
+        // One all-numeric target beside a working one: deliverable.
+        check(
+            &with_mx(vec![
+                mx(0, "0", None),
+                mx(10, "mx.d.com", Some(v4("mx.d.com", &[GLOBAL]))),
+            ]),
+            &p,
+            Reason::Deliverable,
+            &[Warning::MxPartiallyUnusable],
+        );
+    }
+
+    #[test]
+    fn implicit_mx_rules() {
+        let p = Policy::default();
+        let none = host("d.com", (NoData, &[]), (NoData, &[]));
+        check(
+            &mx_status(NoData, Some(none.clone())),
+            &p,
+            Reason::NoMailHost,
+            &[],
+        );
+        check(
+            &mx_status(NoData, Some(none)),
+            &accept(),
+            Reason::NoMailHost,
+            &[],
+        );
+        let web = v4("d.com", &[GLOBAL]);
+        check(&mx_status(NoData, Some(web.clone())), &p, Reason::NoMx, &[]);
+        check(
+            &mx_status(NoData, Some(web)),
+            &accept(),
+            Reason::ImplicitMx,
+            &[Warning::ImplicitMx],
+        );
+        let lo = v4("d.com", &["127.0.0.1"]);
+        check(&mx_status(NoData, Some(lo.clone())), &p, Reason::NoMx, &[]);
+        check(
+            &mx_status(NoData, Some(lo)),
+            &accept(),
+            Reason::MxLocalhost,
+            &[Warning::ImplicitMx],
+        );
+        let private = v4("d.com", &["10.0.0.1"]);
+        check(
+            &mx_status(NoData, Some(private)),
+            &accept(),
+            Reason::MxUnroutable,
+            &[Warning::ImplicitMx],
+        );
+        // Incomplete evidence is retried, never suppressed.
+        let half = host("d.com", (Timeout, &[]), (NoData, &[]));
+        check(
+            &mx_status(NoData, Some(half.clone())),
+            &p,
+            Reason::DnsFailure,
+            &[],
+        );
+        check(
+            &mx_status(NoData, Some(half)),
+            &accept(),
+            Reason::DnsFailure,
+            &[],
+        );
+        let half6 = host("d.com", (NoData, &[]), (ServFail, &[]));
+        check(&mx_status(NoData, Some(half6)), &p, Reason::DnsFailure, &[]);
+        // A present, AAAA failed: the domain has an address, so no_mx stands...
+        let a_only = host("d.com", (Answer, &[GLOBAL]), (ServFail, &[]));
+        check(
+            &mx_status(NoData, Some(a_only.clone())),
+            &p,
+            Reason::NoMx,
+            &[],
+        );
+        // ...and under accept it is usable.
+        check(
+            &mx_status(NoData, Some(a_only)),
+            &accept(),
+            Reason::ImplicitMx,
+            &[Warning::ImplicitMx],
+        );
+        // Loopback A and failed AAAA under accept: the AAAA might be usable.
+        let lo_half = host("d.com", (Answer, &["127.0.0.1"]), (Timeout, &[]));
+        check(
+            &mx_status(NoData, Some(lo_half)),
+            &accept(),
+            Reason::DnsFailure,
+            &[Warning::ImplicitMx],
+        );
+        check(&mx_status(NoData, None), &p, Reason::DnsFailure, &[]);
+    }
+
+    #[test]
+    fn target_rules() {
+        let p = Policy::default();
+        let good = || mx(10, "mx1.d.com", Some(v4("mx1.d.com", &[GLOBAL])));
+        let gone = || {
+            mx(
+                20,
+                "mx2.d.com",
+                Some(host("mx2.d.com", (NxDomain, &[]), (NxDomain, &[]))),
+            )
+        };
+        let empty = || {
+            mx(
+                20,
+                "mx3.d.com",
+                Some(host("mx3.d.com", (NoData, &[]), (NoData, &[]))),
+            )
+        };
+        let slow = || {
+            mx(
+                30,
+                "mx4.d.com",
+                Some(host("mx4.d.com", (Timeout, &[]), (NoData, &[]))),
+            )
+        };
+        let lo = || mx(40, "mx5.d.com", Some(v4("mx5.d.com", &["127.0.0.1"])));
+        let private = || mx(50, "mx6.d.com", Some(v4("mx6.d.com", &["192.168.1.1"])));
+        let zero = || {
+            mx(
+                60,
+                "mx7.d.com",
+                Some(host("mx7.d.com", (Answer, &["0.0.0.0"]), (Answer, &["::"]))),
+            )
+        };
+        let lo6 = || {
+            mx(
+                60,
+                "mx8.d.com",
+                Some(host("mx8.d.com", (NoData, &[]), (Answer, &["::1"]))),
+            )
+        };
+        let mixed = || {
+            mx(
+                70,
+                "mx9.d.com",
+                Some(v4("mx9.d.com", &["127.0.0.1", "10.1.1.1"])),
+            )
+        };
+
+        check(&with_mx(vec![good()]), &p, Reason::Deliverable, &[]);
+        check(
+            &with_mx(vec![gone(), good()]),
+            &p,
+            Reason::Deliverable,
+            &[Warning::MxPartiallyUnusable],
+        );
+        check(
+            &with_mx(vec![slow(), good()]),
+            &p,
+            Reason::Deliverable,
+            &[Warning::MxPartiallyUnusable],
+        );
+        // A temporary failure blocks every suppression.
+        check(&with_mx(vec![slow()]), &p, Reason::DnsFailure, &[]);
+        check(&with_mx(vec![slow(), lo()]), &p, Reason::DnsFailure, &[]);
+        check(
+            &with_mx(vec![slow(), gone(), private()]),
+            &p,
+            Reason::DnsFailure,
+            &[],
+        );
+        check(&with_mx(vec![lo()]), &p, Reason::MxLocalhost, &[]);
+        check(&with_mx(vec![zero()]), &p, Reason::MxLocalhost, &[]);
+        check(&with_mx(vec![lo6()]), &p, Reason::MxLocalhost, &[]);
+        check(
+            &with_mx(vec![mx(10, "localhost", None)]),
+            &p,
+            Reason::MxLocalhost,
+            &[],
+        );
+        check(
+            &with_mx(vec![lo(), private()]),
+            &p,
+            Reason::MxLocalhost,
+            &[],
+        );
+        check(&with_mx(vec![private()]), &p, Reason::MxUnroutable, &[]);
+        check(&with_mx(vec![mixed()]), &p, Reason::MxUnroutable, &[]);
+        check(
+            &with_mx(vec![private(), gone()]),
+            &p,
+            Reason::MxUnroutable,
+            &[],
+        );
+        check(&with_mx(vec![gone()]), &p, Reason::MxUnresolvable, &[]);
+        check(
+            &with_mx(vec![gone(), empty()]),
+            &p,
+            Reason::MxUnresolvable,
+            &[],
+        );
+        check(
+            &with_mx(vec![mx(0, "0", None), gone()]),
+            &p,
+            Reason::MxUnresolvable,
+            &[],
+        );
+    }
+
+    #[test]
+    fn ip_literal_and_cname_warnings() {
+        let p = Policy::default();
+        check(
+            &with_mx(vec![mx(10, "8.8.4.4", None)]),
+            &p,
+            Reason::Deliverable,
+            &[Warning::MxIpLiteral],
+        );
+        check(
+            &with_mx(vec![mx(10, "127.0.0.1", None)]),
+            &p,
+            Reason::MxLocalhost,
+            &[Warning::MxIpLiteral],
+        );
+        check(
+            &with_mx(vec![mx(10, "10.0.0.1", None)]),
+            &p,
+            Reason::MxUnroutable,
+            &[Warning::MxIpLiteral],
+        );
+        let mut aliased = (*v4("mx.d.com", &[GLOBAL])).clone();
+        aliased.a.cname = vec!["real.d.com".into()];
+        check(
+            &with_mx(vec![mx(10, "mx.d.com", Some(Arc::new(aliased)))]),
+            &p,
+            Reason::Deliverable,
+            &[Warning::MxCname],
+        );
+    }
+
+    #[test]
+    fn trusted_nets_make_private_targets_usable() {
+        let p = Policy {
+            trusted_nets: vec!["127.0.1.0/24".parse().unwrap()],
+            ..Policy::default()
+        };
+        let t = mx(10, "mx.d.com", Some(v4("mx.d.com", &["127.0.1.3"])));
+        check(&with_mx(vec![t.clone()]), &p, Reason::Deliverable, &[]);
+        check(
+            &with_mx(vec![t]),
+            &Policy::default(),
+            Reason::MxLocalhost,
+            &[],
+        );
+    }
+
+    /// Whatever the permanent evidence around it, one temporary failure in a
+    /// lookup that could supply a usable address never yields suppress.
+    #[test]
+    fn temporary_never_suppresses() {
+        let p = Policy::default();
+        let temps = [ServFail, Refused, Timeout, Lame, Malformed, Rcode(2)];
+        let others: Vec<MxTarget> = vec![
+            mx(5, "localhost", None),
+            mx(5, "0", None),
+            mx(5, "10.9.9.9", None),
+            mx(
+                5,
+                "x.d.com",
+                Some(host("x.d.com", (NxDomain, &[]), (NxDomain, &[]))),
+            ),
+            mx(5, "y.d.com", Some(v4("y.d.com", &["127.0.0.2"]))),
+        ];
+        for t in temps {
+            for (a, aaaa) in [(t, NoData), (NoData, t), (t, t)] {
+                let failing = mx(1, "f.d.com", Some(host("f.d.com", (a, &[]), (aaaa, &[]))));
+                for n in 0..=others.len() {
+                    let mut targets = vec![failing.clone()];
+                    targets.extend(others.iter().take(n).cloned());
+                    let v = judge(&with_mx(targets), &p);
+                    assert_eq!(
+                        v.action(),
+                        Action::Retry,
+                        "{t} with {n} others: {}",
+                        v.detail
+                    );
+                }
+            }
+        }
+    }
+}

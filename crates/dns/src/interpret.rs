@@ -1,0 +1,306 @@
+//! Reading a reply: turns a DNS message into a [`QueryStatus`], the
+//! records of the asked type and the CNAME chain. Pure, so every case is
+//! unit-tested without a server.
+
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{Name, RData, RecordType};
+use prebounce_core::evidence::QueryStatus;
+
+use crate::transport::Reply;
+
+/// Longest CNAME chain followed (RFC 1034 §3.6.2 leaves it to the resolver;
+/// BIND stops at 16).
+pub const MAX_CNAME_CHAIN: usize = 16;
+
+/// What one reply says about `(qname, qtype)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Interpretation {
+    /// How the query ended.
+    pub status: QueryStatus,
+    /// The records of the asked type at the end of the chain.
+    pub records: Vec<RData>,
+    /// CNAME targets followed, in order.
+    pub cname: Vec<Name>,
+    /// Set when the chain ends at a name the reply says nothing about: the
+    /// caller asks again for this name.
+    pub chase: Option<Name>,
+    /// The raw response code, when there was a reply.
+    pub rcode: Option<u16>,
+}
+
+impl Interpretation {
+    fn status(status: QueryStatus, rcode: Option<u16>) -> Self {
+        Interpretation {
+            status,
+            records: Vec::new(),
+            cname: Vec::new(),
+            chase: None,
+            rcode,
+        }
+    }
+}
+
+/// Interprets `reply` to the question `(qname, qtype)`:
+///
+/// - NXDOMAIN, SERVFAIL, REFUSED and other codes map to their status
+///   (NXDOMAIN after a CNAME means the alias target does not exist);
+/// - NOERROR with records of `qtype` (directly or through CNAMEs in the
+///   answer section) is an answer;
+/// - NOERROR without them and with an SOA in the authority section is
+///   NODATA (RFC 2308 §2.2);
+/// - NOERROR with a chain that ends at a name the reply does not cover asks
+///   for a chase;
+/// - NOERROR with nothing and no SOA is a referral or a lame answer.
+pub fn interpret(qname: &Name, qtype: RecordType, reply: &Reply) -> Interpretation {
+    let msg: &Message = match reply {
+        Reply::Message(m) => m,
+        Reply::Timeout => return Interpretation::status(QueryStatus::Timeout, None),
+        Reply::Malformed(_) => return Interpretation::status(QueryStatus::Malformed, None),
+    };
+    let code = msg.metadata.response_code;
+    let rcode = Some(u16::from(code));
+    let mut cname = Vec::new();
+    let mut current = qname.clone();
+    let mut records = Vec::new();
+    loop {
+        let owned = |r: &&hickory_proto::rr::Record| r.name.eq_ignore_root(&current);
+        records.extend(
+            msg.answers
+                .iter()
+                .filter(owned)
+                .filter(|r| r.record_type() == qtype)
+                .map(|r| r.data.clone()),
+        );
+        if !records.is_empty() || qtype == RecordType::CNAME {
+            break;
+        }
+        let alias = msg
+            .answers
+            .iter()
+            .filter(owned)
+            .find_map(|r| match &r.data {
+                RData::CNAME(c) => Some(c.0.clone()),
+                _ => None,
+            });
+        match alias {
+            Some(target) if cname.len() < MAX_CNAME_CHAIN && !cname.contains(&target) => {
+                cname.push(target.clone());
+                current = target;
+            }
+            Some(_) => {
+                // A loop or an overlong chain: the name cannot be resolved now.
+                let mut i = Interpretation::status(QueryStatus::ServFail, rcode);
+                i.cname = cname;
+                return i;
+            }
+            None => break,
+        }
+    }
+    let status = match code {
+        ResponseCode::NoError => {
+            if !records.is_empty() {
+                QueryStatus::Answer
+            } else if msg
+                .authorities
+                .iter()
+                .any(|r| r.record_type() == RecordType::SOA)
+            {
+                QueryStatus::NoData
+            } else if !cname.is_empty() {
+                return Interpretation {
+                    status: QueryStatus::Lame,
+                    records,
+                    chase: Some(current),
+                    cname,
+                    rcode,
+                };
+            } else {
+                QueryStatus::Lame
+            }
+        }
+        ResponseCode::NXDomain => QueryStatus::NxDomain,
+        ResponseCode::ServFail => QueryStatus::ServFail,
+        ResponseCode::Refused => QueryStatus::Refused,
+        other => QueryStatus::Rcode(u16::from(other)),
+    };
+    Interpretation {
+        status,
+        records: if status == QueryStatus::Answer {
+            records
+        } else {
+            Vec::new()
+        },
+        cname,
+        chase: None,
+        rcode,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::{MessageType, OpCode, Query};
+    use hickory_proto::rr::rdata::{A, CNAME, MX, NS, SOA};
+    use hickory_proto::rr::Record;
+
+    fn n(s: &str) -> Name {
+        Name::from_ascii(s).unwrap()
+    }
+
+    fn reply(code: ResponseCode, answers: Vec<Record>, authority: Vec<Record>) -> Reply {
+        let mut m = Message::new(1, MessageType::Response, OpCode::Query);
+        m.metadata.response_code = code;
+        m.add_query(Query::query(n("d.test."), RecordType::MX));
+        m.answers = answers;
+        m.authorities = authority;
+        Reply::Message(Box::new(m))
+    }
+
+    fn soa() -> Record {
+        Record::from_rdata(
+            n("test."),
+            60,
+            RData::SOA(SOA::new(n("ns.test."), n("h.test."), 1, 60, 60, 60, 60)),
+        )
+    }
+
+    fn mx(owner: &str, target: &str) -> Record {
+        Record::from_rdata(n(owner), 60, RData::MX(MX::new(10, n(target))))
+    }
+
+    fn cname(owner: &str, target: &str) -> Record {
+        Record::from_rdata(n(owner), 60, RData::CNAME(CNAME(n(target))))
+    }
+
+    fn status(r: &Reply) -> QueryStatus {
+        interpret(&n("d.test."), RecordType::MX, r).status
+    }
+
+    #[test]
+    fn response_codes() {
+        use QueryStatus::*;
+        assert_eq!(
+            status(&reply(ResponseCode::NXDomain, vec![], vec![soa()])),
+            NxDomain
+        );
+        assert_eq!(
+            status(&reply(ResponseCode::ServFail, vec![], vec![])),
+            ServFail
+        );
+        assert_eq!(
+            status(&reply(ResponseCode::Refused, vec![], vec![])),
+            Refused
+        );
+        assert_eq!(
+            status(&reply(ResponseCode::FormErr, vec![], vec![])),
+            Rcode(1)
+        );
+        assert_eq!(
+            status(&reply(ResponseCode::NotImp, vec![], vec![])),
+            Rcode(4)
+        );
+        assert_eq!(status(&Reply::Timeout), Timeout);
+        assert_eq!(status(&Reply::Malformed("x".into())), Malformed);
+    }
+
+    #[test]
+    fn nodata_versus_referral() {
+        use QueryStatus::*;
+        assert_eq!(
+            status(&reply(ResponseCode::NoError, vec![], vec![soa()])),
+            NoData
+        );
+        let ns = Record::from_rdata(n("d.test."), 60, RData::NS(NS(n("ns.elsewhere."))));
+        assert_eq!(
+            status(&reply(ResponseCode::NoError, vec![], vec![ns])),
+            Lame
+        );
+        assert_eq!(status(&reply(ResponseCode::NoError, vec![], vec![])), Lame);
+        // Records of another type only: not an answer.
+        let a = Record::from_rdata(n("d.test."), 60, RData::A(A::new(8, 8, 8, 8)));
+        assert_eq!(
+            status(&reply(ResponseCode::NoError, vec![a], vec![soa()])),
+            NoData
+        );
+    }
+
+    #[test]
+    fn answers_and_cname_chains() {
+        let direct = interpret(
+            &n("d.test."),
+            RecordType::MX,
+            &reply(
+                ResponseCode::NoError,
+                vec![mx("D.TEST.", "mx.d.test.")],
+                vec![],
+            ),
+        );
+        assert_eq!(direct.status, QueryStatus::Answer);
+        assert_eq!(direct.records.len(), 1);
+        assert!(direct.cname.is_empty());
+
+        let chained = interpret(
+            &n("d.test."),
+            RecordType::MX,
+            &reply(
+                ResponseCode::NoError,
+                vec![
+                    cname("d.test.", "e.test."),
+                    cname("e.test.", "f.test."),
+                    mx("f.test.", "mx.f.test."),
+                ],
+                vec![],
+            ),
+        );
+        assert_eq!(chained.status, QueryStatus::Answer);
+        assert_eq!(chained.cname, vec![n("e.test."), n("f.test.")]);
+
+        let to_nothing = interpret(
+            &n("d.test."),
+            RecordType::MX,
+            &reply(
+                ResponseCode::NXDomain,
+                vec![cname("d.test.", "gone.test.")],
+                vec![soa()],
+            ),
+        );
+        assert_eq!(to_nothing.status, QueryStatus::NxDomain);
+        assert_eq!(to_nothing.cname, vec![n("gone.test.")]);
+
+        let to_nodata = interpret(
+            &n("d.test."),
+            RecordType::MX,
+            &reply(
+                ResponseCode::NoError,
+                vec![cname("d.test.", "web.test.")],
+                vec![soa()],
+            ),
+        );
+        assert_eq!(to_nodata.status, QueryStatus::NoData);
+
+        let out_of_zone = interpret(
+            &n("d.test."),
+            RecordType::MX,
+            &reply(
+                ResponseCode::NoError,
+                vec![cname("d.test.", "other.zone.")],
+                vec![],
+            ),
+        );
+        assert_eq!(out_of_zone.chase, Some(n("other.zone.")));
+    }
+
+    #[test]
+    fn cname_loops_fail_temporarily() {
+        let looped = interpret(
+            &n("d.test."),
+            RecordType::MX,
+            &reply(
+                ResponseCode::NoError,
+                vec![cname("d.test.", "e.test."), cname("e.test.", "d.test.")],
+                vec![],
+            ),
+        );
+        assert!(looped.status.is_temporary());
+    }
+}

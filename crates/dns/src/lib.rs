@@ -1,0 +1,16 @@
+//! # prebounce-dns
+//!
+//! The DNS layer of prebounce: a [`Transport`] trait with the default
+//! [`StubTransport`] (UDP, TCP on truncation, timeouts and attempts), a pure
+//! reply reader ([`interpret`]) that tells NODATA from NXDOMAIN from
+//! referrals, and the [`Resolver`]: one cache for the whole run, merged
+//! in-flight queries, and [`Resolver::gather`], which collects the
+//! [`prebounce_core::evidence::DomainEvidence`] of a mail domain.
+#![warn(missing_docs)]
+
+pub mod interpret;
+pub mod resolver;
+pub mod transport;
+
+pub use resolver::{Resolver, ResolverStats};
+pub use transport::{parse_server, Reply, StubConfig, StubTransport, SystemConfig, Transport};

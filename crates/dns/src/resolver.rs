@@ -1,0 +1,242 @@
+//! One resolver and one cache for a whole run.
+//!
+//! Every `(name, type)` is asked at most once: identical queries in flight
+//! are merged into one, and answers are kept for the rest of the run, so MX
+//! hosts shared by thousands of domains are resolved once.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures_util::future::{join, join_all, BoxFuture, FutureExt, Shared};
+use hickory_proto::rr::{Name, RData, RecordType};
+use prebounce_core::evidence::{
+    DomainEvidence, ExchangeKind, HostEvidence, Lookup, MxRecord, MxTarget, QueryStatus,
+};
+use tokio::sync::Semaphore;
+
+use crate::interpret::{interpret, Interpretation, MAX_CNAME_CHAIN};
+use crate::transport::Transport;
+
+type Pending = Shared<BoxFuture<'static, Arc<Interpretation>>>;
+
+/// Counters of one resolver, for the run's summary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResolverStats {
+    /// Questions sent through the transport (retries inside it not counted).
+    pub queries: u64,
+    /// Lookups answered from the cache or merged with one in flight.
+    pub cache_hits: u64,
+}
+
+struct Inner {
+    transport: Box<dyn Transport>,
+    cache: Mutex<HashMap<(Name, RecordType), Pending>>,
+    permits: Semaphore,
+    queries: AtomicU64,
+    hits: AtomicU64,
+}
+
+/// A caching, merging resolver over a [`Transport`]. Cheap to clone: clones
+/// share the cache.
+#[derive(Clone)]
+pub struct Resolver {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resolver")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+fn fqdn(name: &Name) -> Name {
+    let mut n = name.to_lowercase();
+    n.set_fqdn(true);
+    n
+}
+
+/// A name as text: lowercase, no trailing dot, the root as `.`.
+pub fn name_text(name: &Name) -> String {
+    if name.is_root() {
+        return ".".into();
+    }
+    let mut s = name.to_lowercase().to_ascii();
+    if s.ends_with('.') {
+        s.pop();
+    }
+    s
+}
+
+impl Resolver {
+    /// A resolver sending at most `max_in_flight` questions at once.
+    pub fn new(transport: impl Transport, max_in_flight: usize) -> Resolver {
+        Resolver {
+            inner: Arc::new(Inner {
+                transport: Box::new(transport),
+                cache: Mutex::new(HashMap::new()),
+                permits: Semaphore::new(max_in_flight.max(1)),
+                queries: AtomicU64::new(0),
+                hits: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> ResolverStats {
+        ResolverStats {
+            queries: self.inner.queries.load(Ordering::Relaxed),
+            cache_hits: self.inner.hits.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Looks up `rtype` records of `name`, through the cache.
+    pub async fn lookup(&self, name: &Name, rtype: RecordType) -> Arc<Interpretation> {
+        let key = (fqdn(name), rtype);
+        let pending = {
+            let mut cache = self.inner.cache.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(p) = cache.get(&key) {
+                self.inner.hits.fetch_add(1, Ordering::Relaxed);
+                p.clone()
+            } else {
+                let me = self.clone();
+                let name = key.0.clone();
+                let p = async move { Arc::new(me.resolve(name, rtype).await) }
+                    .boxed()
+                    .shared();
+                cache.insert(key, p.clone());
+                p
+            }
+        };
+        pending.await
+    }
+
+    async fn ask(&self, name: &Name, rtype: RecordType) -> Interpretation {
+        let _permit = self.inner.permits.acquire().await;
+        self.inner.queries.fetch_add(1, Ordering::Relaxed);
+        let reply = self.inner.transport.query(name, rtype).await;
+        interpret(name, rtype, &reply)
+    }
+
+    /// Asks, then follows a CNAME chain the server left unfinished (an
+    /// authoritative server answers only for its own zone). Chased names
+    /// bypass the cache so a loop cannot wait on itself.
+    async fn resolve(&self, name: Name, rtype: RecordType) -> Interpretation {
+        let mut result = self.ask(&name, rtype).await;
+        while let Some(next) = result.chase.take() {
+            if result.cname.len() >= MAX_CNAME_CHAIN || next == name {
+                result.status = QueryStatus::ServFail;
+                break;
+            }
+            let more = self.ask(&fqdn(&next), rtype).await;
+            if more
+                .cname
+                .iter()
+                .any(|c| result.cname.contains(c) || *c == name)
+            {
+                result.status = QueryStatus::ServFail;
+                break;
+            }
+            result.cname.extend(more.cname);
+            result.status = more.status;
+            result.records = more.records;
+            result.chase = more.chase;
+            result.rcode = more.rcode;
+        }
+        result
+    }
+
+    /// The A and AAAA lookups of `host` (asked together).
+    pub async fn host(&self, host: &Name) -> HostEvidence {
+        let (a, aaaa) = join(
+            self.lookup(host, RecordType::A),
+            self.lookup(host, RecordType::AAAA),
+        )
+        .await;
+        HostEvidence {
+            name: name_text(host),
+            a: addr_lookup(&a),
+            aaaa: addr_lookup(&aaaa),
+        }
+    }
+
+    /// Gathers the evidence for a mail domain (ASCII, lowercase, no trailing
+    /// dot): the MX query; on NODATA the domain's A/AAAA (implicit MX,
+    /// RFC 5321 §5.1); for every MX exchange that is a host name, its A/AAAA.
+    pub async fn gather(&self, domain: &str) -> DomainEvidence {
+        let Ok(name) = Name::from_ascii(format!("{domain}.")) else {
+            return DomainEvidence {
+                domain: domain.to_string(),
+                mx: Lookup::empty(QueryStatus::Malformed),
+                targets: Vec::new(),
+                implicit: None,
+            };
+        };
+        let mx = self.lookup(&name, RecordType::MX).await;
+        let mut records: Vec<MxRecord> = mx
+            .records
+            .iter()
+            .filter_map(|r| match r {
+                RData::MX(m) => Some(MxRecord {
+                    preference: m.preference,
+                    exchange: name_text(&m.exchange),
+                }),
+                _ => None,
+            })
+            .collect();
+        records.sort_by(|a, b| (a.preference, &a.exchange).cmp(&(b.preference, &b.exchange)));
+        records.dedup();
+        let mx_lookup = Lookup {
+            status: mx.status,
+            records: records.clone(),
+            cname: mx.cname.iter().map(name_text).collect(),
+        };
+
+        let mut implicit = None;
+        let mut targets = Vec::new();
+        match mx.status {
+            QueryStatus::NoData => implicit = Some(Arc::new(self.host(&name).await)),
+            QueryStatus::Answer => {
+                let hosts = join_all(records.iter().map(|r| async move {
+                    if ExchangeKind::of(&r.exchange) != ExchangeKind::Host {
+                        return None;
+                    }
+                    let host = Name::from_ascii(format!("{}.", r.exchange)).ok()?;
+                    Some(Arc::new(self.host(&host).await))
+                }))
+                .await;
+                targets = records
+                    .into_iter()
+                    .zip(hosts)
+                    .map(|(mx, host)| MxTarget { mx, host })
+                    .collect();
+            }
+            _ => {}
+        }
+        DomainEvidence {
+            domain: domain.to_string(),
+            mx: mx_lookup,
+            targets,
+            implicit,
+        }
+    }
+}
+
+fn addr_lookup(i: &Interpretation) -> Lookup<IpAddr> {
+    Lookup {
+        status: i.status,
+        records: i
+            .records
+            .iter()
+            .filter_map(|r| match r {
+                RData::A(a) => Some(IpAddr::V4(a.0)),
+                RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+                _ => None,
+            })
+            .collect(),
+        cname: i.cname.iter().map(name_text).collect(),
+    }
+}

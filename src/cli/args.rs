@@ -1,0 +1,200 @@
+//! The command line, as clap sees it. Values are checked here (durations,
+//! CIDRs, resolver addresses); `config` turns them into real objects.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use prebounce_core::net::Cidr;
+
+/// Find email addresses that can never be delivered, from DNS, before you send.
+///
+/// For every address: deliver, retry or suppress, with a stable reason code,
+/// an RFC 3463 status code and the MX evidence. Temporary DNS failures are
+/// never reported as permanent.
+#[derive(Debug, Parser)]
+#[command(name = "prebounce", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Classify a list of addresses (text, one per line, or CSV).
+    Check(CheckArgs),
+    /// Explain the verdict on one or more domains, with all the evidence.
+    Domain(DomainArgs),
+    /// The offline DNS lab.
+    #[command(subcommand)]
+    Lab(LabCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Serve zone files as an authoritative DNS server (UDP and TCP), with
+    /// fault injection, until interrupted.
+    Serve(LabServeArgs),
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    prebounce_core::duration::parse_duration(s)
+}
+
+fn parse_cidr(s: &str) -> Result<Cidr, String> {
+    s.parse::<Cidr>().map_err(|e| e.to_string())
+}
+
+fn parse_server(s: &str) -> Result<SocketAddr, String> {
+    prebounce_dns::parse_server(s)
+}
+
+fn parse_positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("'{s}' is not a whole number above 0")),
+    }
+}
+
+fn parse_attempts(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if (1..=10).contains(&n) => Ok(n),
+        _ => Err(format!("'{s}' is not a number of attempts from 1 to 10")),
+    }
+}
+
+/// How DNS is asked and how its answers are judged (shared by `check` and `domain`).
+#[derive(Debug, Args, Clone)]
+pub struct DnsArgs {
+    /// A DNS resolver to ask instead of the system's (/etc/resolv.conf).
+    /// Repeatable; tried in turn.
+    #[arg(long, value_name = "IP[:PORT]", value_parser = parse_server)]
+    pub resolver: Vec<SocketAddr>,
+
+    /// Serve this zone file in-process on a loopback port and resolve
+    /// against it only: an offline, deterministic run. Repeatable.
+    #[arg(long, value_name = "ZONEFILE", conflicts_with = "resolver")]
+    pub zone: Vec<PathBuf>,
+
+    /// Timeout of each DNS attempt [default: resolv.conf's, else 3s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub dns_timeout: Option<Duration>,
+
+    /// DNS attempts per question [default: resolv.conf's, else 2].
+    #[arg(long, value_name = "N", value_parser = parse_attempts)]
+    pub dns_attempts: Option<u32>,
+
+    /// How many domains are checked at once (also the DNS queries in flight).
+    #[arg(long, value_name = "N", default_value = "256", value_parser = parse_positive)]
+    pub concurrency: usize,
+
+    /// Treat addresses in this network as usable MX destinations although
+    /// they are private or loopback (private deployments, tests). Repeatable.
+    #[arg(long, value_name = "CIDR", value_parser = parse_cidr)]
+    pub trusted_net: Vec<Cidr>,
+
+    /// What to do with a domain that has no MX but has A/AAAA records.
+    #[arg(long, value_enum, default_value_t = ImplicitMxArg::Suppress)]
+    pub implicit_mx: ImplicitMxArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImplicitMxArg {
+    /// `no_mx`: a domain without MX does not want mail.
+    Suppress,
+    /// Deliver to the domain's own address when it is usable (RFC 5321 §5.1).
+    Accept,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// One JSON object per input row.
+    Jsonl,
+    /// CSV with a header; CSV input columns pass through.
+    Csv,
+    /// Aligned columns for reading.
+    Table,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InputFormat {
+    /// One address per line; blank lines and `#` comments skipped.
+    Text,
+    /// CSV with a header row.
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Input files; none or `-` reads standard input. A `.csv` suffix means CSV.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Input format [default: csv for *.csv files, else text].
+    #[arg(long, value_enum)]
+    pub input_format: Option<InputFormat>,
+
+    /// The CSV column holding the address [default: the first header named
+    /// email, e-mail or address, else the first column].
+    #[arg(long, value_name = "NAME")]
+    pub column: Option<String>,
+
+    /// Output format [default: table on a terminal, else csv].
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<OutputFormat>,
+
+    /// Write the results to this file instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// No summary and no progress on standard error.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub dns: DnsArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExplainFormat {
+    /// Readable text.
+    Text,
+    /// One JSON object per domain.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DomainArgs {
+    /// Domains to explain (an address is accepted too: its domain is used).
+    #[arg(value_name = "NAME", required = true)]
+    pub names: Vec<String>,
+
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = ExplainFormat::Text)]
+    pub format: ExplainFormat,
+
+    #[command(flatten)]
+    pub dns: DnsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LabServeArgs {
+    /// Zone files (RFC 1035 format, one zone each). Faults can be written
+    /// inside as comments: `;! fault NAME KIND [TYPE]`.
+    #[arg(value_name = "ZONEFILE", required = true)]
+    pub zones: Vec<PathBuf>,
+
+    /// Address to listen on, UDP and TCP (port 0 picks a free one).
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:5300")]
+    pub listen: SocketAddr,
+
+    /// Inject a fault: NAME=KIND[/TYPE] with KIND one of servfail, refused,
+    /// formerr, timeout, truncate, malformed, lame; `*.NAME` covers the subtree.
+    #[arg(long, value_name = "NAME=KIND")]
+    pub fault: Vec<String>,
+
+    /// Print every query received to standard error.
+    #[arg(long)]
+    pub log_queries: bool,
+}

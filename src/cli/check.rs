@@ -1,0 +1,269 @@
+//! `prebounce check`: the streaming pipeline.
+//!
+//! A reader thread parses rows; a dispatcher starts each new domain's check
+//! (bounded by `--concurrency`); the main task waits for rows in input order
+//! (a bounded window) and hands them to a writer thread. Memory grows with
+//! distinct domains and the window, never with the input's length.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use prebounce::{DomainReport, PendingReport};
+use prebounce_core::verdict::{Action, Reason, Verdict};
+use tokio::sync::mpsc;
+
+use super::args::{CheckArgs, OutputFormat};
+use super::config::dns_setup;
+use super::input::{Inputs, Row};
+use super::output::{Outcome, Writer};
+
+/// Rows waiting in order for their domain's verdict.
+const WINDOW: usize = 65_536;
+
+/// Counts for the summary.
+#[derive(Default)]
+struct Tally {
+    rows: u64,
+    actions: BTreeMap<Action, u64>,
+    reasons: BTreeMap<Reason, u64>,
+}
+
+/// A row's verdict: known at once (syntax), or after DNS.
+enum Step {
+    Ready(Verdict),
+    Wait(PendingReport),
+}
+
+/// A row with its verdict, for the writer.
+struct Judged {
+    row: Row,
+    verdict: Verdict,
+    report: Option<Arc<DomainReport>>,
+}
+
+enum Done {
+    Finished(Tally),
+    /// The reader of our output went away (a closed pipe): stop quietly.
+    Closed,
+}
+
+pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
+    let inputs = Inputs::open(&args.files, args.input_format, args.column.as_deref())?;
+    let header = inputs.header.clone();
+    let setup = dns_setup(&args.dns).await?;
+    let checker = setup.checker.clone();
+    let policy = checker.policy().clone();
+
+    let to_terminal = args.output.is_none() && io::stdout().is_terminal();
+    let format = args.format.unwrap_or(if to_terminal {
+        OutputFormat::Table
+    } else {
+        OutputFormat::Csv
+    });
+    let sink: Box<dyn Write + Send> = match &args.output {
+        Some(path) => Box::new(
+            File::create(path)
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?,
+        ),
+        None => Box::new(io::stdout()),
+    };
+    let mut writer = Writer::new(
+        format,
+        BufWriter::with_capacity(256 * 1024, sink),
+        header,
+        policy,
+    )?;
+
+    let started = Instant::now();
+    let written = Arc::new(AtomicU64::new(0));
+
+    // Reader thread -> dispatcher.
+    let (row_tx, mut row_rx) = mpsc::channel::<anyhow::Result<Row>>(4096);
+    let reader = std::thread::spawn(move || {
+        let mut inputs = inputs;
+        loop {
+            match inputs.next_row() {
+                Ok(Some(row)) => {
+                    if row_tx.blocking_send(Ok(row)).is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    let _ = row_tx.blocking_send(Err(e));
+                    return;
+                }
+            }
+        }
+    });
+
+    // Dispatcher -> in-order window.
+    let (win_tx, mut win_rx) = mpsc::channel::<anyhow::Result<(Row, Step)>>(WINDOW);
+    let dispatch_checker = checker.clone();
+    let dispatcher = tokio::spawn(async move {
+        while let Some(item) = row_rx.recv().await {
+            let item = match item {
+                Ok(row) => {
+                    let step = match &row.parsed {
+                        Ok(a) => Step::Wait(dispatch_checker.start(&a.domain).await),
+                        Err(e) => Step::Ready(Verdict::new(e.reason, e.detail.clone())),
+                    };
+                    Ok((row, step))
+                }
+                Err(e) => Err(e),
+            };
+            if win_tx.send(item).await.is_err() {
+                return;
+            }
+        }
+    });
+
+    // Writer thread.
+    let (out_tx, out_rx) = std_mpsc::sync_channel::<Judged>(4096);
+    let counter = written.clone();
+    let writer_thread = std::thread::spawn(move || -> io::Result<Done> {
+        let mut tally = Tally::default();
+        for Judged {
+            row,
+            verdict,
+            report,
+        } in out_rx
+        {
+            let domain = match &row.parsed {
+                Ok(a) => Some(a.domain.as_str()),
+                Err(e) => e.domain.as_deref(),
+            };
+            let outcome = Outcome {
+                row: &row,
+                domain,
+                verdict: &verdict,
+                report: report.as_deref(),
+            };
+            match writer.write(&outcome) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(Done::Closed),
+                Err(e) => return Err(e),
+            }
+            tally.rows += 1;
+            *tally.actions.entry(verdict.action()).or_default() += 1;
+            *tally.reasons.entry(verdict.reason).or_default() += 1;
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        match writer.flush() {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(Done::Closed),
+            Err(e) => Err(e),
+            Ok(()) => Ok(Done::Finished(tally)),
+        }
+    });
+
+    let progress = (!args.quiet && io::stderr().is_terminal()).then(|| {
+        let written = written.clone();
+        let checker = checker.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(250));
+            loop {
+                tick.tick().await;
+                let rows = written.load(Ordering::Relaxed);
+                let secs = started.elapsed().as_secs_f64().max(0.001);
+                eprint!(
+                    "\r\x1b[K{rows} rows, {} domains, {:.0} rows/s",
+                    checker.domains_seen(),
+                    rows as f64 / secs
+                );
+            }
+        })
+    });
+
+    let mut failure = None;
+    while let Some(item) = win_rx.recv().await {
+        match item {
+            Ok((row, step)) => {
+                let judged = match step {
+                    Step::Ready(verdict) => Judged {
+                        row,
+                        verdict,
+                        report: None,
+                    },
+                    Step::Wait(pending) => {
+                        let report = pending.await;
+                        Judged {
+                            row,
+                            verdict: report.verdict.clone(),
+                            report: Some(report),
+                        }
+                    }
+                };
+                if out_tx.send(judged).is_err() {
+                    break; // the writer stopped: its result says why
+                }
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    drop(out_tx);
+    drop(win_rx);
+    let done = writer_thread
+        .join()
+        .map_err(|_| anyhow::anyhow!("the output thread panicked"))?;
+    dispatcher.abort();
+    let _ = reader.join();
+    if let Some(p) = progress {
+        p.abort();
+        eprint!("\r\x1b[K");
+    }
+    let done = done.map_err(|e| anyhow::anyhow!("cannot write the output: {e}"))?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let tally = match done {
+        Done::Finished(t) => t,
+        Done::Closed => return Ok(()),
+    };
+    if !args.quiet {
+        eprint!("{}", summary(&tally, started.elapsed(), &setup));
+    }
+    Ok(())
+}
+
+fn summary(t: &Tally, elapsed: Duration, setup: &super::config::DnsSetup) -> String {
+    let secs = elapsed.as_secs_f64().max(1e-6);
+    let domains = setup.checker.domains_seen();
+    let stats = setup.checker.resolver().stats();
+    let mut s = format!(
+        "prebounce: {} rows, {} distinct domains resolved, {:.2} s ({:.0} rows/s, {:.0} domains/s)\n",
+        t.rows,
+        domains,
+        secs,
+        t.rows as f64 / secs,
+        domains as f64 / secs
+    );
+    for action in Action::ALL {
+        let n = t.actions.get(&action).copied().unwrap_or(0);
+        let reasons: Vec<String> = t
+            .reasons
+            .iter()
+            .filter(|(r, _)| r.action() == action)
+            .map(|(r, n)| format!("{r} {n}"))
+            .collect();
+        s.push_str(&format!(
+            "  {:<9}{:>8}  {}\n",
+            action.as_str(),
+            n,
+            reasons.join(", ")
+        ));
+    }
+    s.push_str(&format!(
+        "  dns: {} queries, {} answered from the run's cache; {}\n",
+        stats.queries,
+        stats.cache_hits,
+        setup.describe()
+    ));
+    s
+}

@@ -1,0 +1,115 @@
+//! From checked flags to real objects: the resolver, the lab, the policy.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use prebounce::lab::{Lab, LabServer};
+use prebounce::{Checker, CheckerConfig};
+use prebounce_core::rules::{ImplicitMx, Policy};
+use prebounce_dns::SystemConfig;
+
+use super::args::{DnsArgs, ImplicitMxArg};
+
+/// A mistake in how the command was called: exit code 2.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Where DNS questions go, in words for the summary.
+pub struct DnsSetup {
+    pub checker: Checker,
+    /// Keeps the in-process lab alive for `--zone`.
+    pub lab: Option<LabServer>,
+    pub servers: Vec<SocketAddr>,
+    pub timeout: Duration,
+    pub attempts: u32,
+}
+
+impl DnsSetup {
+    pub fn describe(&self) -> String {
+        let servers: Vec<String> = self.servers.iter().map(|s| s.to_string()).collect();
+        let via = if self.lab.is_some() {
+            "in-process zone lab"
+        } else {
+            "resolver"
+        };
+        format!(
+            "{via} {} (timeout {:?} x {} attempts)",
+            servers.join(", "),
+            self.timeout,
+            self.attempts
+        )
+    }
+}
+
+/// Builds the checker that `args` describe; starts the lab for `--zone`.
+pub async fn dns_setup(args: &DnsArgs) -> anyhow::Result<DnsSetup> {
+    let policy = Policy {
+        implicit_mx: match args.implicit_mx {
+            ImplicitMxArg::Suppress => ImplicitMx::Suppress,
+            ImplicitMxArg::Accept => ImplicitMx::Accept,
+        },
+        trusted_nets: args.trusted_net.clone(),
+    };
+    let (servers, lab, system) = if !args.zone.is_empty() {
+        let mut lab = Lab::new();
+        for path in &args.zone {
+            lab.load_zone_file(path)
+                .map_err(|e| UsageError(e.to_string()))?;
+        }
+        let server = LabServer::start(lab, SocketAddr::from(([127, 0, 0, 1], 0)), None).await?;
+        (
+            vec![server.local_addr()],
+            Some(server),
+            SystemConfig::default(),
+        )
+    } else if !args.resolver.is_empty() {
+        (args.resolver.clone(), None, SystemConfig::default())
+    } else {
+        let system = SystemConfig::load().map_err(|e| {
+            anyhow::anyhow!(
+                "cannot read /etc/resolv.conf ({e}); name a resolver with --resolver IP"
+            )
+        })?;
+        if system.servers.is_empty() {
+            return Err(UsageError(
+                "/etc/resolv.conf names no nameserver; name a resolver with --resolver IP".into(),
+            )
+            .into());
+        }
+        (system.servers.clone(), None, system)
+    };
+    let timeout = args
+        .dns_timeout
+        .or(system.timeout)
+        .unwrap_or(Duration::from_secs(3));
+    let attempts = args
+        .dns_attempts
+        .or(system.attempts)
+        .unwrap_or(2)
+        .clamp(1, 10);
+    let config = CheckerConfig {
+        servers: servers.clone(),
+        timeout,
+        attempts,
+        max_queries_in_flight: args.concurrency,
+        concurrency: args.concurrency,
+        policy,
+    };
+    let checker = Checker::new(config)?;
+    Ok(DnsSetup {
+        checker,
+        lab,
+        servers,
+        timeout,
+        attempts,
+    })
+}

@@ -1,0 +1,177 @@
+//! `prebounce domain`: one domain's verdict with all its evidence.
+
+use std::io::{self, Write};
+
+use prebounce::DomainReport;
+use prebounce_core::rules::{assess_host, assess_target, Policy, TargetAssessment};
+use serde::Serialize;
+
+use super::args::{DomainArgs, ExplainFormat};
+use super::config::dns_setup;
+use super::output::{dns_view, DnsView};
+
+#[derive(Serialize)]
+struct AddrJson {
+    ip: String,
+    class: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    range: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct TargetJson {
+    preference: u16,
+    exchange: String,
+    state: &'static str,
+    note: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    a: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aaaa: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    cname: Vec<String>,
+    addresses: Vec<AddrJson>,
+}
+
+#[derive(Serialize)]
+struct DomainJson<'a> {
+    domain: &'a str,
+    action: &'static str,
+    reason: &'static str,
+    status: Option<String>,
+    detail: &'a str,
+    warnings: Vec<&'static str>,
+    rule: &'static str,
+    dns: Option<DnsView>,
+    mx: Vec<TargetJson>,
+}
+
+fn addrs(a: &TargetAssessment) -> Vec<AddrJson> {
+    a.addresses
+        .iter()
+        .map(|c| AddrJson {
+            ip: c.ip.to_string(),
+            class: c.class.as_str(),
+            range: c.range,
+        })
+        .collect()
+}
+
+fn to_json<'a>(r: &'a DomainReport, policy: &Policy) -> DomainJson<'a> {
+    let v = &r.verdict;
+    let mx = r
+        .evidence
+        .iter()
+        .flat_map(|ev| ev.targets.iter())
+        .map(|t| {
+            let a = assess_target(t, policy);
+            TargetJson {
+                preference: t.mx.preference,
+                exchange: t.mx.exchange.clone(),
+                state: a.state.as_str(),
+                note: a.note.clone(),
+                a: t.host.as_ref().map(|h| h.a.status.name()),
+                aaaa: t.host.as_ref().map(|h| h.aaaa.status.name()),
+                cname: t
+                    .host
+                    .as_ref()
+                    .map(|h| h.cname().to_vec())
+                    .unwrap_or_default(),
+                addresses: addrs(&a),
+            }
+        })
+        .collect();
+    DomainJson {
+        domain: &r.domain,
+        action: v.action().as_str(),
+        reason: v.reason.code(),
+        status: v.status().map(|s| s.to_string()),
+        detail: &v.detail,
+        warnings: v.warnings.iter().map(|w| w.code()).collect(),
+        rule: v.reason.info().when,
+        dns: dns_view(r, policy),
+        mx,
+    }
+}
+
+fn write_text(out: &mut impl Write, r: &DomainReport, policy: &Policy) -> io::Result<()> {
+    let j = to_json(r, policy);
+    writeln!(out, "{}", j.domain)?;
+    writeln!(
+        out,
+        "  verdict   {} {} {}",
+        j.action,
+        j.reason,
+        j.status.as_deref().unwrap_or("-")
+    )?;
+    writeln!(out, "  rule      {}", j.rule)?;
+    writeln!(out, "  detail    {}", j.detail)?;
+    if !j.warnings.is_empty() {
+        writeln!(out, "  warnings  {}", j.warnings.join(", "))?;
+    }
+    if let Some(ev) = &r.evidence {
+        let cname = if ev.mx.cname.is_empty() {
+            String::new()
+        } else {
+            format!(" (via CNAME {})", ev.mx.cname.join(" -> "))
+        };
+        writeln!(out, "  MX query  {}{cname}", ev.mx.status.describe())?;
+        for t in &j.mx {
+            writeln!(
+                out,
+                "    MX {:<5} {:<40} {:<12} {}",
+                t.preference, t.exchange, t.state, t.note
+            )?;
+            for a in &t.addresses {
+                writeln!(
+                    out,
+                    "      {:<39} {}{}",
+                    a.ip,
+                    a.class,
+                    a.range.map(|r| format!(" ({r})")).unwrap_or_default()
+                )?;
+            }
+        }
+        if let Some(h) = &ev.implicit {
+            let a = assess_host(h, policy);
+            writeln!(
+                out,
+                "  implicit MX (A {}, AAAA {}): {} {}",
+                h.a.status,
+                h.aaaa.status,
+                a.state.as_str(),
+                a.note
+            )?;
+        }
+    }
+    writeln!(out)
+}
+
+pub async fn run(args: DomainArgs) -> anyhow::Result<()> {
+    let setup = dns_setup(&args.dns).await?;
+    let checker = setup.checker.clone();
+    let policy = checker.policy().clone();
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    for name in &args.names {
+        let report = match name.rsplit_once('@') {
+            Some(_) => match checker.check_address(name).await.report {
+                Some(r) => r,
+                None => {
+                    checker
+                        .check_domain(name.rsplit('@').next().unwrap_or_default())
+                        .await
+                }
+            },
+            None => checker.check_domain(name).await,
+        };
+        match args.format {
+            ExplainFormat::Json => {
+                serde_json::to_writer(&mut out, &to_json(&report, &policy))?;
+                writeln!(out)?;
+            }
+            ExplainFormat::Text => write_text(&mut out, &report, &policy)?,
+        }
+    }
+    out.flush()?;
+    Ok(())
+}

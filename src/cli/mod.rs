@@ -1,0 +1,9 @@
+//! The command-line face of prebounce: flags, input, output, commands.
+
+pub mod args;
+pub mod check;
+pub mod config;
+pub mod domain;
+pub mod input;
+pub mod lab;
+pub mod output;

@@ -1,0 +1,320 @@
+//! Output formats: JSONL, CSV and a table, one output row per input row.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use prebounce::DomainReport;
+use prebounce_core::evidence::QueryStatus;
+use prebounce_core::rules::{assess_host, assess_target, Policy};
+use prebounce_core::verdict::{Verdict, Warning};
+use serde::Serialize;
+
+use super::args::OutputFormat;
+use super::input::Row;
+
+/// One MX target as shown to users.
+#[derive(Debug, Serialize)]
+pub struct MxView {
+    pub preference: u16,
+    pub exchange: String,
+    pub addresses: Vec<String>,
+    /// `usable`, `temp_fail`, `loopback`, `non_global`, `unresolvable`, `botched`.
+    pub state: &'static str,
+    pub note: String,
+}
+
+/// The DNS queries behind a verdict.
+#[derive(Debug, Serialize)]
+pub struct DnsView {
+    /// How the MX query ended.
+    pub mx: QueryStatus,
+    /// Aliases followed by the MX query.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mx_cname: Vec<String>,
+    /// The implicit MX (the domain's own A/AAAA) when MX was NODATA.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub implicit: Option<ImplicitView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ImplicitView {
+    pub a: QueryStatus,
+    pub aaaa: QueryStatus,
+    pub addresses: Vec<String>,
+    pub state: &'static str,
+}
+
+/// The MX targets of a report, judged under the policy.
+pub fn mx_view(report: &DomainReport, policy: &Policy) -> Vec<MxView> {
+    let Some(ev) = &report.evidence else {
+        return Vec::new();
+    };
+    ev.targets
+        .iter()
+        .map(|t| {
+            let a = assess_target(t, policy);
+            MxView {
+                preference: t.mx.preference,
+                exchange: t.mx.exchange.clone(),
+                addresses: a.addresses.iter().map(|c| c.ip.to_string()).collect(),
+                state: a.state.as_str(),
+                note: a.note,
+            }
+        })
+        .collect()
+}
+
+/// The queries of a report.
+pub fn dns_view(report: &DomainReport, policy: &Policy) -> Option<DnsView> {
+    let ev = report.evidence.as_ref()?;
+    Some(DnsView {
+        mx: ev.mx.status,
+        mx_cname: ev.mx.cname.clone(),
+        implicit: ev.implicit.as_ref().map(|h| {
+            let a = assess_host(h, policy);
+            ImplicitView {
+                a: h.a.status,
+                aaaa: h.aaaa.status,
+                addresses: a.addresses.iter().map(|c| c.ip.to_string()).collect(),
+                state: a.state.as_str(),
+            }
+        }),
+    })
+}
+
+/// What is known about one row once its domain is judged.
+pub struct Outcome<'a> {
+    pub row: &'a Row,
+    pub domain: Option<&'a str>,
+    pub verdict: &'a Verdict,
+    pub report: Option<&'a DomainReport>,
+}
+
+#[derive(Serialize)]
+struct JsonRow<'a> {
+    line: u64,
+    address: &'a str,
+    domain: Option<&'a str>,
+    action: &'static str,
+    reason: &'static str,
+    status: Option<String>,
+    detail: &'a str,
+    warnings: &'a [Warning],
+    mx: Vec<MxView>,
+    dns: Option<DnsView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    columns: Option<BTreeMap<&'a str, &'a str>>,
+}
+
+/// Our columns in CSV output, after any input columns.
+const CSV_COLUMNS: [&str; 8] = [
+    "address", "domain", "action", "reason", "status", "detail", "warnings", "mx",
+];
+
+enum Sink<W: Write> {
+    Plain(W),
+    Csv(Box<csv::Writer<W>>),
+}
+
+/// Writes rows in one format.
+pub struct Writer<W: Write> {
+    format: OutputFormat,
+    sink: Sink<W>,
+    header: Option<Vec<String>>,
+    policy: Policy,
+}
+
+fn mx_text(mx: &[MxView]) -> String {
+    let parts: Vec<String> = mx
+        .iter()
+        .map(|m| {
+            if m.addresses.is_empty() {
+                format!("{} {} ({})", m.preference, m.exchange, m.state)
+            } else {
+                format!(
+                    "{} {} [{}]",
+                    m.preference,
+                    m.exchange,
+                    m.addresses.join(" ")
+                )
+            }
+        })
+        .collect();
+    parts.join("; ")
+}
+
+fn warnings_text(w: &[Warning]) -> String {
+    w.iter().map(|w| w.code()).collect::<Vec<_>>().join(";")
+}
+
+/// Shows control characters visibly (for the table).
+fn visible(s: &str, width: usize) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .take(width)
+        .collect();
+    if s.chars().count() > width && width > 1 {
+        out.pop();
+        out.push('…');
+    }
+    out
+}
+
+impl<W: Write> Writer<W> {
+    /// A writer; `header` is the CSV input header when the input is CSV.
+    pub fn new(
+        format: OutputFormat,
+        out: W,
+        header: Option<Vec<String>>,
+        policy: Policy,
+    ) -> io::Result<Self> {
+        let mut sink = match format {
+            OutputFormat::Csv => Sink::Csv(Box::new(
+                csv::WriterBuilder::new().flexible(true).from_writer(out),
+            )),
+            _ => Sink::Plain(out),
+        };
+        match &mut sink {
+            Sink::Csv(w) => w.write_record(csv_header(header.as_deref()))?,
+            Sink::Plain(out) if format == OutputFormat::Table => writeln!(
+                out,
+                "{:<40} {:<8} {:<18} {:<6} DETAIL",
+                "ADDRESS", "ACTION", "REASON", "STATUS"
+            )?,
+            Sink::Plain(_) => {}
+        }
+        Ok(Writer {
+            format,
+            sink,
+            header,
+            policy,
+        })
+    }
+
+    /// Writes one row.
+    pub fn write(&mut self, o: &Outcome<'_>) -> io::Result<()> {
+        let mx = o
+            .report
+            .map(|r| mx_view(r, &self.policy))
+            .unwrap_or_default();
+        let v = o.verdict;
+        match &mut self.sink {
+            Sink::Csv(w) => {
+                if let (Some(cols), Some(h)) = (&o.row.columns, &self.header) {
+                    for i in 0..h.len() {
+                        w.write_field(cols.get(i).map(String::as_str).unwrap_or_default())?;
+                    }
+                } else {
+                    w.write_field(&o.row.address)?;
+                }
+                w.write_field(o.domain.unwrap_or_default())?;
+                w.write_field(v.action().as_str())?;
+                w.write_field(v.reason.code())?;
+                w.write_field(v.status().map(|s| s.to_string()).unwrap_or_default())?;
+                w.write_field(&v.detail)?;
+                w.write_field(warnings_text(&v.warnings))?;
+                w.write_field(mx_text(&mx))?;
+                w.write_record(None::<&[u8]>)?;
+                Ok(())
+            }
+            Sink::Plain(out) if self.format == OutputFormat::Jsonl => {
+                let columns = match (&o.row.columns, &self.header) {
+                    (Some(values), Some(names)) => Some(
+                        names
+                            .iter()
+                            .zip(values.iter())
+                            .map(|(n, v)| (n.as_str(), v.as_str()))
+                            .collect(),
+                    ),
+                    _ => None,
+                };
+                let row = JsonRow {
+                    line: o.row.line,
+                    address: &o.row.address,
+                    domain: o.domain,
+                    action: v.action().as_str(),
+                    reason: v.reason.code(),
+                    status: v.status().map(|s| s.to_string()),
+                    detail: &v.detail,
+                    warnings: &v.warnings,
+                    mx,
+                    dns: o.report.and_then(|r| dns_view(r, &self.policy)),
+                    columns,
+                };
+                serde_json::to_writer(&mut *out, &row)?;
+                out.write_all(b"\n")
+            }
+            Sink::Plain(out) => {
+                let status = v
+                    .status()
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "-".into());
+                let mut detail = visible(&v.detail, 200);
+                if !v.warnings.is_empty() {
+                    detail.push_str(&format!(" [{}]", warnings_text(&v.warnings)));
+                }
+                writeln!(
+                    out,
+                    "{:<40} {:<8} {:<18} {:<6} {}",
+                    visible(&o.row.address, 40),
+                    v.action().as_str(),
+                    v.reason.code(),
+                    status,
+                    detail
+                )
+            }
+        }
+    }
+
+    /// Flushes everything written.
+    pub fn flush(&mut self) -> io::Result<()> {
+        match &mut self.sink {
+            Sink::Csv(w) => w.flush(),
+            Sink::Plain(out) => out.flush(),
+        }
+    }
+}
+
+/// The CSV output header: the input's columns (if any), then ours; ours
+/// get a `prebounce_` prefix where an input column has the same name.
+fn csv_header(input: Option<&[String]>) -> Vec<String> {
+    let mut cols: Vec<String> = input.map(<[String]>::to_vec).unwrap_or_default();
+    let taken: Vec<String> = cols.iter().map(|c| c.trim().to_ascii_lowercase()).collect();
+    for c in CSV_COLUMNS {
+        if input.is_some() && c == "address" {
+            continue; // the address is already among the input's columns
+        }
+        if taken.iter().any(|t| t == c) {
+            cols.push(format!("prebounce_{c}"));
+        } else {
+            cols.push(c.to_string());
+        }
+    }
+    cols
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_header_keeps_input_columns_and_avoids_clashes() {
+        assert_eq!(csv_header(None), CSV_COLUMNS.to_vec());
+        let input = vec!["email".to_string(), "Action".to_string()];
+        assert_eq!(
+            csv_header(Some(&input)),
+            vec![
+                "email",
+                "Action",
+                "domain",
+                "prebounce_action",
+                "reason",
+                "status",
+                "detail",
+                "warnings",
+                "mx"
+            ]
+        );
+    }
+}

@@ -1,0 +1,273 @@
+//! # prebounce
+//!
+//! Finds email addresses that cannot be delivered, from DNS evidence,
+//! before any mail is sent. For every address it says **deliver**,
+//! **retry** or **suppress**, with a stable reason code, an RFC 3463
+//! enhanced status code and the MX evidence it saw. A temporary failure
+//! (SERVFAIL, timeout) is never reported as permanent.
+//!
+//! The work is split the same way as the crates: [`prebounce_core`] holds
+//! the syntax checks, the evidence types and the pure rules;
+//! [`prebounce_dns`] gathers evidence through one caching resolver;
+//! [`prebounce_lab`] is a small authoritative DNS server for offline runs.
+//! This crate ties them together in a [`Checker`].
+//!
+//! ## Classifying one domain
+//!
+//! ```
+//! use prebounce::{Checker, CheckerConfig};
+//! use prebounce::core::verdict::{Action, Reason};
+//! use prebounce::lab::{Lab, LabServer, Zone};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! // A zone served on loopback, so the example needs no network.
+//! let zone = "$ORIGIN zz.\n$TTL 300\n@ SOA ns hostmaster 1 3600 600 86400 300\n\
+//!             shop MX 0 .\n";
+//! let (zone, faults) = Zone::parse(zone, None).unwrap();
+//! let mut lab = Lab::new();
+//! lab.add_zone(zone, faults).unwrap();
+//! let server = LabServer::start(lab, "127.0.0.1:0".parse().unwrap(), None).await?;
+//!
+//! let config = CheckerConfig::with_servers(vec![server.local_addr()]);
+//! let checker = Checker::new(config)?;
+//! let report = checker.check_domain("shop.zz").await;
+//! assert_eq!(report.verdict.reason, Reason::NullMx);
+//! assert_eq!(report.verdict.action(), Action::Suppress);
+//!
+//! let row = checker.check_address("ann@shop.zz").await;
+//! assert_eq!(row.verdict.reason, Reason::NullMx);
+//! # Ok(())
+//! # }
+//! ```
+#![warn(missing_docs)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::future::{BoxFuture, FutureExt, Shared};
+use tokio::sync::Semaphore;
+
+pub use prebounce_core as core;
+pub use prebounce_dns as dns;
+pub use prebounce_lab as lab;
+
+use prebounce_core::address::{normalize_domain, parse_address, SyntaxError};
+use prebounce_core::evidence::DomainEvidence;
+use prebounce_core::rules::{judge, Policy};
+use prebounce_core::verdict::Verdict;
+use prebounce_dns::{Resolver, StubConfig, StubTransport};
+
+/// The evidence about one domain and the verdict on it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainReport {
+    /// The domain, ASCII lowercase.
+    pub domain: String,
+    /// What DNS said; `None` when the domain failed the syntax checks.
+    pub evidence: Option<DomainEvidence>,
+    /// The judgement.
+    pub verdict: Verdict,
+}
+
+impl DomainReport {
+    fn from_syntax(domain: &str, e: SyntaxError) -> DomainReport {
+        DomainReport {
+            domain: e.domain.unwrap_or_else(|| domain.to_string()),
+            evidence: None,
+            verdict: Verdict::new(e.reason, e.detail),
+        }
+    }
+}
+
+/// The verdict on one address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddressReport {
+    /// The address as given, trimmed.
+    pub address: String,
+    /// The ASCII domain, when the address could be split.
+    pub domain: Option<String>,
+    /// The judgement.
+    pub verdict: Verdict,
+    /// The domain's report, when DNS was asked.
+    pub report: Option<Arc<DomainReport>>,
+}
+
+/// How a [`Checker`] resolves and judges.
+#[derive(Clone, Debug)]
+pub struct CheckerConfig {
+    /// DNS servers to ask (recursive resolvers, or the lab).
+    pub servers: Vec<SocketAddr>,
+    /// Timeout of each DNS attempt.
+    pub timeout: Duration,
+    /// DNS attempts per question.
+    pub attempts: u32,
+    /// DNS questions in flight at most.
+    pub max_queries_in_flight: usize,
+    /// Domains being checked at once at most.
+    pub concurrency: usize,
+    /// The rules' policy.
+    pub policy: Policy,
+}
+
+impl CheckerConfig {
+    /// Defaults (3 s timeout, 2 attempts, 256 domains and queries at once,
+    /// the default policy) with these servers.
+    pub fn with_servers(servers: Vec<SocketAddr>) -> CheckerConfig {
+        CheckerConfig {
+            servers,
+            timeout: Duration::from_secs(3),
+            attempts: 2,
+            max_queries_in_flight: 256,
+            concurrency: 256,
+            policy: Policy::default(),
+        }
+    }
+}
+
+/// A domain's report as it becomes ready; clone it freely.
+pub type PendingReport = Shared<BoxFuture<'static, Arc<DomainReport>>>;
+
+struct Inner {
+    resolver: Resolver,
+    policy: Policy,
+    domains: Mutex<HashMap<String, PendingReport>>,
+    slots: Arc<Semaphore>,
+}
+
+/// Checks addresses and domains with one resolver and one cache: each
+/// distinct domain is resolved and judged once per checker.
+#[derive(Clone)]
+pub struct Checker {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Checker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checker")
+            .field("resolver", &self.inner.resolver)
+            .finish()
+    }
+}
+
+impl Checker {
+    /// A checker using the stub engine over `config.servers`.
+    pub fn new(config: CheckerConfig) -> std::io::Result<Checker> {
+        let transport = StubTransport::new(StubConfig {
+            servers: config.servers,
+            timeout: config.timeout,
+            attempts: config.attempts,
+        })?;
+        let resolver = Resolver::new(transport, config.max_queries_in_flight);
+        Ok(Self::with_resolver(
+            resolver,
+            config.policy,
+            config.concurrency,
+        ))
+    }
+
+    /// A checker over an existing resolver (any transport).
+    pub fn with_resolver(resolver: Resolver, policy: Policy, concurrency: usize) -> Checker {
+        Checker {
+            inner: Arc::new(Inner {
+                resolver,
+                policy,
+                domains: Mutex::new(HashMap::new()),
+                slots: Arc::new(Semaphore::new(concurrency.max(1))),
+            }),
+        }
+    }
+
+    /// The resolver (for its statistics).
+    pub fn resolver(&self) -> &Resolver {
+        &self.inner.resolver
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.inner.policy
+    }
+
+    /// How many distinct domains have been started.
+    pub fn domains_seen(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, PendingReport>> {
+        self.inner.domains.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts checking `domain` (ASCII, lowercase, already normalized) in
+    /// the background, unless it was started before, and returns its
+    /// pending report. Waits while `concurrency` domains are in progress,
+    /// so a fast reader cannot run ahead of DNS without bound.
+    pub async fn start(&self, domain: &str) -> PendingReport {
+        if let Some(p) = self.lock().get(domain) {
+            return p.clone();
+        }
+        let permit = self
+            .inner
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        let mut domains = self.lock();
+        if let Some(p) = domains.get(domain) {
+            return p.clone();
+        }
+        let me = self.clone();
+        let name = domain.to_string();
+        let task = tokio::spawn(async move {
+            let evidence = me.inner.resolver.gather(&name).await;
+            let verdict = judge(&evidence, &me.inner.policy);
+            drop(permit);
+            Arc::new(DomainReport {
+                domain: name,
+                evidence: Some(evidence),
+                verdict,
+            })
+        });
+        let pending = task
+            .map(|r| match r {
+                Ok(report) => report,
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            })
+            .boxed()
+            .shared();
+        domains.insert(domain.to_string(), pending.clone());
+        pending
+    }
+
+    /// Checks one domain as written by a user (normalized first).
+    pub async fn check_domain(&self, domain: &str) -> Arc<DomainReport> {
+        let trimmed = domain.trim().trim_end_matches('.');
+        match normalize_domain(trimmed) {
+            Ok(ascii) => self.start(&ascii).await.await,
+            Err(e) => Arc::new(DomainReport::from_syntax(trimmed, e)),
+        }
+    }
+
+    /// Checks one address.
+    pub async fn check_address(&self, address: &str) -> AddressReport {
+        let trimmed = address.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+        match parse_address(trimmed) {
+            Ok(a) => {
+                let report = self.start(&a.domain).await.await;
+                AddressReport {
+                    address: trimmed.to_string(),
+                    domain: Some(a.domain),
+                    verdict: report.verdict.clone(),
+                    report: Some(report),
+                }
+            }
+            Err(e) => AddressReport {
+                address: trimmed.to_string(),
+                domain: e.domain.clone(),
+                verdict: Verdict::new(e.reason, e.detail),
+                report: None,
+            },
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! The `prebounce` binary: a thin face over the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod cli;
+
+use cli::args::{Cli, Command, LabCommand};
+use cli::config::UsageError;
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Check(args) => cli::check::run(args).await,
+        Command::Domain(args) => cli::domain::run(args).await,
+        Command::Lab(LabCommand::Serve(args)) => cli::lab::serve(args).await,
+    }
+}
+
+fn main() -> ExitCode {
+    // clap prints usage errors itself and exits with 2.
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("prebounce: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<UsageError>() => {
+            eprintln!("prebounce: {e}");
+            ExitCode::from(2)
+        }
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("prebounce: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
