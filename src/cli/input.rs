@@ -350,7 +350,7 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                (b"a@b.d".to_vec(), 8),
+                (b"a@b.d".to_vec(), 7),
                 (vec![], 0),
                 (b"longl".to_vec(), 12),
                 (b"last".to_vec(), 4)
