@@ -1,1 +1,6 @@
+//! End-to-end tests: the real binary against real DNS servers on loopback.
 
+mod cli;
+mod knot;
+mod reasons;
+mod util;

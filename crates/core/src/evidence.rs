@@ -71,6 +71,9 @@ impl QueryStatus {
             QueryStatus::Timeout => "timed out".into(),
             QueryStatus::Lame => "a referral or lame answer (no records, no SOA)".into(),
             QueryStatus::Malformed => "a malformed reply".into(),
+            QueryStatus::Rcode(1) => "FORMERR".into(),
+            QueryStatus::Rcode(4) => "NOTIMP".into(),
+            QueryStatus::Rcode(9) => "NOTAUTH".into(),
             QueryStatus::Rcode(c) => format!("response code {c}"),
         }
     }

@@ -1,0 +1,242 @@
+//! The test harness: run the real binary, serve zones on loopback (our lab
+//! or knot), read JSONL results.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The binary under test.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_prebounce"))
+}
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fixture file under tests/fixtures.
+pub fn fixture(name: &str) -> PathBuf {
+    root().join("tests/fixtures").join(name)
+}
+
+/// A temporary directory for one test.
+pub struct Dir {
+    pub tmp: tempfile::TempDir,
+}
+
+impl Dir {
+    pub fn new() -> Dir {
+        Dir {
+            tmp: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, content).expect("write");
+        p
+    }
+}
+
+/// Runs the binary with `args` and `stdin`.
+pub fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut cmd = bin();
+    cmd.args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn prebounce");
+    if let Some(input) = stdin {
+        let mut s = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        std::thread::spawn(move || {
+            let _ = s.write_all(&input);
+        });
+    }
+    child.wait_with_output().expect("wait")
+}
+
+/// Runs and insists on exit 0.
+pub fn run_ok(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let out = run(args, stdin);
+    assert!(
+        out.status.success(),
+        "prebounce {args:?} failed: {:?}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Parses JSONL output.
+pub fn jsonl(out: &Output) -> Vec<Value> {
+    String::from_utf8(out.stdout.clone())
+        .expect("UTF-8 output")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect()
+}
+
+/// Results keyed by address.
+pub fn by_address(rows: &[Value]) -> BTreeMap<String, Value> {
+    rows.iter()
+        .map(|r| (r["address"].as_str().unwrap().to_string(), r.clone()))
+        .collect()
+}
+
+/// The warnings of a row as strings.
+pub fn warnings(row: &Value) -> Vec<String> {
+    row["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A `prebounce lab serve` process on an ephemeral loopback port, logging
+/// every query it receives.
+pub struct LabProcess {
+    child: Child,
+    pub addr: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl LabProcess {
+    pub fn start(zones: &[&Path], extra: &[&str]) -> LabProcess {
+        let mut cmd = bin();
+        cmd.args(["lab", "serve", "--listen", "127.0.0.1:0", "--log-queries"]);
+        cmd.args(zones);
+        cmd.args(extra);
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null());
+        let mut child = cmd.spawn().expect("spawn lab");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("lab address");
+        let addr = line.trim().parse().unwrap_or_else(|_| {
+            let mut err = String::new();
+            let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+            panic!("lab did not start: {line:?} {err}")
+        });
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = log.clone();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        LabProcess { child, addr, log }
+    }
+
+    /// `--resolver ADDR` for this lab.
+    pub fn resolver(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Queries logged so far as `(transport, type, name)`.
+    pub fn queries(&self) -> Vec<(String, String, String)> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| {
+                let mut w = l.strip_prefix("query ")?.split(' ');
+                Some((
+                    w.next()?.to_string(),
+                    w.next()?.to_string(),
+                    w.next()?.to_lowercase(),
+                ))
+            })
+            .collect()
+    }
+}
+
+impl Drop for LabProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A UDP "resolver" that reads queries and never answers.
+pub struct SilentServer {
+    pub addr: SocketAddr,
+    _socket: UdpSocket,
+}
+
+impl SilentServer {
+    pub fn start() -> SilentServer {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        SilentServer {
+            addr: socket.local_addr().unwrap(),
+            _socket: socket,
+        }
+    }
+}
+
+/// A minimal DNS query for `name` type SOA (for readiness checks).
+fn soa_query(name: &str) -> Vec<u8> {
+    let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in name
+        .trim_end_matches('.')
+        .split('.')
+        .filter(|l| !l.is_empty())
+    {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 6, 0, 1]);
+    q
+}
+
+/// Waits until a DNS server at `addr` answers an SOA query for `zone`.
+pub fn wait_for_dns(addr: SocketAddr, zone: &str, limit: Duration) -> bool {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        let _ = socket.send_to(&soa_query(zone), addr);
+        if let Ok((n, _)) = socket.recv_from(&mut buf) {
+            // An answer with RCODE 0 (the zone is loaded).
+            if n > 12 && buf[0] == 0x12 && buf[1] == 0x34 && buf[3] & 0x0f == 0 {
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// A free loopback port for UDP and TCP.
+pub fn free_port() -> u16 {
+    for _ in 0..50 {
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port");
+}
