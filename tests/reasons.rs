@@ -626,3 +626,24 @@ fn lab_serve_takes_faults_from_the_command_line() {
     assert_eq!(rows[0]["reason"], "dns_failure");
     assert_eq!(rows[0]["dns"]["mx"], "servfail");
 }
+
+/// The README's reason table states each reason's action and status as the
+/// code does.
+#[test]
+fn readme_reason_table_matches_the_code() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    for info in prebounce::core::verdict::REASONS {
+        let status = info
+            .status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "-".into());
+        let row = format!("| `{}` | {} | {} |", info.code, info.action, status);
+        assert!(readme.contains(&row), "README lacks the row {row}");
+    }
+    for w in prebounce::core::verdict::Warning::ALL {
+        assert!(
+            readme.contains(&format!("| `{}` |", w.code())),
+            "README lacks warning {w}"
+        );
+    }
+}
