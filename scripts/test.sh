@@ -1,21 +1,33 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit tests, doc tests, and the end-to-end
 # tests that drive the real binary against DNS servers on loopback.
-# The end-to-end tests also need Knot DNS (a server we did not write); it is
-# installed here when missing and this runs as root with apt-get.
+# The end-to-end tests also need Knot DNS and unbound (servers we did not
+# write); they are installed here when missing and this runs as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
-if ! command -v knotd >/dev/null 2>&1 && [ ! -x /usr/sbin/knotd ]; then
+missing=()
+[ -x /usr/sbin/knotd ] || command -v knotd >/dev/null 2>&1 || missing+=(knot)
+[ -x /usr/sbin/unbound ] || command -v unbound >/dev/null 2>&1 || missing+=(unbound)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing knot (Knot DNS) for the end-to-end tests" >&2
+    echo "installing ${missing[*]} for the end-to-end tests" >&2
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends knot >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
-    echo "the end-to-end tests need Knot DNS: sudo apt-get install knot" >&2
+    echo "the end-to-end tests need: ${missing[*]} (sudo apt-get install ${missing[*]})" >&2
     exit 1
   fi
 fi
 
-cargo test --workspace --locked "$@"
+# Sum cargo's per-binary "test result" lines into one closing line.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace --locked "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
+     END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+exit "$status"

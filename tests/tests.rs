@@ -3,4 +3,5 @@
 mod cli;
 mod knot;
 mod reasons;
+mod unbound;
 mod util;
