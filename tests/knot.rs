@@ -4,75 +4,43 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use crate::util::*;
 
-pub struct Knot {
-    child: Child,
-    pub addr: std::net::SocketAddr,
-    _dir: Dir,
-}
-
-impl Drop for Knot {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// Starts knotd serving `root_zone` as "." and, for each extra
+/// `(zone, text)`, that zone (a text that fails to load makes knot answer
+/// SERVFAIL for it).
+fn start_knot(root_zone: &Path, extra: &[(&str, &str)]) -> Daemon {
+    let dir = Dir::new();
+    for sub in ["run", "db", "zones"] {
+        std::fs::create_dir_all(dir.path(sub)).unwrap();
     }
-}
-
-impl Knot {
-    /// Starts knotd serving `root_zone` as "." and, for each extra
-    /// `(zone, text)`, that zone (a text that fails to load makes knot
-    /// answer SERVFAIL for it).
-    pub fn start(root_zone: &Path, extra: &[(&str, &str)]) -> Knot {
-        let knotd = ["/usr/sbin/knotd", "/usr/bin/knotd"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .expect("knotd is not installed: run .ci/run or `apt-get install knot`");
-        let dir = Dir::new();
-        for sub in ["run", "db", "zones"] {
-            std::fs::create_dir_all(dir.path(sub)).unwrap();
-        }
-        std::fs::copy(root_zone, dir.path("zones/root.zone")).unwrap();
-        let mut zones = String::from("  - domain: .\n    file: root.zone\n");
-        for (name, text) in extra {
-            let file = format!("{}.zone", name.trim_end_matches('.'));
-            std::fs::write(dir.path(&format!("zones/{file}")), text).unwrap();
-            zones.push_str(&format!("  - domain: {name}\n    file: {file}\n"));
-        }
-        let port = free_port();
-        let conf = format!(
-            "server:\n  rundir: \"{run}\"\n  listen: 127.0.0.1@{port}\n  udp-workers: 1\n  tcp-workers: 1\n  background-workers: 1\n\
-             log:\n  - target: stderr\n    any: warning\n\
-             database:\n  storage: \"{db}\"\n\
-             template:\n  - id: default\n    storage: \"{zonedir}\"\n    zonefile-sync: -1\n    zonefile-load: whole\n    journal-content: none\n    semantic-checks: off\n\
-             zone:\n{zones}",
-            run = dir.path("run").display(),
-            db = dir.path("db").display(),
-            zonedir = dir.path("zones").display(),
-        );
-        let conf_path = dir.write("knot.conf", conf);
-        let child = Command::new(knotd)
-            .arg("-c")
-            .arg(&conf_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start knotd");
-        let addr = format!("127.0.0.1:{port}").parse().unwrap();
-        let mut knot = Knot {
-            child,
-            addr,
-            _dir: dir,
-        };
-        if !wait_for_dns(addr, ".", Duration::from_secs(20)) {
-            let status = knot.child.try_wait();
-            panic!("knotd did not answer on {addr} ({status:?})");
-        }
-        knot
+    std::fs::copy(root_zone, dir.path("zones/root.zone")).unwrap();
+    let mut zones = String::from("  - domain: .\n    file: root.zone\n");
+    for (name, text) in extra {
+        let file = format!("{}.zone", name.trim_end_matches('.'));
+        std::fs::write(dir.path(&format!("zones/{file}")), text).unwrap();
+        zones.push_str(&format!("  - domain: {name}\n    file: {file}\n"));
     }
+    let port = free_port();
+    let conf = format!(
+        "server:\n  rundir: \"{run}\"\n  listen: 127.0.0.1@{port}\n  udp-workers: 1\n  tcp-workers: 1\n  background-workers: 1\n\
+         log:\n  - target: stderr\n    any: warning\n\
+         database:\n  storage: \"{db}\"\n\
+         template:\n  - id: default\n    storage: \"{zonedir}\"\n    zonefile-sync: -1\n    zonefile-load: whole\n    journal-content: none\n    semantic-checks: off\n\
+         zone:\n{zones}",
+        run = dir.path("run").display(),
+        db = dir.path("db").display(),
+        zonedir = dir.path("zones").display(),
+    );
+    let conf_path = dir.write("knot.conf", conf);
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    Daemon::start(
+        &["/usr/sbin/knotd", "/usr/bin/knotd"],
+        &["-c".as_ref(), conf_path.as_os_str()],
+        addr,
+        dir,
+    )
 }
 
 fn rows(
@@ -98,7 +66,7 @@ fn rows(
 #[test]
 fn knot_agrees_with_the_lab() {
     let demo = root().join("examples/demo.zone");
-    let knot = Knot::start(
+    let knot = start_knot(
         &demo,
         &[(
             "broken-zone.net.",

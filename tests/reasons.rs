@@ -33,18 +33,7 @@ fn assert_rows(rows: &[serde_json::Value], want: &[(&str, Want)]) {
 // demo and checks that every reason code comes out of it.
 #[test]
 fn readme_demo_covers_every_reason() {
-    let out = run_ok(
-        &[
-            "check",
-            "--zone",
-            root().join("examples/demo.zone").to_str().unwrap(),
-            root().join("examples/addresses.txt").to_str().unwrap(),
-            "--format",
-            "jsonl",
-        ],
-        None,
-    );
-    let rows = jsonl(&out);
+    let rows = demo_rows(&[]);
     assert_eq!(rows.len(), 27, "one row per address line");
     assert_rows(
         &rows,
@@ -532,20 +521,10 @@ fn a_closed_resolver_port_is_a_temporary_failure() {
 
 #[test]
 fn every_warning_is_produced() {
-    let demo = run_ok(
-        &[
-            "check",
-            "--zone",
-            root().join("examples/demo.zone").to_str().unwrap(),
-            root().join("examples/addresses.txt").to_str().unwrap(),
-            "--format",
-            "jsonl",
-        ],
-        None,
-    );
+    let demo = demo_rows(&[]);
     let accept = fault_run(&["a@implicit-ok.zz"], &["--implicit-mx", "accept"]);
     let mut seen = BTreeSet::new();
-    for row in jsonl(&demo).iter().chain(accept.iter()) {
+    for row in demo.iter().chain(accept.iter()) {
         seen.extend(warnings(row));
     }
     for w in [

@@ -3,64 +3,30 @@
 //! Internet. This is how prebounce runs in production: against a recursive
 //! resolver, not an authoritative server.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use crate::util::*;
 
-struct Unbound {
-    child: Child,
-    addr: std::net::SocketAddr,
-    _dir: Dir,
-}
-
-impl Drop for Unbound {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Unbound {
-    fn start(root_stub: std::net::SocketAddr) -> Unbound {
-        let unbound = ["/usr/sbin/unbound", "/usr/bin/unbound"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .expect("unbound is not installed: run .ci/run or `apt-get install unbound`");
-        let dir = Dir::new();
-        let port = free_port();
-        let conf = format!(
-            "server:\n  interface: 127.0.0.1\n  port: {port}\n  username: \"\"\n  chroot: \"\"\n  directory: \"{d}\"\n  pidfile: \"{d}/unbound.pid\"\n\
-             \x20 do-daemonize: no\n  use-syslog: no\n  verbosity: 0\n  num-threads: 1\n  do-ip6: no\n  do-not-query-localhost: no\n\
-             \x20 module-config: \"iterator\"\n  qname-minimisation: no\n  access-control: 127.0.0.0/8 allow\n\
-             \x20 outgoing-interface: 127.0.0.1\n\
-             stub-zone:\n  name: \".\"\n  stub-addr: {ip}@{stub_port}\n",
-            d = dir.tmp.path().display(),
-            ip = root_stub.ip(),
-            stub_port = root_stub.port(),
-        );
-        let conf_path = dir.write("unbound.conf", conf);
-        let child = Command::new(unbound)
-            .arg("-d")
-            .arg("-c")
-            .arg(&conf_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start unbound");
-        let addr = format!("127.0.0.1:{port}").parse().unwrap();
-        let mut u = Unbound {
-            child,
-            addr,
-            _dir: dir,
-        };
-        if !wait_for_dns(addr, ".", Duration::from_secs(20)) {
-            let status = u.child.try_wait();
-            panic!("unbound did not answer on {addr} ({status:?})");
-        }
-        u
-    }
+/// Starts unbound with the root stubbed to `root_stub`.
+fn start_unbound(root_stub: std::net::SocketAddr) -> Daemon {
+    let dir = Dir::new();
+    let port = free_port();
+    let conf = format!(
+        "server:\n  interface: 127.0.0.1\n  port: {port}\n  username: \"\"\n  chroot: \"\"\n  directory: \"{d}\"\n  pidfile: \"{d}/unbound.pid\"\n\
+         \x20 do-daemonize: no\n  use-syslog: no\n  verbosity: 0\n  num-threads: 1\n  do-ip6: no\n  do-not-query-localhost: no\n\
+         \x20 module-config: \"iterator\"\n  qname-minimisation: no\n  access-control: 127.0.0.0/8 allow\n\
+         \x20 outgoing-interface: 127.0.0.1\n\
+         stub-zone:\n  name: \".\"\n  stub-addr: {ip}@{stub_port}\n",
+        d = dir.tmp.path().display(),
+        ip = root_stub.ip(),
+        stub_port = root_stub.port(),
+    );
+    let conf_path = dir.write("unbound.conf", conf);
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    Daemon::start(
+        &["/usr/sbin/unbound", "/usr/bin/unbound"],
+        &["-d".as_ref(), "-c".as_ref(), conf_path.as_os_str()],
+        addr,
+        dir,
+    )
 }
 
 /// The demo world through unbound gives the same verdicts as asking the
@@ -71,7 +37,7 @@ impl Unbound {
 fn recursive_resolver_gives_the_same_verdicts() {
     let demo = root().join("examples/demo.zone");
     let lab = LabProcess::start(&[&demo], &[]);
-    let unbound = Unbound::start(lab.addr);
+    let unbound = start_unbound(lab.addr);
     let input = std::fs::read_to_string(root().join("examples/addresses.txt")).unwrap();
     let check = |resolver: String| {
         by_address(&jsonl(&run_ok(

@@ -240,3 +240,70 @@ pub fn free_port() -> u16 {
     }
     panic!("no free port");
 }
+
+/// A third-party DNS server process (knot, unbound) on a loopback port,
+/// killed on drop.
+pub struct Daemon {
+    child: Child,
+    pub addr: SocketAddr,
+    _dir: Dir,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Daemon {
+    /// Runs `program` (the first of `candidates` that exists) with `args`,
+    /// then waits until it answers DNS on `addr`.
+    pub fn start(
+        candidates: &[&str],
+        args: &[&std::ffi::OsStr],
+        addr: SocketAddr,
+        dir: Dir,
+    ) -> Daemon {
+        let program = candidates
+            .iter()
+            .find(|p| Path::new(p).exists())
+            .unwrap_or_else(|| {
+                panic!(
+                    "{} is not installed: run scripts/test.sh or .ci/run",
+                    candidates[0]
+                )
+            });
+        let child = Command::new(program)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+        let mut daemon = Daemon {
+            child,
+            addr,
+            _dir: dir,
+        };
+        if !wait_for_dns(addr, ".", Duration::from_secs(20)) {
+            let status = daemon.child.try_wait();
+            panic!("{program} did not answer on {addr} ({status:?})");
+        }
+        daemon
+    }
+}
+
+/// Runs the bundled demo (the README's example) with extra flags.
+pub fn demo_rows(extra: &[&str]) -> Vec<Value> {
+    let zone = root().join("examples/demo.zone");
+    let list = root().join("examples/addresses.txt");
+    let mut args = vec![
+        "check",
+        "--zone",
+        zone.to_str().unwrap(),
+        list.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    args.extend(["--format", "jsonl"]);
+    jsonl(&run_ok(&args, None))
+}
