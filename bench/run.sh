@@ -95,5 +95,5 @@ print(f"prebounce check ({label}): {wall:.2f} s wall, {rows/wall:,.0f} addresses
 PY
   sed 's/^/    /' "$WORK/summary"
 }
-run_check "stub engine, concurrency 256"
-run_check "stub engine, concurrency 1000" --concurrency 1000
+run_check "bulk engine" --dns-engine bulk
+run_check "stub engine" --dns-engine stub

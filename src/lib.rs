@@ -42,12 +42,11 @@
 //! ```
 #![warn(missing_docs)]
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::{BoxFuture, FutureExt, Shared};
+use futures_util::future::FutureExt;
 use tokio::sync::Semaphore;
 
 pub use prebounce_core as core;
@@ -58,7 +57,8 @@ use prebounce_core::address::{normalize_domain, parse_address, SyntaxError};
 use prebounce_core::evidence::DomainEvidence;
 use prebounce_core::rules::{judge, Policy};
 use prebounce_core::verdict::Verdict;
-use prebounce_dns::{Resolver, StubConfig, StubTransport};
+use prebounce_dns::oncemap::{OnceMap, Ticket};
+use prebounce_dns::{BulkConfig, BulkTransport, Resolver, StubConfig, StubTransport};
 
 /// The evidence about one domain and the verdict on it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,6 +94,17 @@ pub struct AddressReport {
     pub report: Option<Arc<DomainReport>>,
 }
 
+/// Which DNS engine sends the questions. Both give the same verdicts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Engine {
+    /// A few long-lived UDP sockets, one timer task, adaptive
+    /// retransmission: for lists of millions.
+    #[default]
+    Bulk,
+    /// A socket per question, fixed timeouts: simple, slower.
+    Stub,
+}
+
 /// How a [`Checker`] resolves and judges.
 #[derive(Clone, Debug)]
 pub struct CheckerConfig {
@@ -109,6 +120,10 @@ pub struct CheckerConfig {
     pub concurrency: usize,
     /// The rules' policy.
     pub policy: Policy,
+    /// The DNS engine.
+    pub engine: Engine,
+    /// At most this many new questions per second (bulk engine).
+    pub qps: Option<u32>,
 }
 
 impl CheckerConfig {
@@ -122,17 +137,20 @@ impl CheckerConfig {
             max_queries_in_flight: 256,
             concurrency: 256,
             policy: Policy::default(),
+            engine: Engine::default(),
+            qps: None,
         }
     }
 }
 
-/// A domain's report as it becomes ready; clone it freely.
-pub type PendingReport = Shared<BoxFuture<'static, Arc<DomainReport>>>;
+/// A domain's report, ready or as it becomes ready; clone it freely and
+/// `wait()` for it.
+pub type PendingReport = Ticket<Arc<DomainReport>>;
 
 struct Inner {
     resolver: Resolver,
     policy: Policy,
-    domains: Mutex<HashMap<String, PendingReport>>,
+    domains: Arc<OnceMap<Arc<DomainReport>>>,
     slots: Arc<Semaphore>,
 }
 
@@ -152,14 +170,28 @@ impl std::fmt::Debug for Checker {
 }
 
 impl Checker {
-    /// A checker using the stub engine over `config.servers`.
+    /// A checker asking `config.servers` with the configured engine (the
+    /// bulk engine needs a running Tokio runtime).
     pub fn new(config: CheckerConfig) -> std::io::Result<Checker> {
-        let transport = StubTransport::new(StubConfig {
-            servers: config.servers,
-            timeout: config.timeout,
-            attempts: config.attempts,
-        })?;
-        let resolver = Resolver::new(transport, config.max_queries_in_flight);
+        let resolver = match config.engine {
+            Engine::Stub => Resolver::new(
+                StubTransport::new(StubConfig {
+                    servers: config.servers,
+                    timeout: config.timeout,
+                    attempts: config.attempts,
+                })?,
+                config.max_queries_in_flight,
+            ),
+            Engine::Bulk => Resolver::new(
+                BulkTransport::new(BulkConfig {
+                    timeout: config.timeout,
+                    attempts: config.attempts,
+                    qps: config.qps,
+                    ..BulkConfig::new(config.servers)
+                })?,
+                config.max_queries_in_flight,
+            ),
+        };
         Ok(Self::with_resolver(
             resolver,
             config.policy,
@@ -173,7 +205,7 @@ impl Checker {
             inner: Arc::new(Inner {
                 resolver,
                 policy,
-                domains: Mutex::new(HashMap::new()),
+                domains: Arc::new(OnceMap::default()),
                 slots: Arc::new(Semaphore::new(concurrency.max(1))),
             }),
         }
@@ -191,20 +223,16 @@ impl Checker {
 
     /// How many distinct domains have been started.
     pub fn domains_seen(&self) -> usize {
-        self.lock().len()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, PendingReport>> {
-        self.inner.domains.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.domains.len()
     }
 
     /// Starts checking `domain` (ASCII, lowercase, already normalized) in
     /// the background, unless it was started before, and returns its
-    /// pending report. Waits while `concurrency` domains are in progress,
+    /// report's ticket. Waits while `concurrency` domains are in progress,
     /// so a fast reader cannot run ahead of DNS without bound.
     pub async fn start(&self, domain: &str) -> PendingReport {
-        if let Some(p) = self.lock().get(domain) {
-            return p.clone();
+        if let Some(t) = self.inner.domains.get(domain) {
+            return t;
         }
         let permit = self
             .inner
@@ -213,38 +241,33 @@ impl Checker {
             .acquire_owned()
             .await
             .expect("the semaphore is never closed");
-        let mut domains = self.lock();
-        if let Some(p) = domains.get(domain) {
-            return p.clone();
-        }
         let me = self.clone();
         let name = domain.to_string();
-        let task = tokio::spawn(async move {
-            let evidence = me.inner.resolver.gather(&name).await;
-            let verdict = judge(&evidence, &me.inner.policy);
-            drop(permit);
-            Arc::new(DomainReport {
-                domain: name,
-                evidence: Some(evidence),
-                verdict,
-            })
-        });
-        let pending = task
-            .map(|r| match r {
+        let (ticket, _) = self.inner.domains.get_or_start(domain, move || {
+            let task = tokio::spawn(async move {
+                let evidence = me.inner.resolver.gather(&name).await;
+                let verdict = judge(&evidence, &me.inner.policy);
+                drop(permit);
+                Arc::new(DomainReport {
+                    domain: name,
+                    evidence: Some(evidence),
+                    verdict,
+                })
+            });
+            task.map(|r| match r {
                 Ok(report) => report,
                 Err(e) => std::panic::resume_unwind(e.into_panic()),
             })
             .boxed()
-            .shared();
-        domains.insert(domain.to_string(), pending.clone());
-        pending
+        });
+        ticket
     }
 
     /// Checks one domain as written by a user (normalized first).
     pub async fn check_domain(&self, domain: &str) -> Arc<DomainReport> {
         let trimmed = domain.trim().trim_end_matches('.');
         match normalize_domain(trimmed) {
-            Ok(ascii) => self.start(&ascii).await.await,
+            Ok(ascii) => self.start(&ascii).await.wait().await,
             Err(e) => Arc::new(DomainReport::from_syntax(trimmed, e)),
         }
     }
@@ -254,7 +277,7 @@ impl Checker {
         let trimmed = address.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
         match parse_address(trimmed) {
             Ok(a) => {
-                let report = self.start(&a.domain).await.await;
+                let report = self.start(&a.domain).await.wait().await;
                 AddressReport {
                     address: trimmed.to_string(),
                     domain: Some(a.domain),

@@ -6,6 +6,11 @@ use clap::Parser;
 
 mod cli;
 
+// The run allocates small objects at a high rate on several threads;
+// mimalloc is faster at that than glibc's malloc and fragments less.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use cli::args::{Cli, Command, LabCommand};
 use cli::config::UsageError;
 

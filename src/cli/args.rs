@@ -57,6 +57,15 @@ fn parse_positive(s: &str) -> Result<usize, String> {
     }
 }
 
+fn parse_qps(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!(
+            "'{s}' is not a number of queries per second above 0"
+        )),
+    }
+}
+
 fn parse_attempts(s: &str) -> Result<u32, String> {
     match s.parse::<u32>() {
         Ok(n) if (1..=10).contains(&n) => Ok(n),
@@ -85,6 +94,16 @@ pub struct DnsArgs {
     #[arg(long, value_name = "N", value_parser = parse_attempts)]
     pub dns_attempts: Option<u32>,
 
+    /// The DNS engine: `bulk` (few long-lived sockets, adaptive
+    /// retransmission) or `stub` (a socket per question). Same verdicts.
+    #[arg(long, value_enum, default_value_t = EngineArg::Bulk)]
+    pub dns_engine: EngineArg,
+
+    /// At most this many new DNS questions per second (be kind to a shared
+    /// resolver). Bulk engine only.
+    #[arg(long, value_name = "N", value_parser = parse_qps)]
+    pub qps: Option<u32>,
+
     /// How many domains are checked at once (also the DNS queries in flight).
     #[arg(long, value_name = "N", default_value = "256", value_parser = parse_positive)]
     pub concurrency: usize,
@@ -97,6 +116,14 @@ pub struct DnsArgs {
     /// What to do with a domain that has no MX but has A/AAAA records.
     #[arg(long, value_enum, default_value_t = ImplicitMxArg::Suppress)]
     pub implicit_mx: ImplicitMxArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EngineArg {
+    /// Few long-lived sockets, one timer task: for big lists.
+    Bulk,
+    /// A socket per question, fixed timeouts.
+    Stub,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -23,6 +23,8 @@ use super::output::{Outcome, Writer};
 
 /// Rows waiting in order for their domain's verdict.
 const WINDOW: usize = 65_536;
+/// Rows handed between threads at once.
+const BATCH: usize = 1024;
 
 /// Counts for the summary.
 #[derive(Default)]
@@ -81,19 +83,33 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let written = Arc::new(AtomicU64::new(0));
 
-    // Reader thread -> dispatcher.
-    let (row_tx, mut row_rx) = mpsc::channel::<anyhow::Result<Row>>(4096);
+    // Reader thread -> dispatcher, in batches of rows.
+    let (row_tx, mut row_rx) = mpsc::channel::<anyhow::Result<Vec<Row>>>(8);
     let reader = std::thread::spawn(move || {
         let mut inputs = inputs;
+        let mut batch = Vec::with_capacity(BATCH);
         loop {
             match inputs.next_row() {
                 Ok(Some(row)) => {
-                    if row_tx.blocking_send(Ok(row)).is_err() {
+                    batch.push(row);
+                    if batch.len() < BATCH && inputs.has_buffered() {
+                        continue;
+                    }
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    if row_tx.blocking_send(Ok(full)).is_err() {
                         return;
                     }
                 }
-                Ok(None) => return,
+                Ok(None) => {
+                    if !batch.is_empty() {
+                        let _ = row_tx.blocking_send(Ok(batch));
+                    }
+                    return;
+                }
                 Err(e) => {
+                    if !batch.is_empty() {
+                        let _ = row_tx.blocking_send(Ok(std::mem::take(&mut batch)));
+                    }
                     let _ = row_tx.blocking_send(Err(e));
                     return;
                 }
@@ -101,18 +117,22 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         }
     });
 
-    // Dispatcher -> in-order window.
-    let (win_tx, mut win_rx) = mpsc::channel::<anyhow::Result<(Row, Step)>>(WINDOW);
+    // Dispatcher -> in-order window: starts each new domain's check.
+    let (win_tx, mut win_rx) = mpsc::channel::<anyhow::Result<Vec<(Row, Step)>>>(WINDOW / BATCH);
     let dispatch_checker = checker.clone();
     let dispatcher = tokio::spawn(async move {
         while let Some(item) = row_rx.recv().await {
             let item = match item {
-                Ok(row) => {
-                    let step = match &row.parsed {
-                        Ok(a) => Step::Wait(dispatch_checker.start(&a.domain).await),
-                        Err(e) => Step::Ready(Verdict::new(e.reason, e.detail.clone())),
-                    };
-                    Ok((row, step))
+                Ok(rows) => {
+                    let mut steps = Vec::with_capacity(rows.len());
+                    for row in rows {
+                        let step = match &row.parsed {
+                            Ok(a) => Step::Wait(dispatch_checker.start(&a.domain).await),
+                            Err(e) => Step::Ready(Verdict::new(e.reason, e.detail.clone())),
+                        };
+                        steps.push((row, step));
+                    }
+                    Ok(steps)
                 }
                 Err(e) => Err(e),
             };
@@ -123,7 +143,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     });
 
     // Writer thread.
-    let (out_tx, out_rx) = std_mpsc::sync_channel::<Judged>(4096);
+    let (out_tx, out_rx) = std_mpsc::sync_channel::<Vec<Judged>>(16);
     let counter = written.clone();
     let writer_thread = std::thread::spawn(move || -> io::Result<Done> {
         let mut tally = Tally::default();
@@ -131,7 +151,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
             row,
             verdict,
             report,
-        } in out_rx
+        } in out_rx.into_iter().flatten()
         {
             let domain = match &row.parsed {
                 Ok(a) => Some(a.domain.as_str()),
@@ -141,7 +161,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
                 row: &row,
                 domain,
                 verdict: &verdict,
-                report: report.as_deref(),
+                report: report.as_ref(),
             };
             match writer.write(&outcome) {
                 Ok(()) => {}
@@ -179,32 +199,34 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     });
 
     let mut failure = None;
-    while let Some(item) = win_rx.recv().await {
-        match item {
-            Ok((row, step)) => {
-                let judged = match step {
-                    Step::Ready(verdict) => Judged {
-                        row,
-                        verdict,
-                        report: None,
-                    },
-                    Step::Wait(pending) => {
-                        let report = pending.await;
-                        Judged {
-                            row,
-                            verdict: report.verdict.clone(),
-                            report: Some(report),
-                        }
-                    }
-                };
-                if out_tx.send(judged).is_err() {
-                    break; // the writer stopped: its result says why
-                }
-            }
+    'rows: while let Some(item) = win_rx.recv().await {
+        let steps = match item {
+            Ok(steps) => steps,
             Err(e) => {
                 failure = Some(e);
                 break;
             }
+        };
+        let mut out = Vec::with_capacity(steps.len());
+        for (row, step) in steps {
+            out.push(match step {
+                Step::Ready(verdict) => Judged {
+                    row,
+                    verdict,
+                    report: None,
+                },
+                Step::Wait(pending) => {
+                    let report = pending.wait().await;
+                    Judged {
+                        row,
+                        verdict: report.verdict.clone(),
+                        report: Some(report),
+                    }
+                }
+            });
+        }
+        if out_tx.send(out).is_err() {
+            break 'rows; // the writer stopped: its result says why
         }
     }
     drop(out_tx);
@@ -229,6 +251,10 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     if !args.quiet {
         eprint!("{}", summary(&tally, started.elapsed(), &setup));
     }
+    // The process ends now: freeing every domain's evidence one by one
+    // would only cost time (a sixth of a run's CPU in profiles).
+    std::mem::forget(setup);
+    std::mem::forget(checker);
     Ok(())
 }
 
@@ -259,10 +285,14 @@ fn summary(t: &Tally, elapsed: Duration, setup: &super::config::DnsSetup) -> Str
             reasons.join(", ")
         ));
     }
+    let t = stats.transport;
     s.push_str(&format!(
-        "  dns: {} queries, {} answered from the run's cache; {}\n",
+        "  dns: {} queries, {} host lookups answered from the run's cache; {} datagrams sent, {} retransmitted, {} over TCP; {}\n",
         stats.queries,
         stats.cache_hits,
+        t.sent,
+        t.retransmits,
+        t.tcp,
         setup.describe()
     ));
     s

@@ -5,11 +5,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use prebounce::lab::{Lab, LabServer};
-use prebounce::{Checker, CheckerConfig};
+use prebounce::{Checker, CheckerConfig, Engine};
 use prebounce_core::rules::{ImplicitMx, Policy};
 use prebounce_dns::SystemConfig;
 
-use super::args::{DnsArgs, ImplicitMxArg};
+use super::args::{DnsArgs, EngineArg, ImplicitMxArg};
 
 /// A mistake in how the command was called: exit code 2.
 #[derive(Debug)]
@@ -31,6 +31,7 @@ pub struct DnsSetup {
     pub servers: Vec<SocketAddr>,
     pub timeout: Duration,
     pub attempts: u32,
+    pub engine: EngineArg,
 }
 
 impl DnsSetup {
@@ -41,8 +42,12 @@ impl DnsSetup {
         } else {
             "resolver"
         };
+        let engine = match self.engine {
+            EngineArg::Bulk => "bulk",
+            EngineArg::Stub => "stub",
+        };
         format!(
-            "{via} {} (timeout {:?} x {} attempts)",
+            "{via} {} ({engine} engine, timeout {:?} x {} attempts)",
             servers.join(", "),
             self.timeout,
             self.attempts
@@ -103,6 +108,11 @@ pub async fn dns_setup(args: &DnsArgs) -> anyhow::Result<DnsSetup> {
         max_queries_in_flight: args.concurrency,
         concurrency: args.concurrency,
         policy,
+        engine: match args.dns_engine {
+            EngineArg::Bulk => Engine::Bulk,
+            EngineArg::Stub => Engine::Stub,
+        },
+        qps: args.qps,
     };
     let checker = Checker::new(config)?;
     Ok(DnsSetup {
@@ -111,5 +121,6 @@ pub async fn dns_setup(args: &DnsArgs) -> anyhow::Result<DnsSetup> {
         servers,
         timeout,
         attempts,
+        engine: args.dns_engine,
     })
 }

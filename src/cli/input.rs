@@ -121,7 +121,7 @@ fn read_line_limited(
 
 enum Source {
     Text {
-        reader: Box<dyn BufRead + Send>,
+        reader: BufReader<Box<dyn Read + Send>>,
         line: u64,
     },
     Csv {
@@ -254,7 +254,7 @@ impl Inputs {
                 sources.push((
                     name,
                     Source::Text {
-                        reader: Box::new(BufReader::with_capacity(256 * 1024, reader)),
+                        reader: BufReader::with_capacity(256 * 1024, reader),
                         line: 0,
                     },
                 ));
@@ -269,6 +269,16 @@ impl Inputs {
         })
     }
 
+    /// Whether the next row can be read without waiting on the input (so
+    /// rows read so far can wait to be sent on in a larger batch).
+    pub fn has_buffered(&self) -> bool {
+        match self.sources.last() {
+            Some((_, Source::Text { reader, .. })) => !reader.buffer().is_empty(),
+            Some((_, Source::Csv { .. })) => true,
+            None => false,
+        }
+    }
+
     /// The next row, or `None` when every input is read.
     pub fn next_row(&mut self) -> anyhow::Result<Option<Row>> {
         loop {
@@ -277,7 +287,7 @@ impl Inputs {
             };
             match source {
                 Source::Text { reader, line } => {
-                    let Some(len) = read_line_limited(reader.as_mut(), &mut self.buf, MAX_LINE)
+                    let Some(len) = read_line_limited(reader, &mut self.buf, MAX_LINE)
                         .map_err(|e| anyhow::anyhow!("cannot read {name}: {e}"))?
                     else {
                         self.sources.pop();

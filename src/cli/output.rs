@@ -1,7 +1,8 @@
 //! Output formats: JSONL, CSV and a table, one output row per input row.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
+use std::sync::Arc;
 
 use prebounce::DomainReport;
 use prebounce_core::evidence::QueryStatus;
@@ -87,13 +88,12 @@ pub struct Outcome<'a> {
     pub row: &'a Row,
     pub domain: Option<&'a str>,
     pub verdict: &'a Verdict,
-    pub report: Option<&'a DomainReport>,
+    pub report: Option<&'a Arc<DomainReport>>,
 }
 
+/// The part of a JSON row that every row of a domain shares.
 #[derive(Serialize)]
-struct JsonRow<'a> {
-    line: u64,
-    address: &'a str,
+struct JsonVerdict<'a> {
     domain: Option<&'a str>,
     action: &'static str,
     reason: &'static str,
@@ -102,8 +102,6 @@ struct JsonRow<'a> {
     warnings: &'a [Warning],
     mx: Vec<MxView>,
     dns: Option<DnsView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    columns: Option<BTreeMap<&'a str, &'a str>>,
 }
 
 /// Our columns in CSV output, after any input columns.
@@ -122,7 +120,21 @@ pub struct Writer<W: Write> {
     sink: Sink<W>,
     header: Option<Vec<String>>,
     policy: Policy,
+    /// What was rendered for a domain's report, reused by its other rows
+    /// (bounded: cleared when full).
+    cache: HashMap<usize, (Arc<DomainReport>, Arc<Rendered>)>,
 }
+
+/// The output of a verdict, the same for every row that shares it: the CSV
+/// fields after the address, or the JSON members after the address, or the
+/// table columns after the address.
+enum Rendered {
+    Fields(Vec<String>),
+    Text(String),
+}
+
+/// How many domains' renderings are kept.
+const CACHE: usize = 65_536;
 
 fn mx_text(mx: &[MxView]) -> String {
     let parts: Vec<String> = mx
@@ -189,18 +201,78 @@ impl<W: Write> Writer<W> {
             sink,
             header,
             policy,
+            cache: HashMap::new(),
         })
     }
 
-    /// Writes one row.
-    pub fn write(&mut self, o: &Outcome<'_>) -> io::Result<()> {
+    fn render(&self, o: &Outcome<'_>) -> io::Result<Rendered> {
+        let v = o.verdict;
         let mx = o
             .report
             .map(|r| mx_view(r, &self.policy))
             .unwrap_or_default();
-        let v = o.verdict;
-        match &mut self.sink {
-            Sink::Csv(w) => {
+        let status = v.status().map(|s| s.to_string());
+        Ok(match self.format {
+            OutputFormat::Csv => Rendered::Fields(vec![
+                o.domain.unwrap_or_default().to_string(),
+                v.action().as_str().to_string(),
+                v.reason.code().to_string(),
+                status.unwrap_or_default(),
+                v.detail.clone(),
+                warnings_text(&v.warnings),
+                mx_text(&mx),
+            ]),
+            OutputFormat::Jsonl => {
+                let json = serde_json::to_string(&JsonVerdict {
+                    domain: o.domain,
+                    action: v.action().as_str(),
+                    reason: v.reason.code(),
+                    status,
+                    detail: &v.detail,
+                    warnings: &v.warnings,
+                    mx,
+                    dns: o.report.and_then(|r| dns_view(r, &self.policy)),
+                })?;
+                // Without the braces: it is spliced into each row's object.
+                Rendered::Text(json[1..json.len() - 1].to_string())
+            }
+            OutputFormat::Table => {
+                let mut detail = visible(&v.detail, 200);
+                if !v.warnings.is_empty() {
+                    detail.push_str(&format!(" [{}]", warnings_text(&v.warnings)));
+                }
+                Rendered::Text(format!(
+                    "{:<8} {:<18} {:<6} {}",
+                    v.action().as_str(),
+                    v.reason.code(),
+                    status.as_deref().unwrap_or("-"),
+                    detail
+                ))
+            }
+        })
+    }
+
+    fn rendered(&mut self, o: &Outcome<'_>) -> io::Result<Arc<Rendered>> {
+        let Some(report) = o.report else {
+            return Ok(Arc::new(self.render(o)?));
+        };
+        let key = Arc::as_ptr(report) as usize;
+        if let Some((_, r)) = self.cache.get(&key) {
+            return Ok(r.clone());
+        }
+        let r = Arc::new(self.render(o)?);
+        if self.cache.len() >= CACHE {
+            self.cache.clear();
+        }
+        self.cache.insert(key, (report.clone(), r.clone()));
+        Ok(r)
+    }
+
+    /// Writes one row.
+    pub fn write(&mut self, o: &Outcome<'_>) -> io::Result<()> {
+        let rendered = self.rendered(o)?;
+        match (&mut self.sink, &*rendered) {
+            (Sink::Csv(w), Rendered::Fields(fields)) => {
                 if let (Some(cols), Some(h)) = (&o.row.columns, &self.header) {
                     for i in 0..h.len() {
                         w.write_field(cols.get(i).map(String::as_str).unwrap_or_default())?;
@@ -208,62 +280,32 @@ impl<W: Write> Writer<W> {
                 } else {
                     w.write_field(&o.row.address)?;
                 }
-                w.write_field(o.domain.unwrap_or_default())?;
-                w.write_field(v.action().as_str())?;
-                w.write_field(v.reason.code())?;
-                w.write_field(v.status().map(|s| s.to_string()).unwrap_or_default())?;
-                w.write_field(&v.detail)?;
-                w.write_field(warnings_text(&v.warnings))?;
-                w.write_field(mx_text(&mx))?;
+                for f in fields {
+                    w.write_field(f)?;
+                }
                 w.write_record(None::<&[u8]>)?;
                 Ok(())
             }
-            Sink::Plain(out) if self.format == OutputFormat::Jsonl => {
-                let columns = match (&o.row.columns, &self.header) {
-                    (Some(values), Some(names)) => Some(
-                        names
-                            .iter()
-                            .zip(values.iter())
-                            .map(|(n, v)| (n.as_str(), v.as_str()))
-                            .collect(),
-                    ),
-                    _ => None,
-                };
-                let row = JsonRow {
-                    line: o.row.line,
-                    address: &o.row.address,
-                    domain: o.domain,
-                    action: v.action().as_str(),
-                    reason: v.reason.code(),
-                    status: v.status().map(|s| s.to_string()),
-                    detail: &v.detail,
-                    warnings: &v.warnings,
-                    mx,
-                    dns: o.report.and_then(|r| dns_view(r, &self.policy)),
-                    columns,
-                };
-                serde_json::to_writer(&mut *out, &row)?;
-                out.write_all(b"\n")
-            }
-            Sink::Plain(out) => {
-                let status = v
-                    .status()
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| "-".into());
-                let mut detail = visible(&v.detail, 200);
-                if !v.warnings.is_empty() {
-                    detail.push_str(&format!(" [{}]", warnings_text(&v.warnings)));
+            (Sink::Plain(out), Rendered::Text(text)) if self.format == OutputFormat::Jsonl => {
+                write!(out, "{{\"line\":{},\"address\":", o.row.line)?;
+                serde_json::to_writer(&mut *out, &o.row.address)?;
+                out.write_all(b",")?;
+                out.write_all(text.as_bytes())?;
+                if let (Some(values), Some(names)) = (&o.row.columns, &self.header) {
+                    let columns: BTreeMap<&str, &str> = names
+                        .iter()
+                        .zip(values.iter())
+                        .map(|(n, v)| (n.as_str(), v.as_str()))
+                        .collect();
+                    out.write_all(b",\"columns\":")?;
+                    serde_json::to_writer(&mut *out, &columns)?;
                 }
-                writeln!(
-                    out,
-                    "{:<40} {:<8} {:<18} {:<6} {}",
-                    visible(&o.row.address, 40),
-                    v.action().as_str(),
-                    v.reason.code(),
-                    status,
-                    detail
-                )
+                out.write_all(b"}\n")
             }
+            (Sink::Plain(out), Rendered::Text(text)) => {
+                writeln!(out, "{:<40} {}", visible(&o.row.address, 40), text)
+            }
+            _ => unreachable!("rendered for this writer's own format"),
         }
     }
 

@@ -1,16 +1,23 @@
 //! # prebounce-dns
 //!
-//! The DNS layer of prebounce: a [`Transport`] trait with the default
-//! [`StubTransport`] (UDP, TCP on truncation, timeouts and attempts), a pure
+//! The DNS layer of prebounce: a [`Transport`] trait with two engines, the
+//! [`BulkTransport`] (a few long-lived sockets, one timer task, adaptive
+//! retransmission) and the simple [`StubTransport`] (a socket per query,
+//! UDP then TCP on truncation, timeouts and attempts), a pure
 //! reply reader ([`interpret`]) that tells NODATA from NXDOMAIN from
 //! referrals, and the [`Resolver`]: one cache for the whole run, merged
 //! in-flight queries, and [`Resolver::gather`], which collects the
 //! [`prebounce_core::evidence::DomainEvidence`] of a mail domain.
 #![warn(missing_docs)]
 
+pub mod bulk;
 pub mod interpret;
+pub mod oncemap;
 pub mod resolver;
 pub mod transport;
 
+pub use bulk::{BulkConfig, BulkTransport};
 pub use resolver::{Resolver, ResolverStats};
-pub use transport::{parse_server, Reply, StubConfig, StubTransport, SystemConfig, Transport};
+pub use transport::{
+    parse_server, Reply, StubConfig, StubTransport, SystemConfig, Transport, TransportStats,
+};

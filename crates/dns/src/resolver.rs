@@ -1,15 +1,16 @@
 //! One resolver and one cache for a whole run.
 //!
-//! Every `(name, type)` is asked at most once: identical queries in flight
-//! are merged into one, and answers are kept for the rest of the run, so MX
-//! hosts shared by thousands of domains are resolved once.
+//! Every host's A/AAAA is asked at most once: identical lookups in flight
+//! are merged into one, and the evidence is kept (compact, shared by every
+//! domain that uses the host) for the rest of the run, so MX hosts shared
+//! by thousands of domains are resolved once. A domain's MX is asked once
+//! too: the caller (the `Checker`) keeps one result per domain.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use futures_util::future::{join, join_all, BoxFuture, FutureExt, Shared};
+use futures_util::future::{join, join_all, FutureExt};
 use hickory_proto::rr::{Name, RData, RecordType};
 use prebounce_core::evidence::{
     DomainEvidence, ExchangeKind, HostEvidence, Lookup, MxRecord, MxTarget, QueryStatus,
@@ -17,22 +18,23 @@ use prebounce_core::evidence::{
 use tokio::sync::Semaphore;
 
 use crate::interpret::{interpret, Interpretation, MAX_CNAME_CHAIN};
-use crate::transport::Transport;
-
-type Pending = Shared<BoxFuture<'static, Arc<Interpretation>>>;
+use crate::oncemap::OnceMap;
+use crate::transport::{Transport, TransportStats};
 
 /// Counters of one resolver, for the run's summary.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ResolverStats {
     /// Questions sent through the transport (retries inside it not counted).
     pub queries: u64,
-    /// Lookups answered from the cache or merged with one in flight.
+    /// Host lookups answered from the cache or merged with one in flight.
     pub cache_hits: u64,
+    /// The transport's own counters.
+    pub transport: TransportStats,
 }
 
 struct Inner {
     transport: Box<dyn Transport>,
-    cache: Mutex<HashMap<(Name, RecordType), Pending>>,
+    hosts: Arc<OnceMap<Arc<HostEvidence>>>,
     permits: Semaphore,
     queries: AtomicU64,
     hits: AtomicU64,
@@ -77,7 +79,7 @@ impl Resolver {
         Resolver {
             inner: Arc::new(Inner {
                 transport: Box::new(transport),
-                cache: Mutex::new(HashMap::new()),
+                hosts: Arc::new(OnceMap::default()),
                 permits: Semaphore::new(max_in_flight.max(1)),
                 queries: AtomicU64::new(0),
                 hits: AtomicU64::new(0),
@@ -90,28 +92,14 @@ impl Resolver {
         ResolverStats {
             queries: self.inner.queries.load(Ordering::Relaxed),
             cache_hits: self.inner.hits.load(Ordering::Relaxed),
+            transport: self.inner.transport.stats(),
         }
     }
 
-    /// Looks up `rtype` records of `name`, through the cache.
-    pub async fn lookup(&self, name: &Name, rtype: RecordType) -> Arc<Interpretation> {
-        let key = (fqdn(name), rtype);
-        let pending = {
-            let mut cache = self.inner.cache.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(p) = cache.get(&key) {
-                self.inner.hits.fetch_add(1, Ordering::Relaxed);
-                p.clone()
-            } else {
-                let me = self.clone();
-                let name = key.0.clone();
-                let p = async move { Arc::new(me.resolve(name, rtype).await) }
-                    .boxed()
-                    .shared();
-                cache.insert(key, p.clone());
-                p
-            }
-        };
-        pending.await
+    /// Looks up `rtype` records of `name` (following CNAME chains). Not
+    /// cached: see [`Resolver::host`].
+    pub async fn lookup(&self, name: &Name, rtype: RecordType) -> Interpretation {
+        self.resolve(fqdn(name), rtype).await
     }
 
     async fn ask(&self, name: &Name, rtype: RecordType) -> Interpretation {
@@ -149,18 +137,39 @@ impl Resolver {
         result
     }
 
-    /// The A and AAAA lookups of `host` (asked together).
-    pub async fn host(&self, host: &Name) -> HostEvidence {
-        let (a, aaaa) = join(
-            self.lookup(host, RecordType::A),
-            self.lookup(host, RecordType::AAAA),
-        )
-        .await;
-        HostEvidence {
-            name: name_text(host),
-            a: addr_lookup(&a),
-            aaaa: addr_lookup(&aaaa),
-        }
+    /// The A and AAAA lookups of `host` (asked together), once per run.
+    pub async fn host(&self, host: &Name) -> Arc<HostEvidence> {
+        let key = name_text(host);
+        let ticket = match self.inner.hosts.get(&key) {
+            Some(t) => {
+                self.inner.hits.fetch_add(1, Ordering::Relaxed);
+                t
+            }
+            None => {
+                let me = self.clone();
+                let host = fqdn(host);
+                let (t, started) = self.inner.hosts.get_or_start(&key, move || {
+                    async move {
+                        let (a, aaaa) = join(
+                            me.lookup(&host, RecordType::A),
+                            me.lookup(&host, RecordType::AAAA),
+                        )
+                        .await;
+                        Arc::new(HostEvidence {
+                            name: name_text(&host),
+                            a: addr_lookup(&a),
+                            aaaa: addr_lookup(&aaaa),
+                        })
+                    }
+                    .boxed()
+                });
+                if !started {
+                    self.inner.hits.fetch_add(1, Ordering::Relaxed);
+                }
+                t
+            }
+        };
+        ticket.wait().await
     }
 
     /// Gathers the evidence for a mail domain (ASCII, lowercase, no trailing
@@ -198,14 +207,14 @@ impl Resolver {
         let mut implicit = None;
         let mut targets = Vec::new();
         match mx.status {
-            QueryStatus::NoData => implicit = Some(Arc::new(self.host(&name).await)),
+            QueryStatus::NoData => implicit = Some(self.host(&name).await),
             QueryStatus::Answer => {
                 let hosts = join_all(records.iter().map(|r| async move {
                     if ExchangeKind::of(&r.exchange) != ExchangeKind::Host {
                         return None;
                     }
                     let host = Name::from_ascii(format!("{}.", r.exchange)).ok()?;
-                    Some(Arc::new(self.host(&host).await))
+                    Some(self.host(&host).await)
                 }))
                 .await;
                 targets = records

@@ -9,7 +9,7 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
@@ -34,10 +34,26 @@ pub enum Reply {
 /// The future a [`Transport`] returns.
 pub type ReplyFuture<'a> = Pin<Box<dyn Future<Output = Reply> + Send + 'a>>;
 
+/// Counters of a transport.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TransportStats {
+    /// UDP datagrams sent, retransmissions included.
+    pub sent: u64,
+    /// Datagrams sent again after a timeout.
+    pub retransmits: u64,
+    /// Replies dropped because nothing in flight matched them.
+    pub unmatched: u64,
+    /// Questions asked again over TCP after a truncated reply.
+    pub tcp: u64,
+}
+
 /// Sends one question and waits for the answer (retries included).
 pub trait Transport: Send + Sync + 'static {
     /// Asks `rtype` records of `name` (a fully qualified name).
     fn query<'a>(&'a self, name: &'a Name, rtype: RecordType) -> ReplyFuture<'a>;
+
+    /// The counters so far.
+    fn stats(&self) -> TransportStats;
 }
 
 /// Timeouts and retries of the stub engine.
@@ -63,6 +79,9 @@ pub struct StubConfig {
 pub struct StubTransport {
     config: StubConfig,
     next: AtomicUsize,
+    sent: AtomicU64,
+    retransmits: AtomicU64,
+    tcp: AtomicU64,
 }
 
 /// The EDNS(0) UDP payload we advertise (the DNS Flag Day 2020 value).
@@ -83,6 +102,9 @@ impl StubTransport {
                 ..config
             },
             next: AtomicUsize::new(0),
+            sent: AtomicU64::new(0),
+            retransmits: AtomicU64::new(0),
+            tcp: AtomicU64::new(0),
         })
     }
 
@@ -98,10 +120,15 @@ impl StubTransport {
         let mut attempt = 0;
         while attempt < self.config.attempts {
             let server = servers[(start + attempt as usize) % servers.len()];
+            if attempt > 0 {
+                self.retransmits.fetch_add(1, Ordering::Relaxed);
+            }
             attempt += 1;
             let request = build_query(name, rtype);
+            self.sent.fetch_add(1, Ordering::Relaxed);
             let reply = match exchange_udp(server, &request, self.config.timeout).await {
                 Reply::Message(m) if m.metadata.truncation => {
+                    self.tcp.fetch_add(1, Ordering::Relaxed);
                     exchange_tcp(server, &request, self.config.timeout).await
                 }
                 other => other,
@@ -132,6 +159,15 @@ impl StubTransport {
 impl Transport for StubTransport {
     fn query<'a>(&'a self, name: &'a Name, rtype: RecordType) -> ReplyFuture<'a> {
         Box::pin(self.ask(name, rtype))
+    }
+
+    fn stats(&self) -> TransportStats {
+        TransportStats {
+            sent: self.sent.load(Ordering::Relaxed),
+            retransmits: self.retransmits.load(Ordering::Relaxed),
+            unmatched: 0,
+            tcp: self.tcp.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -178,7 +214,9 @@ async fn exchange_udp(server: SocketAddr, request: &Message, timeout: Duration) 
         // Nothing could be sent: to the caller, a server that did not answer.
         return Reply::Timeout;
     }
-    let mut buf = vec![0u8; 65_535];
+    // We advertise a 1232-byte EDNS payload; a larger datagram is cut here
+    // and reads as malformed.
+    let mut buf = [0u8; 4096];
     loop {
         let n = match timeout_at(deadline, socket.recv(&mut buf)).await {
             Err(_) => return Reply::Timeout,
@@ -200,7 +238,11 @@ async fn exchange_udp(server: SocketAddr, request: &Message, timeout: Duration) 
     }
 }
 
-async fn exchange_tcp(server: SocketAddr, request: &Message, timeout: Duration) -> Reply {
+pub(crate) async fn exchange_tcp(
+    server: SocketAddr,
+    request: &Message,
+    timeout: Duration,
+) -> Reply {
     let deadline = Instant::now() + timeout;
     let Ok(bytes) = request.to_vec() else {
         return Reply::Malformed("could not encode the query".into());
