@@ -38,11 +38,13 @@ def main():
 
     weights = [w for _, w in KINDS]
     domains = []
-    root = ["$TTL 3600",
+    hosts = []  # names whose A/AAAA prebounce asks, for the dnsperf mix
+    root = ["$ORIGIN .", "$TTL 3600",
             ". SOA ns.bench. hostmaster.bench. 1 3600 600 86400 300",
             ". NS ns.bench.",
             "ns.bench. A 127.0.0.1"]
     for p in range(PROVIDERS):
+        hosts += [f"mx{p}.provider{p}.zz", f"alt{p}.provider{p}.zz"]
         root.append(f"mx{p}.provider{p}.zz. A 45.{p}.0.25")
         root.append(f"mx{p}.provider{p}.zz. AAAA 2a00:{p:x}::25")
         root.append(f"alt{p}.provider{p}.zz. A 45.{p}.1.25")
@@ -54,18 +56,23 @@ def main():
             root.append(f"{d} MX 10 mx{p}.provider{p}.zz.")
             root.append(f"{d} MX 20 alt{p}.provider{p}.zz.")
         elif kind == "own":
+            hosts.append(f"mail.{d}".rstrip("."))
             root.append(f"{d} MX 10 mail.{d}")
             root.append(f"mail.{d} A 46.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}")
         elif kind == "nullmx":
             root.append(f"{d} MX 0 .")
         elif kind == "nodata":
+            hosts.append(d.rstrip("."))
             root.append(f'{d} TXT "v=spf1 -all"')
         elif kind == "web":
+            hosts.append(d.rstrip("."))
             root.append(f"{d} A 47.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}")
         elif kind == "dangling":
+            hosts.append(f"gone.{d}".rstrip("."))
             root.append(f"{d} MX 10 gone.{d}")
             root.append(f'{d} TXT "dangling"')
         elif kind == "loopback":
+            hosts.append(f"mx.{d}".rstrip("."))
             root.append(f"{d} MX 10 mx.{d}")
             root.append(f"mx.{d} A 127.0.0.1")
         elif kind == "servfail":
@@ -93,9 +100,13 @@ def main():
         picks = rng.choices(order, cum_weights=cum, k=max(0, a.addresses - len(domains)))
         for n, i in enumerate(picks):
             f.write(f"v{n}@{domains[i]}\n")
+    # The queries prebounce sends for these domains: MX of each, A and AAAA
+    # of each host (once), in a shuffled order.
+    queries = [f"{d} MX" for d in domains]
+    queries += [f"{h} {t}" for h in hosts for t in ("A", "AAAA")]
+    rng.shuffle(queries)
     with open(os.path.join(a.out, "queries.txt"), "w") as f:
-        for d in domains:
-            f.write(f"{d} MX\n")
+        f.write("\n".join(queries) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real binary against real DNS servers on loopback.
 
 mod cli;
+mod engines;
 mod knot;
 mod reasons;
 mod unbound;

@@ -57,6 +57,13 @@ fn parse_positive(s: &str) -> Result<usize, String> {
     }
 }
 
+fn parse_share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        _ => Err(format!("'{s}' is not a share from 0 to 1 (e.g. 0.05)")),
+    }
+}
+
 fn parse_qps(s: &str) -> Result<u32, String> {
     match s.parse::<u32>() {
         Ok(n) if n > 0 => Ok(n),
@@ -224,4 +231,9 @@ pub struct LabServeArgs {
     /// Print every query received to standard error.
     #[arg(long)]
     pub log_queries: bool,
+
+    /// Drop this share of UDP replies at random (0 to 1), to simulate a
+    /// lossy network.
+    #[arg(long, value_name = "SHARE", default_value = "0", value_parser = parse_share)]
+    pub drop_rate: f64,
 }

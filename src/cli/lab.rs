@@ -17,6 +17,7 @@ pub async fn serve(args: LabServeArgs) -> anyhow::Result<()> {
     for f in &args.fault {
         lab.add_fault(Fault::parse(f, None).map_err(|e| UsageError(format!("--fault {e}")))?);
     }
+    lab.set_drop_rate(args.drop_rate);
     let zones: Vec<String> = lab.zones().iter().map(|z| z.origin().to_string()).collect();
     let log: Option<QueryLog> = args.log_queries.then(|| -> QueryLog {
         Arc::new(|transport: &str, name: &str, rtype: &str| {

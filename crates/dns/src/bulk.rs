@@ -4,10 +4,11 @@
 //!   table keyed by (socket, id) and accepted only when the question and the
 //!   server match too (stray, mismatched and spoofed replies are dropped).
 //! - One timer task drives retransmission for all queries (a deadline heap,
-//!   no task or timer per query): the retransmission timeout starts from
-//!   the server's smoothed round-trip time (at least `min_rto`) and doubles
-//!   up to `timeout`; retransmissions go round the servers. A query gives up
-//!   after `timeout x attempts`, as the stub engine does.
+//!   no task or timer per query): the retransmission timeout starts at four
+//!   times the server's smoothed round-trip time (at least `min_rto`; 500 ms
+//!   before any was measured) and doubles up to `timeout`; retransmissions
+//!   go round the servers. A query gives up after `timeout x attempts`, as
+//!   the stub engine does.
 //! - SERVFAIL, REFUSED or a malformed reply moves on to a server not yet
 //!   asked, when there is one; a truncated reply is asked again over TCP.
 //! - An optional `qps` ceiling paces first transmissions.
@@ -52,7 +53,7 @@ pub struct BulkConfig {
 }
 
 impl BulkConfig {
-    /// Defaults for `servers`: 3 s timeout, 2 attempts, 4 sockets, 200 ms
+    /// Defaults for `servers`: 3 s timeout, 2 attempts, 4 sockets, 100 ms
     /// minimum retransmission timeout, no rate ceiling.
     pub fn new(servers: Vec<SocketAddr>) -> BulkConfig {
         BulkConfig {
@@ -60,7 +61,7 @@ impl BulkConfig {
             timeout: Duration::from_secs(3),
             attempts: 2,
             sockets: 4,
-            min_rto: Duration::from_millis(200),
+            min_rto: Duration::from_millis(100),
             qps: None,
         }
     }
@@ -256,9 +257,17 @@ impl BulkTransport {
 }
 
 impl Shared {
+    /// The first retransmission timeout for a question to `server`: four
+    /// smoothed round trips, at least `min_rto`; before any round trip was
+    /// measured, a cautious 500 ms (RFC 6298 §2 starts at 1 s for TCP).
     fn initial_rto(&self, server: usize) -> Duration {
-        let srtt = Duration::from_micros(self.srtt_us[server].load(Ordering::Relaxed));
-        (srtt * 4).max(self.config.min_rto).min(self.config.timeout)
+        let srtt = self.srtt_us[server].load(Ordering::Relaxed);
+        let rto = if srtt == 0 {
+            Duration::from_millis(500)
+        } else {
+            (Duration::from_micros(srtt) * 4).max(self.config.min_rto)
+        };
+        rto.min(self.config.timeout)
     }
 
     fn record_rtt(&self, server: usize, sample: Duration) {

@@ -58,13 +58,28 @@ impl LabServer {
     }
 }
 
+/// A UDP socket with a large receive buffer, so bursts from a bulk client
+/// are not dropped by the kernel (the lab drops only what it is told to).
+fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let domain = if addr.is_ipv4() {
+        socket2::Domain::IPV4
+    } else {
+        socket2::Domain::IPV6
+    };
+    let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    let _ = socket.set_recv_buffer_size(8 << 20);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
 async fn bind_pair(addr: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
     if addr.port() != 0 {
-        return Ok((UdpSocket::bind(addr).await?, TcpListener::bind(addr).await?));
+        return Ok((bind_udp(addr)?, TcpListener::bind(addr).await?));
     }
     let mut last = None;
     for _ in 0..20 {
-        let udp = UdpSocket::bind(addr).await?;
+        let udp = bind_udp(addr)?;
         let port = udp.local_addr()?.port();
         match TcpListener::bind(SocketAddr::new(addr.ip(), port)).await {
             Ok(tcp) => return Ok((udp, tcp)),
@@ -134,6 +149,9 @@ async fn serve_udp(
             Ok(_) => None,
             Err(_) => formerr(&buf[..n]),
         };
+        if lab.drop_rate() > 0.0 && rand::random::<f64>() < lab.drop_rate() {
+            continue; // a lost reply
+        }
         if let Some(bytes) = reply {
             let _ = socket.send_to(&bytes, peer).await;
         }

@@ -340,6 +340,7 @@ impl Zone {
 pub struct Lab {
     zones: Vec<Zone>,
     faults: Vec<Fault>,
+    drop_rate: f64,
 }
 
 /// What the lab does with one query.
@@ -378,6 +379,17 @@ impl Lab {
     /// Adds a fault.
     pub fn add_fault(&mut self, fault: Fault) {
         self.faults.push(fault);
+    }
+
+    /// Drops this share (0 to 1) of UDP replies at random, to simulate a
+    /// lossy path. TCP is never dropped.
+    pub fn set_drop_rate(&mut self, rate: f64) {
+        self.drop_rate = rate.clamp(0.0, 1.0);
+    }
+
+    /// The share of UDP replies dropped.
+    pub fn drop_rate(&self) -> f64 {
+        self.drop_rate
     }
 
     /// The zones.

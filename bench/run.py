@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""prebounce benchmark: every figure is measured in this run, beside its
+baseline, on this machine, with all traffic on 127.0.0.1.
+
+Run through bench/run.sh (it installs knot, dnsperf and email-validator).
+Prints figures; asserts nothing.
+"""
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+BIN = os.path.join(ROOT, "target", "release", "prebounce")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_dns(port, limit=60):
+    q = bytes([0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 6, 0, 1])
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(0.2)
+    end = time.time() + limit
+    while time.time() < end:
+        try:
+            s.sendto(q, ("127.0.0.1", port))
+            d = s.recv(512)
+            if d[3] & 15 == 0:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    sys.exit(f"no DNS server answered on port {port}")
+
+
+def start_knot(work, data):
+    for d in ("run", "db", "zones"):
+        os.makedirs(os.path.join(work, d), exist_ok=True)
+    for z in ("root.zone", "broken.zone"):
+        shutil.copy(os.path.join(data, z), os.path.join(work, "zones", z))
+    port = free_port()
+    conf = os.path.join(work, "knot.conf")
+    with open(conf, "w") as f:
+        f.write(f"""server:
+  rundir: "{work}/run"
+  listen: 127.0.0.1@{port}
+  udp-workers: 1
+  tcp-workers: 1
+  background-workers: 1
+log:
+  - target: stderr
+    any: error
+database:
+  storage: "{work}/db"
+template:
+  - id: default
+    storage: "{work}/zones"
+    zonefile-sync: -1
+    zonefile-load: whole
+    journal-content: none
+    semantic-checks: off
+zone:
+  - domain: .
+    file: root.zone
+  - domain: broken.zz.
+    file: broken.zone
+""")
+    knotd = shutil.which("knotd") or "/usr/sbin/knotd"
+    proc = subprocess.Popen([knotd, "-c", conf], stderr=subprocess.DEVNULL)
+    wait_dns(port)
+    return proc, port
+
+
+def start_lab(zone, extra):
+    proc = subprocess.Popen(
+        [BIN, "lab", "serve", zone, "--listen", "127.0.0.1:0", "--fault", "*.broken.zz.=servfail"] + extra,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    addr = proc.stdout.readline().strip()
+    wait_dns(int(addr.rsplit(":", 1)[1]))
+    return proc, addr
+
+
+def timed(cmd, out=None):
+    """Runs cmd under /usr/bin/time; returns (wall s, peak RSS KiB, stderr)."""
+    tf = tempfile.NamedTemporaryFile(delete=False)
+    tf.close()
+    t0 = time.time()
+    p = subprocess.run(["/usr/bin/time", "-f", "%e %M", "-o", tf.name] + cmd,
+                       stdout=out or subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wall = time.time() - t0
+    with open(tf.name) as f:
+        _, rss = f.read().split()[-2:]
+    os.unlink(tf.name)
+    if p.returncode != 0:
+        sys.exit(f"{cmd} failed: {p.stderr}")
+    return wall, int(rss), p.stderr
+
+
+def dns_queries(summary):
+    m = re.search(r"dns: (\d+) queries", summary)
+    return int(m.group(1)) if m else 0
+
+
+def check(resolver, addresses, engine, out_path, extra=()):
+    cmd = [BIN, "check", "--resolver", resolver, "--dns-engine", engine,
+           "--format", "csv", "-o", out_path, addresses] + list(extra)
+    wall, rss, summary = timed(cmd)
+    return {"wall": wall, "rss": rss, "queries": dns_queries(summary), "summary": summary}
+
+
+def agreement(a, b):
+    """Share of rows with the same action and reason in two CSV outputs."""
+    same = total = 0
+    with open(a) as fa, open(b) as fb:
+        next(fa), next(fb)  # headers
+        for la, lb in zip(fa, fb):
+            total += 1
+            ca, cb = la.split(",", 5), lb.split(",", 5)
+            same += ca[:4] == cb[:4]
+    return same, total
+
+
+def email_validator_rate(python, port, addresses, sample):
+    code = f"""
+import sys, time, itertools
+import email_validator
+from email_validator import validate_email, EmailNotValidError
+res = email_validator.caching_resolver(timeout=3)
+res.nameservers = ["127.0.0.1"]
+res.port = {port}
+lines = [l.strip() for l in itertools.islice(open(sys.argv[1]), {sample})]
+t0 = time.time()
+ok = 0
+for a in lines:
+    try:
+        validate_email(a, check_deliverability=True, dns_resolver=res)
+        ok += 1
+    except EmailNotValidError:
+        pass
+print(len(lines), time.time() - t0, ok)
+"""
+    p = subprocess.run([python, "-c", code, addresses], capture_output=True, text=True)
+    if p.returncode != 0:
+        return None
+    n, secs, _ = p.stdout.split()
+    return int(n) / float(secs)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--domains", type=int, default=100_000)
+    ap.add_argument("--addresses", type=int, default=1_000_000)
+    ap.add_argument("--big", type=int, default=10, help="the RSS run repeats the list this many times")
+    ap.add_argument("--sample", type=int, default=3000, help="addresses given to email-validator")
+    ap.add_argument("--python", default=sys.executable, help="a Python with email-validator")
+    a = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="prebounce-bench.")
+    data = os.path.join(work, "data")
+    procs = []
+    try:
+        subprocess.run([sys.executable, os.path.join(HERE, "gen.py"), "--domains", str(a.domains),
+                        "--addresses", str(a.addresses), "--out", data], check=True)
+        addresses = os.path.join(data, "addresses.txt")
+        distinct = os.path.join(data, "distinct.txt")
+        with open(addresses) as f, open(distinct, "w") as d:
+            for _, line in zip(range(a.domains), f):
+                d.write(line)
+        knot, port = start_knot(os.path.join(work, "knot"), data)
+        procs.append(knot)
+        resolver = f"127.0.0.1:{port}"
+        knot_version = subprocess.run([shutil.which("knotd") or "/usr/sbin/knotd", "--version"],
+                                      capture_output=True, text=True).stdout.split()[-1]
+        print(f"== {a.domains:,} domains, {a.addresses:,} addresses; knot {knot_version} on {resolver}; "
+              f"{os.cpu_count()} cores; everything below measured in this run")
+
+        p = subprocess.run(["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", os.path.join(data, "queries.txt"),
+                            "-l", "10", "-c", "4", "-T", "1", "-q", "200"], capture_output=True, text=True)
+        m = re.search(r"Queries per second:\s+([\d.]+)", p.stdout)
+        base_qps = float(m.group(1))
+        print(f"baseline  dnsperf, same query mix (MX + A/AAAA), 10 s:    {base_qps:>10,.0f} queries/s")
+
+        rows = {}
+        for engine in ("bulk", "stub"):
+            r = check(resolver, distinct, engine, os.path.join(work, f"distinct-{engine}.csv"))
+            qps = r["queries"] / r["wall"]
+            print(f"{engine:>5} engine, {a.domains:,} distinct domains:  {r['wall']:6.2f} s, {a.domains / r['wall']:>9,.0f} domains/s, "
+                  f"{qps:>9,.0f} queries/s = {qps / base_qps:.2f} x dnsperf")
+            r = check(resolver, addresses, engine, os.path.join(work, f"full-{engine}.csv"))
+            rows[engine] = r
+            qps = r["queries"] / r["wall"]
+            print(f"{engine:>5} engine, {a.addresses:,} addresses:    {r['wall']:6.2f} s, {a.addresses / r['wall']:>9,.0f} addresses/s, "
+                  f"{a.domains / r['wall']:>7,.0f} domains/s, {qps:>7,.0f} queries/s = {qps / base_qps:.2f} x dnsperf, "
+                  f"peak RSS {r['rss'] / 1024:.0f} MiB")
+        same, total = agreement(os.path.join(work, "full-bulk.csv"), os.path.join(work, "full-stub.csv"))
+        print(f"verdict agreement bulk vs stub: {same:,} of {total:,} rows identical ({100 * same / total:.3f}%)")
+        print("bulk run summary:")
+        print("".join("    " + l for l in rows["bulk"]["summary"].splitlines(True)))
+
+        ev = email_validator_rate(a.python, port, addresses, a.sample)
+        ours = a.addresses / rows["bulk"]["wall"]
+        if ev:
+            print(f"python email-validator (check_deliverability, caching resolver at knot), first {a.sample:,} addresses: "
+                  f"{ev:,.0f} addresses/s; prebounce bulk = {ours / ev:,.0f} x that")
+        else:
+            print("python email-validator: not available (pip install email-validator)")
+
+        big = os.path.join(data, "big.txt")
+        with open(big, "w") as out:
+            for _ in range(a.big):
+                with open(addresses) as f:
+                    shutil.copyfileobj(f, out)
+        r = check(resolver, big, "bulk", "/dev/null")
+        n = a.addresses * a.big
+        print(f" bulk engine, {n:,} addresses (the list {a.big} times): {r['wall']:6.2f} s, {n / r['wall']:,.0f} addresses/s, "
+              f"peak RSS {r['rss'] / 1024:.0f} MiB = {r['rss'] / rows['bulk']['rss']:.2f} x the {a.addresses:,} run")
+
+        # Loss: the same zone from the lab, clean and dropping 5% of UDP replies.
+        zone = os.path.join(data, "root.zone")
+        clean, clean_addr = start_lab(zone, [])
+        procs.append(clean)
+        lossy, lossy_addr = start_lab(zone, ["--drop-rate", "0.05"])
+        procs.append(lossy)
+        c = check(clean_addr, distinct, "bulk", os.path.join(work, "clean.csv"))
+        l = check(lossy_addr, distinct, "bulk", os.path.join(work, "lossy.csv"))
+        same, total = agreement(os.path.join(work, "clean.csv"), os.path.join(work, "lossy.csv"))
+        retrans = re.search(r"(\d+) retransmitted", l["summary"])
+        print(f"5% UDP loss (lab server dropping replies), {a.domains:,} domains: clean {c['wall']:.2f} s, lossy {l['wall']:.2f} s "
+              f"({l['wall'] / c['wall']:.2f} x), {retrans.group(1) if retrans else '?'} retransmissions, "
+              f"{same:,} of {total:,} verdicts identical")
+    finally:
+        for p in procs:
+            p.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
