@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit tests, doc tests, and the end-to-end
 # tests that drive the real binary against DNS servers on loopback.
-# The end-to-end tests also need Knot DNS and unbound (servers we did not
-# write); they are installed here when missing and this runs as root.
+# The end-to-end tests also need Knot DNS, unbound and aiosmtpd (servers we
+# did not write); they are installed here when missing (apt-get as root, pip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -19,6 +19,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "the end-to-end tests need: ${missing[*]} (sudo apt-get install ${missing[*]})" >&2
     exit 1
   fi
+fi
+
+# aiosmtpd: an SMTP server we did not write, for the port-25 probe tests.
+if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+  echo "installing aiosmtpd (pip) for the probe tests" >&2
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore aiosmtpd \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages aiosmtpd
 fi
 
 # Sum cargo's per-binary "test result" lines into one closing line.

@@ -52,11 +52,14 @@ use tokio::sync::Semaphore;
 pub use prebounce_core as core;
 pub use prebounce_dns as dns;
 pub use prebounce_lab as lab;
+pub use prebounce_probe as probe;
+pub use prebounce_probe::{ProbeConfig, Prober};
 
 use prebounce_core::address::{normalize_domain, parse_address, SyntaxError};
-use prebounce_core::evidence::DomainEvidence;
-use prebounce_core::rules::{judge, Policy};
-use prebounce_core::verdict::Verdict;
+use prebounce_core::evidence::{DomainEvidence, QueryStatus};
+use prebounce_core::probe::probe_plan;
+use prebounce_core::rules::{judge, ImplicitMx, Policy};
+use prebounce_core::verdict::{Action, Verdict};
 use prebounce_dns::oncemap::{OnceMap, Ticket};
 use prebounce_dns::{BulkConfig, BulkTransport, Resolver, StubConfig, StubTransport};
 
@@ -124,6 +127,18 @@ pub struct CheckerConfig {
     pub engine: Engine,
     /// At most this many new questions per second (bulk engine).
     pub qps: Option<u32>,
+    /// Port-25 probing, when asked for.
+    pub probe: Option<ProbeSetup>,
+}
+
+/// Port-25 probing of a run.
+#[derive(Clone, Debug)]
+pub struct ProbeSetup {
+    /// How probes are made.
+    pub config: ProbeConfig,
+    /// Probe every deliverable domain (`--probe`); when false, only the
+    /// implicit MX of domains without MX (`--implicit-mx probe`).
+    pub all: bool,
 }
 
 impl CheckerConfig {
@@ -139,6 +154,7 @@ impl CheckerConfig {
             policy: Policy::default(),
             engine: Engine::default(),
             qps: None,
+            probe: None,
         }
     }
 }
@@ -149,6 +165,7 @@ pub type PendingReport = Ticket<Arc<DomainReport>>;
 
 struct Inner {
     resolver: Resolver,
+    prober: Option<(Prober, bool)>,
     policy: Policy,
     domains: Arc<OnceMap<Arc<DomainReport>>>,
     slots: Arc<Semaphore>,
@@ -192,11 +209,12 @@ impl Checker {
                 config.max_queries_in_flight,
             ),
         };
-        Ok(Self::with_resolver(
-            resolver,
-            config.policy,
-            config.concurrency,
-        ))
+        let mut checker = Self::with_resolver(resolver, config.policy, config.concurrency);
+        if let Some(p) = config.probe {
+            let inner = Arc::get_mut(&mut checker.inner).expect("not shared yet");
+            inner.prober = Some((Prober::new(p.config, inner.resolver.clone()), p.all));
+        }
+        Ok(checker)
     }
 
     /// A checker over an existing resolver (any transport).
@@ -204,6 +222,7 @@ impl Checker {
         Checker {
             inner: Arc::new(Inner {
                 resolver,
+                prober: None,
                 policy,
                 domains: Arc::new(OnceMap::default()),
                 slots: Arc::new(Semaphore::new(concurrency.max(1))),
@@ -219,6 +238,33 @@ impl Checker {
     /// The policy in force.
     pub fn policy(&self) -> &Policy {
         &self.inner.policy
+    }
+
+    /// The port-25 prober, when probing is on.
+    pub fn prober(&self) -> Option<&Prober> {
+        self.inner.prober.as_ref().map(|(p, _)| p)
+    }
+
+    /// Gathers and judges one domain: DNS first; then, when probing is on
+    /// and DNS says deliverable (or, under `--implicit-mx probe`, the
+    /// domain has only its own address), port 25; then the rules again.
+    async fn evaluate(&self, domain: &str) -> (DomainEvidence, Verdict) {
+        let inner = &self.inner;
+        let mut evidence = inner.resolver.gather(domain).await;
+        let mut verdict = judge(&evidence, &inner.policy);
+        if let Some((prober, all)) = &inner.prober {
+            let implicit = evidence.mx.status == QueryStatus::NoData
+                && inner.policy.implicit_mx == ImplicitMx::Probe;
+            let deliverable = *all && verdict.action() == Action::Deliver;
+            if implicit || deliverable {
+                let plan = probe_plan(&evidence, &inner.policy);
+                if !plan.is_empty() {
+                    evidence.probe = Some(prober.probe_domain(plan).await);
+                    verdict = judge(&evidence, &inner.policy);
+                }
+            }
+        }
+        (evidence, verdict)
     }
 
     /// How many distinct domains have been started.
@@ -245,8 +291,7 @@ impl Checker {
         let name = domain.to_string();
         let (ticket, _) = self.inner.domains.get_or_start(domain, move || {
             let task = tokio::spawn(async move {
-                let evidence = me.inner.resolver.gather(&name).await;
-                let verdict = judge(&evidence, &me.inner.policy);
+                let (evidence, verdict) = me.evaluate(&name).await;
                 drop(permit);
                 Arc::new(DomainReport {
                     domain: name,

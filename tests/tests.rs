@@ -3,6 +3,7 @@
 mod cli;
 mod engines;
 mod knot;
+mod probe;
 mod reasons;
 mod unbound;
 mod util;

@@ -307,3 +307,99 @@ pub fn demo_rows(extra: &[&str]) -> Vec<Value> {
     args.extend(["--format", "jsonl"]);
     jsonl(&run_ok(&args, None))
 }
+
+/// What a test SMTP host does with a connection.
+#[derive(Clone)]
+pub enum Smtp {
+    /// Sends this greeting line, answers EHLO (with STARTTLS) and QUIT.
+    Greet(&'static str),
+    /// Accepts and never says anything.
+    Silent,
+}
+
+/// A TCP listener on a loopback address that plays an SMTP host and counts
+/// the connections it accepts.
+pub struct SmtpHost {
+    pub addr: SocketAddr,
+    pub accepted: Arc<std::sync::atomic::AtomicUsize>,
+    _listener: Arc<std::net::TcpListener>,
+}
+
+impl SmtpHost {
+    pub fn start(addr: SocketAddr, mode: Smtp) -> SmtpHost {
+        let listener = Arc::new(
+            std::net::TcpListener::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}")),
+        );
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (l, count) = (listener.clone(), accepted.clone());
+        std::thread::spawn(move || {
+            for stream in l.incoming() {
+                let Ok(mut stream) = stream else { return };
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mode = mode.clone();
+                std::thread::spawn(move || match mode {
+                    Smtp::Silent => {
+                        let mut sink = [0u8; 256];
+                        while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
+                    }
+                    Smtp::Greet(line) => {
+                        let _ = stream.write_all(format!("{line}\r\n").as_bytes());
+                        let reader = BufReader::new(stream.try_clone().unwrap());
+                        for l in reader.lines().map_while(Result::ok) {
+                            let l = l.to_ascii_uppercase();
+                            if l.starts_with("EHLO") {
+                                let _ = stream.write_all(
+                                    b"250-test.example\r\n250-PIPELINING\r\n250 STARTTLS\r\n",
+                                );
+                            } else if l.starts_with("QUIT") {
+                                let _ = stream.write_all(b"221 bye\r\n");
+                                return;
+                            } else {
+                                let _ = stream.write_all(b"502 not here\r\n");
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        SmtpHost {
+            addr,
+            accepted,
+            _listener: listener,
+        }
+    }
+
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A listener whose accept queue is full and never accepted from: new
+/// connections time out (the SYN is dropped).
+pub struct Blackhole {
+    _listener: socket2::Socket,
+    _fillers: Vec<std::net::TcpStream>,
+}
+
+impl Blackhole {
+    pub fn start(addr: SocketAddr) -> Blackhole {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        s.set_reuse_address(true).unwrap();
+        s.bind(&addr.into()).unwrap();
+        s.listen(0).unwrap();
+        // Fill the accept queue (backlog 0 holds one) and the SYN queue.
+        let mut fillers = Vec::new();
+        for _ in 0..4 {
+            let c =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            c.set_nonblocking(true).unwrap();
+            let _ = c.connect(&addr.into());
+            fillers.push(std::net::TcpStream::from(c));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        Blackhole {
+            _listener: s,
+            _fillers: fillers,
+        }
+    }
+}

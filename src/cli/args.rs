@@ -139,6 +139,48 @@ pub enum ImplicitMxArg {
     Suppress,
     /// Deliver to the domain's own address when it is usable (RFC 5321 §5.1).
     Accept,
+    /// Deliver only when the domain's own address answers on port 25.
+    Probe,
+}
+
+/// Port-25 reachability (shared by `check` and `domain`).
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Port-25 probe")]
+pub struct ProbeArgs {
+    /// For every domain DNS finds deliverable, connect to its MX addresses
+    /// on port 25 and read the greeting (never MAIL or RCPT). When none
+    /// answers: `no_answer` (retry).
+    #[arg(long)]
+    pub probe: bool,
+
+    /// Addresses tried per domain, in MX preference order.
+    #[arg(long, value_name = "N", default_value = "5", value_parser = parse_positive)]
+    pub probe_max_hosts: usize,
+
+    /// Connections open at once, at most.
+    #[arg(long, value_name = "N", default_value = "100", value_parser = parse_positive)]
+    pub probe_concurrency: usize,
+
+    /// How long a connection may take to open.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// How long the greeting may take.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub greeting_timeout: Duration,
+
+    /// The name to give in EHLO [default: this machine's host name].
+    #[arg(long, value_name = "NAME")]
+    pub helo_name: Option<String>,
+
+    /// The SMTP port to probe.
+    #[arg(long, value_name = "PORT", default_value = "25")]
+    pub smtp_port: u16,
+
+    /// A host that answers on port 25 whenever outbound port 25 works here;
+    /// when it does not answer, probing stops and no domain is blamed.
+    #[arg(long, value_name = "HOST[:PORT]", default_value = prebounce::probe::DEFAULT_CANARY)]
+    pub probe_canary: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -188,6 +230,9 @@ pub struct CheckArgs {
 
     #[command(flatten)]
     pub dns: DnsArgs,
+
+    #[command(flatten)]
+    pub probe: ProbeArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -210,6 +255,9 @@ pub struct DomainArgs {
 
     #[command(flatten)]
     pub dns: DnsArgs,
+
+    #[command(flatten)]
+    pub probe: ProbeArgs,
 }
 
 #[derive(Debug, Args)]

@@ -56,7 +56,7 @@ enum Done {
 pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     let inputs = Inputs::open(&args.files, args.input_format, args.column.as_deref())?;
     let header = inputs.header.clone();
-    let setup = dns_setup(&args.dns).await?;
+    let setup = dns_setup(&args.dns, &args.probe).await?;
     let checker = setup.checker.clone();
     let policy = checker.policy().clone();
 
@@ -78,6 +78,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         BufWriter::with_capacity(256 * 1024, sink),
         header,
         policy,
+        checker.prober().is_some(),
     )?;
 
     let started = Instant::now();
@@ -248,8 +249,14 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         Done::Finished(t) => t,
         Done::Closed => return Ok(()),
     };
+    let blocked = match checker.prober() {
+        Some(p) => p.blocked().await,
+        None => None,
+    };
     if !args.quiet {
-        eprint!("{}", summary(&tally, started.elapsed(), &setup));
+        eprint!("{}", summary(&tally, started.elapsed(), &setup, blocked));
+    } else if let Some(why) = blocked {
+        eprintln!("prebounce: outbound port 25 seems blocked here: {why}; probing stopped");
     }
     // The process ends now: freeing every domain's evidence one by one
     // would only cost time (a sixth of a run's CPU in profiles).
@@ -258,7 +265,12 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn summary(t: &Tally, elapsed: Duration, setup: &super::config::DnsSetup) -> String {
+fn summary(
+    t: &Tally,
+    elapsed: Duration,
+    setup: &super::config::DnsSetup,
+    probe_blocked: Option<String>,
+) -> String {
     let secs = elapsed.as_secs_f64().max(1e-6);
     let domains = setup.checker.domains_seen();
     let stats = setup.checker.resolver().stats();
@@ -295,5 +307,21 @@ fn summary(t: &Tally, elapsed: Duration, setup: &super::config::DnsSetup) -> Str
         t.tcp,
         setup.describe()
     ));
+    if let Some(prober) = setup.checker.prober() {
+        let p = prober.stats();
+        s.push_str(&format!(
+            "  probe: {} addresses probed on port {}, {} answered, {} failed, {:.2} s probing\n",
+            p.probed,
+            prober.config().port,
+            p.answered,
+            p.failed,
+            p.span_ms as f64 / 1000.0
+        ));
+    }
+    if let Some(why) = probe_blocked {
+        s.push_str(&format!(
+            "  probe: OUTBOUND PORT 25 SEEMS BLOCKED HERE: {why}. Probing stopped; rows keep their DNS verdict (warning probe_unavailable)\n"
+        ));
+    }
     s
 }

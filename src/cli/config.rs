@@ -5,11 +5,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use prebounce::lab::{Lab, LabServer};
-use prebounce::{Checker, CheckerConfig, Engine};
+use prebounce::{Checker, CheckerConfig, Engine, ProbeConfig, ProbeSetup};
 use prebounce_core::rules::{ImplicitMx, Policy};
 use prebounce_dns::SystemConfig;
 
-use super::args::{DnsArgs, EngineArg, ImplicitMxArg};
+use super::args::{DnsArgs, EngineArg, ImplicitMxArg, ProbeArgs};
 
 /// A mistake in how the command was called: exit code 2.
 #[derive(Debug)]
@@ -55,12 +55,41 @@ impl DnsSetup {
     }
 }
 
+/// This machine's host name, for EHLO.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost.localdomain".into())
+}
+
+fn probe_setup(args: &ProbeArgs, implicit: ImplicitMxArg) -> Option<ProbeSetup> {
+    if !args.probe && implicit != ImplicitMxArg::Probe {
+        return None;
+    }
+    Some(ProbeSetup {
+        config: ProbeConfig {
+            port: args.smtp_port,
+            connect_timeout: args.connect_timeout,
+            greeting_timeout: args.greeting_timeout,
+            concurrency: args.probe_concurrency,
+            max_hosts: args.probe_max_hosts,
+            canary: args.probe_canary.clone(),
+            ..ProbeConfig::new(args.helo_name.clone().unwrap_or_else(host_name))
+        },
+        all: args.probe,
+    })
+}
+
 /// Builds the checker that `args` describe; starts the lab for `--zone`.
-pub async fn dns_setup(args: &DnsArgs) -> anyhow::Result<DnsSetup> {
+pub async fn dns_setup(args: &DnsArgs, probe: &ProbeArgs) -> anyhow::Result<DnsSetup> {
     let policy = Policy {
         implicit_mx: match args.implicit_mx {
             ImplicitMxArg::Suppress => ImplicitMx::Suppress,
             ImplicitMxArg::Accept => ImplicitMx::Accept,
+            ImplicitMxArg::Probe => ImplicitMx::Probe,
         },
         trusted_nets: args.trusted_net.clone(),
     };
@@ -113,6 +142,7 @@ pub async fn dns_setup(args: &DnsArgs) -> anyhow::Result<DnsSetup> {
             EngineArg::Stub => Engine::Stub,
         },
         qps: args.qps,
+        probe: probe_setup(probe, args.implicit_mx),
     };
     let checker = Checker::new(config)?;
     Ok(DnsSetup {

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::args::{DomainArgs, ExplainFormat};
 use super::config::dns_setup;
-use super::output::{dns_view, DnsView};
+use super::output::{dns_view, probe_view, DnsView, ProbeView};
 
 #[derive(Serialize)]
 struct AddrJson {
@@ -44,6 +44,7 @@ struct DomainJson<'a> {
     rule: &'static str,
     dns: Option<DnsView>,
     mx: Vec<TargetJson>,
+    probe: Option<ProbeView>,
 }
 
 fn addrs(a: &TargetAssessment) -> Vec<AddrJson> {
@@ -91,6 +92,7 @@ fn to_json<'a>(r: &'a DomainReport, policy: &Policy) -> DomainJson<'a> {
         rule: v.reason.info().when,
         dns: dns_view(r, policy),
         mx,
+        probe: probe_view(r),
     }
 }
 
@@ -144,11 +146,33 @@ fn write_text(out: &mut impl Write, r: &DomainReport, policy: &Policy) -> io::Re
             )?;
         }
     }
+    if let Some(p) = &j.probe {
+        writeln!(out, "  port 25   {}", p.status)?;
+        if let Some(why) = &p.unavailable {
+            writeln!(out, "    {why}")?;
+        }
+        for h in &p.hosts {
+            let code = h.code.map(|c| format!(" {c}")).unwrap_or_default();
+            let tls = match h.starttls {
+                Some(true) => ", STARTTLS offered",
+                Some(false) => ", no STARTTLS",
+                None => "",
+            };
+            writeln!(
+                out,
+                "    {:<40} {}{code} in {} ms{tls}",
+                h.address, h.outcome, h.ms
+            )?;
+        }
+        if let Some(g) = &p.greeting {
+            writeln!(out, "    greeting: {g}")?;
+        }
+    }
     writeln!(out)
 }
 
 pub async fn run(args: DomainArgs) -> anyhow::Result<()> {
-    let setup = dns_setup(&args.dns).await?;
+    let setup = dns_setup(&args.dns, &args.probe).await?;
     let checker = setup.checker.clone();
     let policy = checker.policy().clone();
     let mut out = io::BufWriter::new(io::stdout().lock());

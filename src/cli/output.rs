@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use prebounce::DomainReport;
 use prebounce_core::evidence::QueryStatus;
+use prebounce_core::probe::HostOutcome;
 use prebounce_core::rules::{assess_host, assess_target, Policy};
 use prebounce_core::verdict::{Verdict, Warning};
 use serde::Serialize;
@@ -83,6 +84,90 @@ pub fn dns_view(report: &DomainReport, policy: &Policy) -> Option<DnsView> {
     })
 }
 
+/// One probed address as shown to users.
+#[derive(Debug, Serialize)]
+pub struct HostView {
+    pub address: String,
+    /// `answered`, `refused`, `timeout`, `reset`, `no_greeting`, `rejected`, `unreachable`.
+    pub outcome: &'static str,
+    /// The greeting's code when not 220.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<u16>,
+    /// For timeouts: `connect` or `greeting`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<&'static str>,
+    pub ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub starttls: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The port-25 probes of a domain.
+#[derive(Debug, Serialize)]
+pub struct ProbeView {
+    /// `answered`, `no_answer`, `unavailable`, `not_probed`.
+    pub status: &'static str,
+    pub hosts: Vec<HostView>,
+    /// The greeting of the host that answered (or the rejection line).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub greeting: Option<String>,
+    /// Why probing was not possible (outbound port 25 blocked here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
+}
+
+/// The probes of a report, when it was probed.
+pub fn probe_view(report: &DomainReport) -> Option<ProbeView> {
+    let p = report.evidence.as_ref()?.probe.as_ref()?;
+    Some(ProbeView {
+        status: p.status().name(),
+        hosts: p
+            .hosts
+            .iter()
+            .map(|h| HostView {
+                address: h.addr.to_string(),
+                outcome: h.outcome.name(),
+                code: match h.outcome {
+                    HostOutcome::Rejected(c) => Some(c),
+                    _ => None,
+                },
+                stage: match h.outcome {
+                    HostOutcome::ConnectTimeout => Some("connect"),
+                    HostOutcome::GreetingTimeout => Some("greeting"),
+                    _ => None,
+                },
+                ms: h.millis,
+                starttls: h.starttls,
+                error: match &h.outcome {
+                    HostOutcome::Unreachable(e) => Some(e.clone()),
+                    _ => None,
+                },
+            })
+            .collect(),
+        greeting: p.hosts.iter().rev().find_map(|h| h.greeting.clone()),
+        unavailable: p.unavailable.clone(),
+    })
+}
+
+fn probe_text(v: &Option<ProbeView>) -> String {
+    let Some(p) = v else {
+        return String::new();
+    };
+    let hosts: Vec<String> = p
+        .hosts
+        .iter()
+        .map(|h| match h.code {
+            Some(c) => format!("{} {} {c}", h.address, h.outcome),
+            None => format!("{} {}", h.address, h.outcome),
+        })
+        .collect();
+    match &p.unavailable {
+        Some(why) => format!("{}: {why}", p.status),
+        None => format!("{}: {}", p.status, hosts.join("; ")),
+    }
+}
+
 /// What is known about one row once its domain is judged.
 pub struct Outcome<'a> {
     pub row: &'a Row,
@@ -102,6 +187,7 @@ struct JsonVerdict<'a> {
     warnings: &'a [Warning],
     mx: Vec<MxView>,
     dns: Option<DnsView>,
+    probe: Option<ProbeView>,
 }
 
 /// Our columns in CSV output, after any input columns.
@@ -120,6 +206,8 @@ pub struct Writer<W: Write> {
     sink: Sink<W>,
     header: Option<Vec<String>>,
     policy: Policy,
+    /// Whether CSV output has a `probe` column (probing is on).
+    probe_column: bool,
     /// What was rendered for a domain's report, reused by its other rows
     /// (bounded: cleared when full).
     cache: HashMap<usize, (Arc<DomainReport>, Arc<Rendered>)>,
@@ -180,6 +268,7 @@ impl<W: Write> Writer<W> {
         out: W,
         header: Option<Vec<String>>,
         policy: Policy,
+        probe_column: bool,
     ) -> io::Result<Self> {
         let mut sink = match format {
             OutputFormat::Csv => Sink::Csv(Box::new(
@@ -188,7 +277,7 @@ impl<W: Write> Writer<W> {
             _ => Sink::Plain(out),
         };
         match &mut sink {
-            Sink::Csv(w) => w.write_record(csv_header(header.as_deref()))?,
+            Sink::Csv(w) => w.write_record(csv_header(header.as_deref(), probe_column))?,
             Sink::Plain(out) if format == OutputFormat::Table => writeln!(
                 out,
                 "{:<40} {:<8} {:<18} {:<6} DETAIL",
@@ -201,6 +290,7 @@ impl<W: Write> Writer<W> {
             sink,
             header,
             policy,
+            probe_column,
             cache: HashMap::new(),
         })
     }
@@ -213,15 +303,21 @@ impl<W: Write> Writer<W> {
             .unwrap_or_default();
         let status = v.status().map(|s| s.to_string());
         Ok(match self.format {
-            OutputFormat::Csv => Rendered::Fields(vec![
-                o.domain.unwrap_or_default().to_string(),
-                v.action().as_str().to_string(),
-                v.reason.code().to_string(),
-                status.unwrap_or_default(),
-                v.detail.clone(),
-                warnings_text(&v.warnings),
-                mx_text(&mx),
-            ]),
+            OutputFormat::Csv => {
+                let mut fields = vec![
+                    o.domain.unwrap_or_default().to_string(),
+                    v.action().as_str().to_string(),
+                    v.reason.code().to_string(),
+                    status.unwrap_or_default(),
+                    v.detail.clone(),
+                    warnings_text(&v.warnings),
+                    mx_text(&mx),
+                ];
+                if self.probe_column {
+                    fields.push(probe_text(&o.report.and_then(|r| probe_view(r))));
+                }
+                Rendered::Fields(fields)
+            }
             OutputFormat::Jsonl => {
                 let json = serde_json::to_string(&JsonVerdict {
                     domain: o.domain,
@@ -232,6 +328,7 @@ impl<W: Write> Writer<W> {
                     warnings: &v.warnings,
                     mx,
                     dns: o.report.and_then(|r| dns_view(r, &self.policy)),
+                    probe: o.report.and_then(|r| probe_view(r)),
                 })?;
                 // Without the braces: it is spliced into each row's object.
                 Rendered::Text(json[1..json.len() - 1].to_string())
@@ -320,10 +417,11 @@ impl<W: Write> Writer<W> {
 
 /// The CSV output header: the input's columns (if any), then ours; ours
 /// get a `prebounce_` prefix where an input column has the same name.
-fn csv_header(input: Option<&[String]>) -> Vec<String> {
+fn csv_header(input: Option<&[String]>, probe: bool) -> Vec<String> {
     let mut cols: Vec<String> = input.map(<[String]>::to_vec).unwrap_or_default();
     let taken: Vec<String> = cols.iter().map(|c| c.trim().to_ascii_lowercase()).collect();
-    for c in CSV_COLUMNS {
+    let probe_col = probe.then_some("probe");
+    for c in CSV_COLUMNS.iter().copied().chain(probe_col) {
         if input.is_some() && c == "address" {
             continue; // the address is already among the input's columns
         }
@@ -342,10 +440,11 @@ mod tests {
 
     #[test]
     fn csv_header_keeps_input_columns_and_avoids_clashes() {
-        assert_eq!(csv_header(None), CSV_COLUMNS.to_vec());
+        assert_eq!(csv_header(None, false), CSV_COLUMNS.to_vec());
+        assert_eq!(csv_header(None, true).last().unwrap(), "probe");
         let input = vec!["email".to_string(), "Action".to_string()];
         assert_eq!(
-            csv_header(Some(&input)),
+            csv_header(Some(&input), false),
             vec![
                 "email",
                 "Action",

@@ -54,6 +54,7 @@ fn evidence() -> Vec<DomainEvidence> {
         },
         targets,
         implicit: None,
+        probe: None,
     };
     vec![
         with(vec![
@@ -88,6 +89,8 @@ fn evidence() -> Vec<DomainEvidence> {
             mx: Lookup::empty(QueryStatus::ServFail),
             targets: vec![],
             implicit: None,
+            probe: None,
+            probe: None,
         },
     ]
 }

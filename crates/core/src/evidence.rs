@@ -245,6 +245,8 @@ pub struct DomainEvidence {
     /// The domain's own A/AAAA, looked up when the MX query said NODATA
     /// (the implicit MX of RFC 5321 §5.1).
     pub implicit: Option<Arc<HostEvidence>>,
+    /// Port-25 probes of the usable addresses, when probing was asked for.
+    pub probe: Option<crate::probe::ProbeEvidence>,
 }
 
 #[cfg(test)]

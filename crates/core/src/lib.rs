@@ -18,6 +18,7 @@
 //!     mx: Lookup { status: QueryStatus::Answer, records: vec![null.clone()], cname: vec![] },
 //!     targets: vec![MxTarget { mx: null, host: None }],
 //!     implicit: None,
+//!     probe: None,
 //! };
 //! let verdict = judge(&evidence, &Policy::default());
 //! assert_eq!(verdict.reason, Reason::NullMx);
@@ -30,5 +31,6 @@ pub mod address;
 pub mod duration;
 pub mod evidence;
 pub mod net;
+pub mod probe;
 pub mod rules;
 pub mod verdict;

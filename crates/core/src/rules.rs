@@ -9,6 +9,7 @@ use std::net::IpAddr;
 
 use crate::evidence::{DomainEvidence, ExchangeKind, HostEvidence, MxTarget, QueryStatus};
 use crate::net::{classify_ip, AddrClass, Cidr};
+use crate::probe::{ProbeEvidence, ProbeStatus};
 use crate::verdict::{Reason, Verdict, Warning};
 
 /// What to do with a domain that publishes no MX but has A/AAAA records.
@@ -20,6 +21,9 @@ pub enum ImplicitMx {
     Suppress,
     /// Judge the domain's own addresses as its MX, as RFC 5321 §5.1 allows.
     Accept,
+    /// Deliver only when the domain's own address answers on port 25
+    /// (the probe); otherwise `no_mx`.
+    Probe,
 }
 
 /// The user's choices that the rules depend on.
@@ -296,7 +300,11 @@ pub fn judge(ev: &DomainEvidence, policy: &Policy) -> Verdict {
             first.mx.exchange,
             a.note
         );
-        return Verdict::new(Reason::Deliverable, detail).with_warnings(warnings);
+        return apply_probe(
+            Verdict::new(Reason::Deliverable, detail).with_warnings(warnings),
+            ev.probe.as_ref(),
+            domain,
+        );
     }
 
     let find = |state: TargetState| assessed.iter().find(|(_, a)| a.state == state);
@@ -332,6 +340,49 @@ pub fn judge(ev: &DomainEvidence, policy: &Policy) -> Verdict {
     Verdict::new(reason, detail).with_warnings(warnings)
 }
 
+/// Port-25 evidence on a deliverable domain (RFC 5321 §4.5.4.1: a host that
+/// does not answer is retried, so `no_answer` is temporary, X.4.1). When
+/// our own port 25 seems blocked, the DNS verdict stands, with a warning.
+fn apply_probe(dns: Verdict, probe: Option<&ProbeEvidence>, domain: &str) -> Verdict {
+    let Some(probe) = probe else {
+        return dns;
+    };
+    match probe.status() {
+        ProbeStatus::Answered | ProbeStatus::NotProbed => {
+            let mut v = dns;
+            if let Some(h) = probe
+                .hosts
+                .iter()
+                .find(|h| h.outcome == crate::probe::HostOutcome::Answered)
+            {
+                v.detail.push_str(&format!(
+                    "; {} answered on port {}",
+                    h.addr.ip(),
+                    h.addr.port()
+                ));
+            }
+            v
+        }
+        ProbeStatus::Unavailable => dns.with_warnings([Warning::ProbeUnavailable]),
+        ProbeStatus::NoAnswer => {
+            let tried: Vec<String> = probe
+                .hosts
+                .iter()
+                .map(|h| format!("{} {}", h.addr, h.outcome.describe()))
+                .collect();
+            let port = probe.hosts.first().map(|h| h.addr.port()).unwrap_or(25);
+            Verdict {
+                reason: Reason::NoAnswer,
+                detail: format!(
+                    "{domain}: no MX address answered on port {port} ({}); try again later",
+                    tried.join(", ")
+                ),
+                warnings: dns.warnings,
+            }
+        }
+    }
+}
+
 /// MX NODATA: RFC 5321 §5.1's implicit MX, under the policy.
 fn judge_implicit(ev: &DomainEvidence, policy: &Policy) -> Verdict {
     let domain = &ev.domain;
@@ -358,6 +409,38 @@ fn judge_implicit(ev: &DomainEvidence, policy: &Policy) -> Verdict {
         );
     }
     match policy.implicit_mx {
+        ImplicitMx::Probe => {
+            let answered = ev.probe.as_ref().map(ProbeEvidence::status);
+            match answered {
+                Some(ProbeStatus::Answered) if a.state == TargetState::Usable => Verdict::new(
+                    Reason::ImplicitMx,
+                    format!(
+                        "{domain}: no MX records; its own address answered on port 25 (implicit MX, {})",
+                        list(&a.addresses)
+                    ),
+                )
+                .with_warnings([Warning::ImplicitMx]),
+                other => {
+                    let why = match other {
+                        Some(ProbeStatus::NoAnswer) => "did not answer on port 25",
+                        Some(ProbeStatus::Unavailable) => "could not be probed (outbound port 25 seems blocked)",
+                        _ => "is not a usable destination",
+                    };
+                    let v = Verdict::new(
+                        Reason::NoMx,
+                        format!(
+                            "{domain}: no MX records, and its own address ({}) {why} (--implicit-mx probe)",
+                            list(&a.addresses)
+                        ),
+                    );
+                    if other == Some(ProbeStatus::Unavailable) {
+                        v.with_warnings([Warning::ProbeUnavailable])
+                    } else {
+                        v
+                    }
+                }
+            }
+        }
         ImplicitMx::Suppress => Verdict::new(
             Reason::NoMx,
             format!(
@@ -373,11 +456,16 @@ fn judge_implicit(ev: &DomainEvidence, policy: &Policy) -> Verdict {
                 TargetState::NonGlobal => Reason::MxUnroutable,
                 TargetState::Unresolvable | TargetState::Botched => Reason::MxUnresolvable,
             };
-            Verdict::new(
+            let v = Verdict::new(
                 reason,
                 format!("{domain}: no MX records; implicit MX {domain} {}", a.note),
             )
-            .with_warnings([Warning::ImplicitMx])
+            .with_warnings([Warning::ImplicitMx]);
+            if reason == Reason::ImplicitMx {
+                apply_probe(v, ev.probe.as_ref(), domain)
+            } else {
+                v
+            }
         }
     }
 }
@@ -432,6 +520,7 @@ mod tests {
             },
             targets,
             implicit: None,
+            probe: None,
         }
     }
 
@@ -441,6 +530,7 @@ mod tests {
             mx: Lookup::empty(status),
             targets: vec![],
             implicit,
+            probe: None,
         }
     }
 
@@ -780,5 +870,156 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn probed(
+        outcomes: &[crate::probe::HostOutcome],
+        unavailable: bool,
+    ) -> crate::probe::ProbeEvidence {
+        crate::probe::ProbeEvidence {
+            hosts: outcomes
+                .iter()
+                .enumerate()
+                .map(|(i, o)| {
+                    Arc::new(crate::probe::HostProbe {
+                        addr: format!("8.8.8.{i}:25").parse().unwrap(),
+                        outcome: o.clone(),
+                        millis: 1,
+                        greeting: None,
+                        starttls: None,
+                    })
+                })
+                .collect(),
+            unavailable: unavailable.then(|| "canary timeout".to_string()),
+        }
+    }
+
+    #[test]
+    fn probe_rules() {
+        use crate::probe::HostOutcome::*;
+        let p = Policy::default();
+        let base = || {
+            with_mx(vec![
+                mx(10, "mx1.d.com", Some(v4("mx1.d.com", &[GLOBAL]))),
+                mx(
+                    20,
+                    "gone.d.com",
+                    Some(host("gone.d.com", (NxDomain, &[]), (NxDomain, &[]))),
+                ),
+            ])
+        };
+        let with_probe = |probe| DomainEvidence {
+            probe: Some(probe),
+            ..base()
+        };
+        check(
+            &with_probe(probed(&[Refused, Answered], false)),
+            &p,
+            Reason::Deliverable,
+            &[Warning::MxPartiallyUnusable],
+        );
+        let v = judge(
+            &with_probe(probed(
+                &[Refused, ConnectTimeout, Rejected(554), GreetingTimeout],
+                false,
+            )),
+            &p,
+        );
+        assert_eq!(v.reason, Reason::NoAnswer);
+        assert_eq!(v.action(), Action::Retry);
+        assert_eq!(v.status().unwrap().to_string(), "4.4.1");
+        assert!(
+            v.detail.contains("refused") && v.detail.contains("greeted 554"),
+            "{}",
+            v.detail
+        );
+        assert_eq!(v.warnings, vec![Warning::MxPartiallyUnusable]);
+        // Our own blocked port 25 is never the domain's fault.
+        check(
+            &with_probe(probed(&[ConnectTimeout], true)),
+            &p,
+            Reason::Deliverable,
+            &[Warning::MxPartiallyUnusable, Warning::ProbeUnavailable],
+        );
+        // Probes change nothing for a domain that DNS already condemns.
+        let null = DomainEvidence {
+            probe: Some(probed(&[Refused], false)),
+            ..with_mx(vec![mx(0, ".", None)])
+        };
+        check(&null, &p, Reason::NullMx, &[]);
+    }
+
+    #[test]
+    fn implicit_mx_probe_policy() {
+        use crate::probe::HostOutcome::*;
+        let p = Policy {
+            implicit_mx: ImplicitMx::Probe,
+            ..Policy::default()
+        };
+        let web = |probe| DomainEvidence {
+            probe,
+            ..mx_status(NoData, Some(v4("d.com", &[GLOBAL])))
+        };
+        check(
+            &web(Some(probed(&[Answered], false))),
+            &p,
+            Reason::ImplicitMx,
+            &[Warning::ImplicitMx],
+        );
+        check(&web(Some(probed(&[Refused], false))), &p, Reason::NoMx, &[]);
+        check(
+            &web(Some(probed(&[], true))),
+            &p,
+            Reason::NoMx,
+            &[Warning::ProbeUnavailable],
+        );
+        check(&web(None), &p, Reason::NoMx, &[]);
+        // A loopback implicit MX is not probed, and not delivered to.
+        let lo = DomainEvidence {
+            probe: Some(probed(&[Answered], false)),
+            ..mx_status(NoData, Some(v4("d.com", &["127.0.0.1"])))
+        };
+        check(&lo, &p, Reason::NoMx, &[]);
+    }
+
+    #[test]
+    fn probe_plan_follows_preference_and_skips_unusable() {
+        let ev = with_mx(vec![
+            mx(
+                5,
+                "mx0.d.com",
+                Some(host(
+                    "mx0.d.com",
+                    (Answer, &["8.8.8.1"]),
+                    (Answer, &["2a00::1"]),
+                )),
+            ),
+            mx(5, "mx1.d.com", Some(v4("mx1.d.com", &["8.8.8.2"]))),
+            mx(10, "lo.d.com", Some(v4("lo.d.com", &["127.0.0.1"]))),
+            mx(20, "8.8.4.4", None),
+            mx(
+                30,
+                "mx3.d.com",
+                Some(v4("mx3.d.com", &["10.0.0.1", "8.8.8.3"])),
+            ),
+        ]);
+        let plan = crate::probe::probe_plan(&ev, &Policy::default());
+        let text: Vec<Vec<String>> = plan
+            .iter()
+            .map(|g| g.iter().map(|ip| ip.to_string()).collect())
+            .collect();
+        assert_eq!(
+            text,
+            vec![
+                vec!["8.8.8.1", "2a00::1", "8.8.8.2"],
+                vec!["8.8.4.4"],
+                vec!["8.8.8.3"]
+            ]
+        );
+        let web = mx_status(NoData, Some(v4("d.com", &["8.8.8.9", "192.168.0.1"])));
+        assert_eq!(
+            crate::probe::probe_plan(&web, &Policy::default()),
+            vec![vec!["8.8.8.9".parse::<IpAddr>().unwrap()]]
+        );
     }
 }

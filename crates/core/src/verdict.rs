@@ -108,6 +108,9 @@ pub enum Reason {
     MxUnroutable,
     /// No MX target resolves to any address.
     MxUnresolvable,
+    /// Every probed MX address failed on port 25 (refused, timeout, reset,
+    /// 421/554 greeting, no greeting): retry, RFC 3463 X.4.1.
+    NoAnswer,
 }
 
 /// One row of the reason table.
@@ -245,6 +248,13 @@ pub const REASONS: &[ReasonInfo] = &[
         S544,
         "no MX target resolves to any address",
     ),
+    row(
+        Reason::NoAnswer,
+        "no_answer",
+        Action::Retry,
+        Some(EnhancedStatus::new(4, 4, 1)),
+        "`--probe`: every probed MX address failed on port 25 (refused, timeout, reset, 421/554 greeting, no greeting)",
+    ),
 ];
 
 impl Reason {
@@ -298,16 +308,20 @@ pub enum Warning {
     MxPartiallyUnusable,
     /// No MX records: mail would go to the domain's own A/AAAA (RFC 5321 §5.1).
     ImplicitMx,
+    /// Probing was asked for but outbound port 25 seems blocked here: the
+    /// verdict rests on DNS alone.
+    ProbeUnavailable,
 }
 
 impl Warning {
     /// Every warning, for documentation and tests.
-    pub const ALL: [Warning; 5] = [
+    pub const ALL: [Warning; 6] = [
         Warning::NullMxMixed,
         Warning::MxCname,
         Warning::MxIpLiteral,
         Warning::MxPartiallyUnusable,
         Warning::ImplicitMx,
+        Warning::ProbeUnavailable,
     ];
 
     /// The stable code, e.g. `mx_cname`.
@@ -318,6 +332,7 @@ impl Warning {
             Warning::MxIpLiteral => "mx_ip_literal",
             Warning::MxPartiallyUnusable => "mx_partially_unusable",
             Warning::ImplicitMx => "implicit_mx",
+            Warning::ProbeUnavailable => "probe_unavailable",
         }
     }
 }

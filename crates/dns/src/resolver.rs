@@ -182,6 +182,7 @@ impl Resolver {
                 mx: Lookup::empty(QueryStatus::Malformed),
                 targets: Vec::new(),
                 implicit: None,
+                probe: None,
             };
         };
         let mx = self.lookup(&name, RecordType::MX).await;
@@ -230,6 +231,7 @@ impl Resolver {
             mx: mx_lookup,
             targets,
             implicit,
+            probe: None,
         }
     }
 }
