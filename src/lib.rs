@@ -42,6 +42,8 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod history;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +56,10 @@ pub use prebounce_dns as dns;
 pub use prebounce_lab as lab;
 pub use prebounce_probe as probe;
 pub use prebounce_probe::{ProbeConfig, Prober};
+pub use prebounce_store as store;
+
+use history::{Before, Recorder};
+pub use history::{Clock, Guard, HistoryError, HistoryNote, HistorySetup};
 
 use prebounce_core::address::{normalize_domain, parse_address, SyntaxError};
 use prebounce_core::evidence::{DomainEvidence, QueryStatus};
@@ -72,6 +78,8 @@ pub struct DomainReport {
     pub evidence: Option<DomainEvidence>,
     /// The judgement.
     pub verdict: Verdict,
+    /// When it was observed, and whether reused from the history store.
+    pub history: Option<HistoryNote>,
 }
 
 impl DomainReport {
@@ -80,6 +88,7 @@ impl DomainReport {
             domain: e.domain.unwrap_or_else(|| domain.to_string()),
             evidence: None,
             verdict: Verdict::new(e.reason, e.detail),
+            history: None,
         }
     }
 }
@@ -129,6 +138,8 @@ pub struct CheckerConfig {
     pub qps: Option<u32>,
     /// Port-25 probing, when asked for.
     pub probe: Option<ProbeSetup>,
+    /// The history store, when on.
+    pub history: Option<HistorySetup>,
 }
 
 /// Port-25 probing of a run.
@@ -155,6 +166,7 @@ impl CheckerConfig {
             engine: Engine::default(),
             qps: None,
             probe: None,
+            history: None,
         }
     }
 }
@@ -166,6 +178,7 @@ pub type PendingReport = Ticket<Arc<DomainReport>>;
 struct Inner {
     resolver: Resolver,
     prober: Option<(Prober, bool)>,
+    history: Option<Recorder>,
     policy: Policy,
     domains: Arc<OnceMap<Arc<DomainReport>>>,
     slots: Arc<Semaphore>,
@@ -210,10 +223,11 @@ impl Checker {
             ),
         };
         let mut checker = Self::with_resolver(resolver, config.policy, config.concurrency);
+        let inner = Arc::get_mut(&mut checker.inner).expect("not shared yet");
         if let Some(p) = config.probe {
-            let inner = Arc::get_mut(&mut checker.inner).expect("not shared yet");
             inner.prober = Some((Prober::new(p.config, inner.resolver.clone()), p.all));
         }
+        inner.history = config.history.map(Recorder::new);
         Ok(checker)
     }
 
@@ -223,6 +237,7 @@ impl Checker {
             inner: Arc::new(Inner {
                 resolver,
                 prober: None,
+                history: None,
                 policy,
                 domains: Arc::new(OnceMap::default()),
                 slots: Arc::new(Semaphore::new(concurrency.max(1))),
@@ -267,6 +282,60 @@ impl Checker {
         (evidence, verdict)
     }
 
+    /// The report of a domain: from a young observation in the history
+    /// store, or from DNS (and the probe) judged in the light of history.
+    async fn report(&self, domain: String) -> DomainReport {
+        let Some(rec) = &self.inner.history else {
+            let (evidence, verdict) = self.evaluate(&domain).await;
+            return DomainReport {
+                domain,
+                evidence: Some(evidence),
+                verdict,
+                history: None,
+            };
+        };
+        match rec.before(&domain) {
+            Before::Reuse(verdict, note) => DomainReport {
+                domain,
+                evidence: None,
+                verdict,
+                history: Some(note),
+            },
+            Before::Fresh { previous, past } => {
+                let (evidence, reading) = self.evaluate(&domain).await;
+                let (verdict, note) = rec.after(&domain, previous, &past, &evidence, reading);
+                DomainReport {
+                    domain,
+                    evidence: Some(evidence),
+                    verdict,
+                    history: Some(note),
+                }
+            }
+        }
+    }
+
+    /// The sanity guard's counts so far, when history is on.
+    pub fn history_guard(&self) -> Option<Guard> {
+        self.inner.history.as_ref().map(Recorder::guard)
+    }
+
+    /// Whether the guard has tripped (and `--force` was not given).
+    pub fn guard_tripped(&self) -> bool {
+        self.inner
+            .history
+            .as_ref()
+            .is_some_and(|r| !r.setup.force && r.guard().tripped())
+    }
+
+    /// Writes the observations still queued (escalations only when the
+    /// sanity guard allows). Call once, at the end of a run.
+    pub fn finish_history(&self) -> Result<(), HistoryError> {
+        match &self.inner.history {
+            Some(r) => r.finish(),
+            None => Ok(()),
+        }
+    }
+
     /// How many distinct domains have been started.
     pub fn domains_seen(&self) -> usize {
         self.inner.domains.len()
@@ -291,13 +360,9 @@ impl Checker {
         let name = domain.to_string();
         let (ticket, _) = self.inner.domains.get_or_start(domain, move || {
             let task = tokio::spawn(async move {
-                let (evidence, verdict) = me.evaluate(&name).await;
+                let report = me.report(name).await;
                 drop(permit);
-                Arc::new(DomainReport {
-                    domain: name,
-                    evidence: Some(evidence),
-                    verdict,
-                })
+                Arc::new(report)
             });
             task.map(|r| match r {
                 Ok(report) => report,

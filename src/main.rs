@@ -12,12 +12,16 @@ mod cli;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use cli::args::{Cli, Command, LabCommand};
-use cli::config::UsageError;
+use cli::config::{GuardTripped, UsageError};
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Check(args) => cli::check::run(args).await,
         Command::Domain(args) => cli::domain::run(args).await,
+        Command::Recheck(args) => cli::recheck::run(args).await,
+        Command::History(args) => cli::records::history(args),
+        Command::Suppressions(args) => cli::records::suppressions(args),
+        Command::Forget(args) => cli::records::forget(args),
         Command::Lab(LabCommand::Serve(args)) => cli::lab::serve(args).await,
     }
 }
@@ -40,6 +44,10 @@ fn main() -> ExitCode {
         Err(e) if e.is::<UsageError>() => {
             eprintln!("prebounce: {e}");
             ExitCode::from(2)
+        }
+        Err(e) if e.is::<GuardTripped>() => {
+            eprintln!("prebounce: {e}");
+            ExitCode::from(3)
         }
         Err(e)
             if e.downcast_ref::<std::io::Error>()

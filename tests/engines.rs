@@ -24,6 +24,7 @@ fn engine_rows(
         resolver,
         "--format",
         "jsonl",
+        "--no-history",
     ];
     if !extra.contains(&"--dns-timeout") {
         args.extend(["--dns-timeout", "300ms"]);

@@ -11,9 +11,21 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// The binary under test.
+/// The binary under test. Every command gets its own history database
+/// (PREBOUNCE_DB) unless the test names one with --db, so no test writes to
+/// the user's data directory or sees another test's history.
 pub fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_prebounce"))
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = DIR.get_or_init(|| tempfile::tempdir().expect("temp dir"));
+    let db = dir.path().join(format!(
+        "history-{}.sqlite",
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_prebounce"));
+    cmd.env("PREBOUNCE_DB", db).env_remove("PREBOUNCE_NOW");
+    cmd
 }
 
 /// The repository root.
@@ -51,7 +63,13 @@ impl Dir {
 
 /// Runs the binary with `args` and `stdin`.
 pub fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    run_env(args, stdin, &[])
+}
+
+/// Runs the binary with `args`, `stdin` and environment variables.
+pub fn run_env(args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]) -> Output {
     let mut cmd = bin();
+    cmd.envs(env.iter().copied());
     cmd.args(args)
         .stdin(if stdin.is_some() {
             Stdio::piped()

@@ -26,9 +26,129 @@ pub enum Command {
     Check(CheckArgs),
     /// Explain the verdict on one or more domains, with all the evidence.
     Domain(DomainArgs),
+    /// Check again the domains in `retry` whose next check is due (for cron
+    /// or a systemd timer).
+    Recheck(RecheckArgs),
+    /// Show the observations of a domain, oldest first.
+    History(HistoryCmdArgs),
+    /// List the suppressed domains, with reason, status and since when.
+    Suppressions(SuppressionsArgs),
+    /// Forget everything about domains.
+    Forget(ForgetArgs),
     /// The offline DNS lab.
     #[command(subcommand)]
     Lab(LabCommand),
+}
+
+/// Where the history database is.
+#[derive(Debug, Args, Clone)]
+pub struct DbArgs {
+    /// The history database [env: PREBOUNCE_DB; default:
+    /// $XDG_DATA_HOME/prebounce/history.sqlite, else
+    /// ~/.local/share/prebounce/history.sqlite].
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+}
+
+/// History settings of `check` and `recheck`.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "History")]
+pub struct HistoryArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    /// Keep no history: no reuse, no escalation, nothing written.
+    #[arg(long, conflicts_with = "db")]
+    pub no_history: bool,
+
+    /// Reuse an observation younger than this instead of asking DNS again.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
+    pub max_age: Duration,
+
+    /// Temporary failures for this long (and --dead-min-checks checks) make
+    /// a domain `dead_domain`.
+    #[arg(long, value_name = "DURATION", default_value = "5d", value_parser = parse_duration)]
+    pub dead_after: Duration,
+
+    /// How many checks that takes, at least.
+    #[arg(long, value_name = "N", default_value = "3", value_parser = parse_positive)]
+    pub dead_min_checks: usize,
+
+    /// Record escalations even when more than 20% of at least 100
+    /// previously deliverable domains turn permanent in one run (the sanity
+    /// guard, which otherwise stops the run: the resolver looks broken).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RecheckArgs {
+    /// At most this many domains.
+    #[arg(long, value_name = "N", default_value = "1000", value_parser = parse_positive)]
+    pub limit: usize,
+
+    /// Output format [default: table on a terminal, else csv].
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<OutputFormat>,
+
+    /// No summary on standard error.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub history: HistoryArgs,
+
+    #[command(flatten)]
+    pub dns: DnsArgs,
+
+    #[command(flatten)]
+    pub probe: ProbeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryCmdArgs {
+    /// The domain.
+    #[arg(value_name = "DOMAIN")]
+    pub domain: String,
+
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = ExplainFormat::Text)]
+    pub format: ExplainFormat,
+
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// CSV with a header.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+pub struct SuppressionsArgs {
+    /// Only domains suppressed since this date (2026-11-02 or RFC 3339).
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    pub since: Option<i64>,
+
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = ListFormat::Csv)]
+    pub format: ListFormat,
+
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// Domains to forget.
+    #[arg(value_name = "DOMAIN", required = true)]
+    pub domains: Vec<String>,
+
+    #[command(flatten)]
+    pub db: DbArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -40,6 +160,10 @@ pub enum LabCommand {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     prebounce_core::duration::parse_duration(s)
+}
+
+fn parse_date(s: &str) -> Result<i64, String> {
+    prebounce_core::history::parse_time(s)
 }
 
 fn parse_cidr(s: &str) -> Result<Cidr, String> {
@@ -233,6 +357,9 @@ pub struct CheckArgs {
 
     #[command(flatten)]
     pub probe: ProbeArgs,
+
+    #[command(flatten)]
+    pub history: HistoryArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

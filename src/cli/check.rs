@@ -17,7 +17,7 @@ use prebounce_core::verdict::{Action, Reason, Verdict};
 use tokio::sync::mpsc;
 
 use super::args::{CheckArgs, OutputFormat};
-use super::config::dns_setup;
+use super::config::{dns_setup, history_setup, GuardTripped};
 use super::input::{Inputs, Row};
 use super::output::{Outcome, Writer};
 
@@ -56,7 +56,8 @@ enum Done {
 pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     let inputs = Inputs::open(&args.files, args.input_format, args.column.as_deref())?;
     let header = inputs.header.clone();
-    let setup = dns_setup(&args.dns, &args.probe).await?;
+    let history = history_setup(&args.history, !args.dns.zone.is_empty(), true)?;
+    let setup = dns_setup(&args.dns, &args.probe, history).await?;
     let checker = setup.checker.clone();
     let policy = checker.policy().clone();
 
@@ -229,6 +230,9 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         if out_tx.send(out).is_err() {
             break 'rows; // the writer stopped: its result says why
         }
+        if checker.guard_tripped() {
+            break 'rows; // the resolver looks broken: stop here
+        }
     }
     drop(out_tx);
     drop(win_rx);
@@ -249,6 +253,13 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         Done::Finished(t) => t,
         Done::Closed => return Ok(()),
     };
+    match checker.finish_history() {
+        Ok(()) => {}
+        Err(e @ prebounce::HistoryError::Guard(_)) => {
+            return Err(GuardTripped(format!("stopped after {} rows: {e}", tally.rows)).into());
+        }
+        Err(e) => return Err(anyhow::anyhow!("{e}")),
+    }
     let blocked = match checker.prober() {
         Some(p) => p.blocked().await,
         None => None,

@@ -9,7 +9,14 @@ use prebounce::{Checker, CheckerConfig, Engine, ProbeConfig, ProbeSetup};
 use prebounce_core::rules::{ImplicitMx, Policy};
 use prebounce_dns::SystemConfig;
 
-use super::args::{DnsArgs, EngineArg, ImplicitMxArg, ProbeArgs};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use prebounce::store::{SqliteStore, Store};
+use prebounce::{Clock, HistorySetup};
+use prebounce_core::history::HistoryPolicy;
+
+use super::args::{DbArgs, DnsArgs, EngineArg, HistoryArgs, ImplicitMxArg, ProbeArgs};
 
 /// A mistake in how the command was called: exit code 2.
 #[derive(Debug)]
@@ -22,6 +29,74 @@ impl fmt::Display for UsageError {
 }
 
 impl std::error::Error for UsageError {}
+
+/// The sanity guard tripped: exit code 3.
+#[derive(Debug)]
+pub struct GuardTripped(pub String);
+
+impl fmt::Display for GuardTripped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for GuardTripped {}
+
+/// The history database path: `--db`, else `PREBOUNCE_DB`, else the XDG
+/// data directory.
+pub fn db_path(args: &DbArgs) -> anyhow::Result<PathBuf> {
+    if let Some(p) = &args.db {
+        return Ok(p.clone());
+    }
+    if let Some(p) = std::env::var_os("PREBOUNCE_DB").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/share")))
+        .ok_or_else(|| {
+            UsageError("no place for the history database: set --db, PREBOUNCE_DB or HOME, or pass --no-history".into())
+        })?;
+    Ok(data.join("prebounce").join("history.sqlite"))
+}
+
+/// Opens the history store.
+pub fn open_store(args: &DbArgs) -> anyhow::Result<Arc<dyn Store>> {
+    let path = db_path(args)?;
+    let store = SqliteStore::open(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Arc::new(store))
+}
+
+/// The run's clock (`PREBOUNCE_NOW`).
+pub fn clock() -> anyhow::Result<Clock> {
+    Clock::from_env().map_err(|e| UsageError(e).into())
+}
+
+/// The history setup of a run: none with `--no-history`, and none for an
+/// offline `--zone` run unless `--db` names a database (lab answers are not
+/// observations of the real world).
+pub fn history_setup(
+    args: &HistoryArgs,
+    offline: bool,
+    reuse: bool,
+) -> anyhow::Result<Option<HistorySetup>> {
+    if args.no_history || (offline && args.db.db.is_none()) {
+        return Ok(None);
+    }
+    Ok(Some(HistorySetup {
+        store: open_store(&args.db)?,
+        policy: HistoryPolicy {
+            dead_after: args.dead_after,
+            dead_min_checks: args.dead_min_checks,
+            ..HistoryPolicy::default()
+        },
+        max_age: args.max_age,
+        reuse,
+        force: args.force,
+        clock: clock()?,
+    }))
+}
 
 /// Where DNS questions go, in words for the summary.
 pub struct DnsSetup {
@@ -84,7 +159,11 @@ fn probe_setup(args: &ProbeArgs, implicit: ImplicitMxArg) -> Option<ProbeSetup> 
 }
 
 /// Builds the checker that `args` describe; starts the lab for `--zone`.
-pub async fn dns_setup(args: &DnsArgs, probe: &ProbeArgs) -> anyhow::Result<DnsSetup> {
+pub async fn dns_setup(
+    args: &DnsArgs,
+    probe: &ProbeArgs,
+    history: Option<HistorySetup>,
+) -> anyhow::Result<DnsSetup> {
     let policy = Policy {
         implicit_mx: match args.implicit_mx {
             ImplicitMxArg::Suppress => ImplicitMx::Suppress,
@@ -143,6 +222,7 @@ pub async fn dns_setup(args: &DnsArgs, probe: &ProbeArgs) -> anyhow::Result<DnsS
         },
         qps: args.qps,
         probe: probe_setup(probe, args.implicit_mx),
+        history,
     };
     let checker = Checker::new(config)?;
     Ok(DnsSetup {

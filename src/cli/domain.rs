@@ -172,7 +172,7 @@ fn write_text(out: &mut impl Write, r: &DomainReport, policy: &Policy) -> io::Re
 }
 
 pub async fn run(args: DomainArgs) -> anyhow::Result<()> {
-    let setup = dns_setup(&args.dns, &args.probe).await?;
+    let setup = dns_setup(&args.dns, &args.probe, None).await?;
     let checker = setup.checker.clone();
     let policy = checker.policy().clone();
     let mut out = io::BufWriter::new(io::stdout().lock());

@@ -7,3 +7,5 @@ pub mod domain;
 pub mod input;
 pub mod lab;
 pub mod output;
+pub mod recheck;
+pub mod records;

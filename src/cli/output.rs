@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use prebounce::DomainReport;
 use prebounce_core::evidence::QueryStatus;
+use prebounce_core::history::format_rfc3339;
 use prebounce_core::probe::HostOutcome;
 use prebounce_core::rules::{assess_host, assess_target, Policy};
 use prebounce_core::verdict::{Verdict, Warning};
@@ -188,6 +189,16 @@ struct JsonVerdict<'a> {
     mx: Vec<MxView>,
     dns: Option<DnsView>,
     probe: Option<ProbeView>,
+    history: Option<HistoryView>,
+}
+
+/// When a verdict was observed, and whether it was reused from the store.
+#[derive(Serialize)]
+struct HistoryView {
+    observed: String,
+    reused: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mx: Option<String>,
 }
 
 /// Our columns in CSV output, after any input columns.
@@ -311,7 +322,10 @@ impl<W: Write> Writer<W> {
                     status.unwrap_or_default(),
                     v.detail.clone(),
                     warnings_text(&v.warnings),
-                    mx_text(&mx),
+                    match o.report.and_then(|r| r.history.as_ref()) {
+                        Some(h) if h.reused => h.mx.clone(),
+                        _ => mx_text(&mx),
+                    },
                 ];
                 if self.probe_column {
                     fields.push(probe_text(&o.report.and_then(|r| probe_view(r))));
@@ -329,6 +343,14 @@ impl<W: Write> Writer<W> {
                     mx,
                     dns: o.report.and_then(|r| dns_view(r, &self.policy)),
                     probe: o.report.and_then(|r| probe_view(r)),
+                    history: o
+                        .report
+                        .and_then(|r| r.history.as_ref())
+                        .map(|h| HistoryView {
+                            observed: format_rfc3339(h.observed),
+                            reused: h.reused,
+                            mx: h.reused.then(|| h.mx.clone()),
+                        }),
                 })?;
                 // Without the braces: it is spliced into each row's object.
                 Rendered::Text(json[1..json.len() - 1].to_string())

@@ -30,6 +30,7 @@
 pub mod address;
 pub mod duration;
 pub mod evidence;
+pub mod history;
 pub mod net;
 pub mod probe;
 pub mod rules;

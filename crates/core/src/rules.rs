@@ -372,6 +372,7 @@ fn apply_probe(dns: Verdict, probe: Option<&ProbeEvidence>, domain: &str) -> Ver
                 .collect();
             let port = probe.hosts.first().map(|h| h.addr.port()).unwrap_or(25);
             Verdict {
+                held: false,
                 reason: Reason::NoAnswer,
                 detail: format!(
                     "{domain}: no MX address answered on port {port} ({}); try again later",

@@ -111,6 +111,9 @@ pub enum Reason {
     /// Every probed MX address failed on port 25 (refused, timeout, reset,
     /// 421/554 greeting, no greeting): retry, RFC 3463 X.4.1.
     NoAnswer,
+    /// Temporary failures only, for days: the domain is dead (RFC 3463
+    /// X.4.7, delivery time expired; MTAs give up after 4-7 days).
+    DeadDomain,
 }
 
 /// One row of the reason table.
@@ -255,6 +258,13 @@ pub const REASONS: &[ReasonInfo] = &[
         Some(EnhancedStatus::new(4, 4, 1)),
         "`--probe`: every probed MX address failed on port 25 (refused, timeout, reset, 421/554 greeting, no greeting)",
     ),
+    row(
+        Reason::DeadDomain,
+        "dead_domain",
+        Action::Suppress,
+        Some(EnhancedStatus::new(5, 4, 7)),
+        "history: only temporary failures since the last success, for at least `--dead-after` and `--dead-min-checks` checks",
+    ),
 ];
 
 impl Reason {
@@ -311,17 +321,21 @@ pub enum Warning {
     /// Probing was asked for but outbound port 25 seems blocked here: the
     /// verdict rests on DNS alone.
     ProbeUnavailable,
+    /// A domain that was deliverable lately now reads as permanently
+    /// failing: held as `retry` until a second reading an hour later agrees.
+    NeedsConfirmation,
 }
 
 impl Warning {
     /// Every warning, for documentation and tests.
-    pub const ALL: [Warning; 6] = [
+    pub const ALL: [Warning; 7] = [
         Warning::NullMxMixed,
         Warning::MxCname,
         Warning::MxIpLiteral,
         Warning::MxPartiallyUnusable,
         Warning::ImplicitMx,
         Warning::ProbeUnavailable,
+        Warning::NeedsConfirmation,
     ];
 
     /// The stable code, e.g. `mx_cname`.
@@ -333,7 +347,15 @@ impl Warning {
             Warning::MxPartiallyUnusable => "mx_partially_unusable",
             Warning::ImplicitMx => "implicit_mx",
             Warning::ProbeUnavailable => "probe_unavailable",
+            Warning::NeedsConfirmation => "needs_confirmation",
         }
+    }
+}
+
+impl Warning {
+    /// Looks a warning up by its code.
+    pub fn from_code(code: &str) -> Option<Warning> {
+        Warning::ALL.into_iter().find(|w| w.code() == code)
     }
 }
 
@@ -352,6 +374,10 @@ pub struct Verdict {
     pub detail: String,
     /// Sorted, without duplicates.
     pub warnings: Vec<Warning>,
+    /// A permanent reason held back as `retry` until confirmed (see
+    /// [`Warning::NeedsConfirmation`]): the action is `retry` and the
+    /// status the reason's with class 4.
+    pub held: bool,
 }
 
 impl Verdict {
@@ -361,17 +387,27 @@ impl Verdict {
             reason,
             detail: detail.into(),
             warnings: Vec::new(),
+            held: false,
         }
     }
 
-    /// What to do; implied by the reason.
+    /// What to do; implied by the reason, `retry` when held.
     pub fn action(&self) -> Action {
-        self.reason.action()
+        if self.held {
+            Action::Retry
+        } else {
+            self.reason.action()
+        }
     }
 
-    /// The enhanced status code; implied by the reason.
+    /// The enhanced status code; implied by the reason, class 4 when held.
     pub fn status(&self) -> Option<EnhancedStatus> {
-        self.reason.status()
+        let s = self.reason.status()?;
+        Some(if self.held {
+            EnhancedStatus { class: 4, ..s }
+        } else {
+            s
+        })
     }
 
     /// Adds warnings, keeping the list sorted and unique.
