@@ -114,7 +114,7 @@ def dns_queries(summary):
 
 
 def check(resolver, addresses, engine, out_path, extra=()):
-    cmd = [BIN, "check", "--resolver", resolver, "--dns-engine", engine,
+    cmd = [BIN, "check", "--resolver", resolver, "--dns-engine", engine, "--no-history",
            "--format", "csv", "-o", out_path, addresses] + list(extra)
     wall, rss, summary = timed(cmd)
     return {"wall": wall, "rss": rss, "queries": dns_queries(summary), "summary": summary}

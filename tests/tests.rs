@@ -2,6 +2,7 @@
 
 mod cli;
 mod engines;
+mod history;
 mod knot;
 mod probe;
 mod reasons;
