@@ -209,6 +209,10 @@ impl Recorder {
                     let mut v = Verdict::new(reason, p.detail.clone())
                         .with_warnings(p.warnings.split(';').filter_map(Warning::from_code));
                     v.held = p.action == "retry" && reason.action() == Action::Suppress;
+                    if prebounce_hygiene::SUGGEST_FOR.contains(&reason) {
+                        v.suggestion = prebounce_hygiene::suggest_domain(domain)
+                            .map(|d| prebounce_core::verdict::Suggestion::Domain(d.to_string()));
+                    }
                     let note = HistoryNote {
                         observed: p.at,
                         reused: true,

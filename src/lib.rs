@@ -53,6 +53,7 @@ use tokio::sync::Semaphore;
 
 pub use prebounce_core as core;
 pub use prebounce_dns as dns;
+pub use prebounce_hygiene as hygiene;
 pub use prebounce_lab as lab;
 pub use prebounce_probe as probe;
 pub use prebounce_probe::{ProbeConfig, Prober};
@@ -68,6 +69,7 @@ use prebounce_core::rules::{judge, ImplicitMx, Policy};
 use prebounce_core::verdict::{Action, Verdict};
 use prebounce_dns::oncemap::{OnceMap, Ticket};
 use prebounce_dns::{BulkConfig, BulkTransport, Resolver, StubConfig, StubTransport};
+use prebounce_hygiene::apply_hygiene;
 
 /// The evidence about one domain and the verdict on it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -279,6 +281,7 @@ impl Checker {
                 }
             }
         }
+        let verdict = apply_hygiene(&evidence, verdict, &inner.policy);
         (evidence, verdict)
     }
 

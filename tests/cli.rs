@@ -81,8 +81,18 @@ fn csv_input_passes_columns_through() {
     assert_eq!(
         header,
         [
-            "id", "Name", "E-Mail", "source", "domain", "action", "reason", "status", "detail",
-            "warnings", "mx"
+            "id",
+            "Name",
+            "E-Mail",
+            "source",
+            "domain",
+            "action",
+            "reason",
+            "status",
+            "detail",
+            "warnings",
+            "mx",
+            "suggestion"
         ]
     );
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
@@ -142,7 +152,7 @@ fn formats_and_output_file() {
     let out = check(&[], Some(b"a@ok.zz\n"));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.starts_with("address,domain,action,reason,status,detail,warnings,mx\n"),
+        text.starts_with("address,domain,action,reason,status,detail,warnings,mx,suggestion\n"),
         "{text}"
     );
     assert!(

@@ -77,7 +77,7 @@ fn knot_agrees_with_the_lab() {
     input.push_str("zed@broken-zone.net\n");
     let from_knot = rows(Some(&knot.addr.to_string()), None, &input);
     let from_lab = rows(None, Some(&demo), &input);
-    assert_eq!(from_knot.len(), 28);
+    assert_eq!(from_knot.len(), 30);
     let faulted = [
         "trent@servfail-dns.net",
         "uma@refusing-dns.org",

@@ -34,7 +34,7 @@ fn assert_rows(rows: &[serde_json::Value], want: &[(&str, Want)]) {
 #[test]
 fn readme_demo_covers_every_reason() {
     let rows = demo_rows(&[]);
-    assert_eq!(rows.len(), 27, "one row per address line");
+    assert_eq!(rows.len(), 29, "one row per address line");
     assert_rows(
         &rows,
         &[
@@ -124,7 +124,15 @@ fn readme_demo_covers_every_reason() {
             ),
             (
                 "sybil@typo-mx.com",
-                ("mx_unresolvable", "suppress", Some("5.4.4"), &[]),
+                ("mx_typo", "suppress", Some("5.4.4"), &[]),
+            ),
+            (
+                "fay@squatted-mx.net",
+                ("deliverable", "deliver", None, &["mx_typo_suspect"]),
+            ),
+            (
+                "xavier@gmial.com",
+                ("nxdomain", "suppress", Some("5.1.2"), &[]),
             ),
             (
                 "trent@servfail-dns.net",
@@ -160,6 +168,7 @@ fn readme_demo_covers_every_reason() {
         "mx_localhost",
         "mx_unroutable",
         "mx_unresolvable",
+        "mx_typo",
     ];
     for reason in all {
         assert!(seen.contains(reason), "the demo lacks {reason}");
@@ -176,6 +185,11 @@ fn readme_demo_covers_every_reason() {
     );
     assert!(rows["user@gmail"]["domain"].is_null());
     assert_eq!(rows["user@shop.example"]["domain"], "shop.example");
+    // Typos: the host meant, and the address meant.
+    assert_eq!(rows["sybil@typo-mx.com"]["suggestion"], "mx1.pphosted.com");
+    assert_eq!(rows["xavier@gmial.com"]["suggestion"], "xavier@gmail.com");
+    assert_eq!(rows["user@gmail"]["suggestion"], "user@gmail.com");
+    assert!(rows["alice@northwind-mail.com"]["suggestion"].is_null());
 }
 
 fn fault_run(addresses: &[&str], extra: &[&str]) -> Vec<serde_json::Value> {

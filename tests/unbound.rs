@@ -55,7 +55,7 @@ fn recursive_resolver_gives_the_same_verdicts() {
     };
     let direct = check(lab.resolver());
     let recursive = check(unbound.addr.to_string());
-    assert_eq!(direct.len(), 27);
+    assert_eq!(direct.len(), 29);
     for (address, d) in &direct {
         let r = &recursive[address];
         for field in ["reason", "action", "status", "warnings"] {

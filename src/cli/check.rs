@@ -26,6 +26,19 @@ const WINDOW: usize = 65_536;
 /// Rows handed between threads at once.
 const BATCH: usize = 1024;
 
+/// The verdict on a row that failed the syntax checks; a mistyped popular
+/// domain (`user@gmail`) gets a suggestion.
+fn syntax_verdict(row: &Row, e: &prebounce_core::address::SyntaxError) -> Verdict {
+    let mut v = Verdict::new(e.reason, e.detail.clone());
+    if e.reason == Reason::DomainInvalid {
+        if let Some((_, domain)) = row.address.rsplit_once('@') {
+            v.suggestion = prebounce::hygiene::suggest_domain(domain)
+                .map(|d| prebounce_core::verdict::Suggestion::Domain(d.to_string()));
+        }
+    }
+    v
+}
+
 /// Counts for the summary.
 #[derive(Default)]
 struct Tally {
@@ -130,7 +143,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
                     for row in rows {
                         let step = match &row.parsed {
                             Ok(a) => Step::Wait(dispatch_checker.start(&a.domain).await),
-                            Err(e) => Step::Ready(Verdict::new(e.reason, e.detail.clone())),
+                            Err(e) => Step::Ready(syntax_verdict(&row, e)),
                         };
                         steps.push((row, step));
                     }

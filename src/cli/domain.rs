@@ -4,6 +4,7 @@ use std::io::{self, Write};
 
 use prebounce::DomainReport;
 use prebounce_core::rules::{assess_host, assess_target, Policy, TargetAssessment};
+use prebounce_core::verdict::Suggestion;
 use serde::Serialize;
 
 use super::args::{DomainArgs, ExplainFormat};
@@ -45,6 +46,18 @@ struct DomainJson<'a> {
     dns: Option<DnsView>,
     mx: Vec<TargetJson>,
     probe: Option<ProbeView>,
+    /// MX hosts that look like typos of a provider's.
+    typos: Vec<TypoJson>,
+    /// The host or mailbox domain probably meant.
+    suggestion: Option<String>,
+}
+
+#[derive(Serialize)]
+struct TypoJson {
+    host: String,
+    provider: &'static str,
+    provider_domain: &'static str,
+    meant: String,
 }
 
 fn addrs(a: &TargetAssessment) -> Vec<AddrJson> {
@@ -93,6 +106,21 @@ fn to_json<'a>(r: &'a DomainReport, policy: &Policy) -> DomainJson<'a> {
         dns: dns_view(r, policy),
         mx,
         probe: probe_view(r),
+        typos: r
+            .evidence
+            .iter()
+            .flat_map(|ev| ev.targets.iter())
+            .filter_map(|t| prebounce::hygiene::mx_near_miss(&t.mx.exchange))
+            .map(|m| TypoJson {
+                host: m.host,
+                provider: m.provider.name,
+                provider_domain: m.provider.domain,
+                meant: m.meant,
+            })
+            .collect(),
+        suggestion: v.suggestion.as_ref().map(|s| match s {
+            Suggestion::Host(h) | Suggestion::Domain(h) => h.clone(),
+        }),
     }
 }
 
@@ -145,6 +173,16 @@ fn write_text(out: &mut impl Write, r: &DomainReport, policy: &Policy) -> io::Re
                 a.note
             )?;
         }
+    }
+    for t in &j.typos {
+        writeln!(
+            out,
+            "  typo      {} looks like {}'s {}: probably meant {}",
+            t.host, t.provider, t.provider_domain, t.meant
+        )?;
+    }
+    if let Some(s) = &j.suggestion {
+        writeln!(out, "  suggest   {s}")?;
     }
     if let Some(p) = &j.probe {
         writeln!(out, "  port 25   {}", p.status)?;

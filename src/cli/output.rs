@@ -9,7 +9,7 @@ use prebounce_core::evidence::QueryStatus;
 use prebounce_core::history::format_rfc3339;
 use prebounce_core::probe::HostOutcome;
 use prebounce_core::rules::{assess_host, assess_target, Policy};
-use prebounce_core::verdict::{Verdict, Warning};
+use prebounce_core::verdict::{Suggestion, Verdict, Warning};
 use serde::Serialize;
 
 use super::args::OutputFormat;
@@ -202,9 +202,33 @@ struct HistoryView {
 }
 
 /// Our columns in CSV output, after any input columns.
-const CSV_COLUMNS: [&str; 8] = [
-    "address", "domain", "action", "reason", "status", "detail", "warnings", "mx",
+const CSV_COLUMNS: [&str; 9] = [
+    "address",
+    "domain",
+    "action",
+    "reason",
+    "status",
+    "detail",
+    "warnings",
+    "mx",
+    "suggestion",
 ];
+
+/// The suggestion of a row: the host meant, or the address with the
+/// domain meant.
+pub fn suggestion_text(row: &Row, v: &Verdict) -> Option<String> {
+    match v.suggestion.as_ref()? {
+        Suggestion::Host(h) => Some(h.clone()),
+        Suggestion::Domain(d) => {
+            let local = row
+                .address
+                .rsplit_once('@')
+                .map(|(l, _)| l)
+                .unwrap_or_default();
+            Some(format!("{local}@{d}"))
+        }
+    }
+}
 
 enum Sink<W: Write> {
     Plain(W),
@@ -399,7 +423,13 @@ impl<W: Write> Writer<W> {
                 } else {
                     w.write_field(&o.row.address)?;
                 }
-                for f in fields {
+                // The cached fields are domain..mx, then probe when on; the
+                // suggestion (per row: it names the local part) goes between.
+                for f in &fields[..7] {
+                    w.write_field(f)?;
+                }
+                w.write_field(suggestion_text(o.row, o.verdict).unwrap_or_default())?;
+                for f in &fields[7..] {
                     w.write_field(f)?;
                 }
                 w.write_record(None::<&[u8]>)?;
@@ -410,6 +440,8 @@ impl<W: Write> Writer<W> {
                 serde_json::to_writer(&mut *out, &o.row.address)?;
                 out.write_all(b",")?;
                 out.write_all(text.as_bytes())?;
+                out.write_all(b",\"suggestion\":")?;
+                serde_json::to_writer(&mut *out, &suggestion_text(o.row, o.verdict))?;
                 if let (Some(values), Some(names)) = (&o.row.columns, &self.header) {
                     let columns: BTreeMap<&str, &str> = names
                         .iter()
@@ -421,9 +453,15 @@ impl<W: Write> Writer<W> {
                 }
                 out.write_all(b"}\n")
             }
-            (Sink::Plain(out), Rendered::Text(text)) => {
-                writeln!(out, "{:<40} {}", visible(&o.row.address, 40), text)
-            }
+            (Sink::Plain(out), Rendered::Text(text)) => match suggestion_text(o.row, o.verdict) {
+                Some(s) => writeln!(
+                    out,
+                    "{:<40} {} (did you mean {s}?)",
+                    visible(&o.row.address, 40),
+                    text
+                ),
+                None => writeln!(out, "{:<40} {}", visible(&o.row.address, 40), text),
+            },
             _ => unreachable!("rendered for this writer's own format"),
         }
     }

@@ -373,6 +373,7 @@ fn apply_probe(dns: Verdict, probe: Option<&ProbeEvidence>, domain: &str) -> Ver
             let port = probe.hosts.first().map(|h| h.addr.port()).unwrap_or(25);
             Verdict {
                 held: false,
+                suggestion: None,
                 reason: Reason::NoAnswer,
                 detail: format!(
                     "{domain}: no MX address answered on port {port} ({}); try again later",

@@ -114,6 +114,9 @@ pub enum Reason {
     /// Temporary failures only, for days: the domain is dead (RFC 3463
     /// X.4.7, delivery time expired; MTAs give up after 4-7 days).
     DeadDomain,
+    /// No MX target is usable, and one is a near miss of a major provider's
+    /// MX domain (`mx1.pphosted.con`): the owner mistyped it.
+    MxTypo,
 }
 
 /// One row of the reason table.
@@ -265,6 +268,13 @@ pub const REASONS: &[ReasonInfo] = &[
         Some(EnhancedStatus::new(5, 4, 7)),
         "history: only temporary failures since the last success, for at least `--dead-after` and `--dead-min-checks` checks",
     ),
+    row(
+        Reason::MxTypo,
+        "mx_typo",
+        Action::Suppress,
+        S544,
+        "no usable MX target, and one is a near miss of a major provider's MX domain",
+    ),
 ];
 
 impl Reason {
@@ -324,11 +334,14 @@ pub enum Warning {
     /// A domain that was deliverable lately now reads as permanently
     /// failing: held as `retry` until a second reading an hour later agrees.
     NeedsConfirmation,
+    /// A usable MX target whose domain is a near miss of a major provider's
+    /// (a typosquatted domain may be receiving the mail).
+    MxTypoSuspect,
 }
 
 impl Warning {
     /// Every warning, for documentation and tests.
-    pub const ALL: [Warning; 7] = [
+    pub const ALL: [Warning; 8] = [
         Warning::NullMxMixed,
         Warning::MxCname,
         Warning::MxIpLiteral,
@@ -336,6 +349,7 @@ impl Warning {
         Warning::ImplicitMx,
         Warning::ProbeUnavailable,
         Warning::NeedsConfirmation,
+        Warning::MxTypoSuspect,
     ];
 
     /// The stable code, e.g. `mx_cname`.
@@ -348,6 +362,7 @@ impl Warning {
             Warning::ImplicitMx => "implicit_mx",
             Warning::ProbeUnavailable => "probe_unavailable",
             Warning::NeedsConfirmation => "needs_confirmation",
+            Warning::MxTypoSuspect => "mx_typo_suspect",
         }
     }
 }
@@ -365,6 +380,15 @@ impl fmt::Display for Warning {
     }
 }
 
+/// A probable correction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Suggestion {
+    /// The MX host the domain's owner probably meant (`mx1.pphosted.com`).
+    Host(String),
+    /// The mailbox domain the address's owner probably meant (`gmail.com`).
+    Domain(String),
+}
+
 /// The judgement on one address (or one domain).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verdict {
@@ -378,6 +402,8 @@ pub struct Verdict {
     /// [`Warning::NeedsConfirmation`]): the action is `retry` and the
     /// status the reason's with class 4.
     pub held: bool,
+    /// A probable correction, when one stands out.
+    pub suggestion: Option<Suggestion>,
 }
 
 impl Verdict {
@@ -388,6 +414,7 @@ impl Verdict {
             detail: detail.into(),
             warnings: Vec::new(),
             held: false,
+            suggestion: None,
         }
     }
 

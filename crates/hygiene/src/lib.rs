@@ -1,0 +1,466 @@
+//! # prebounce-hygiene
+//!
+//! Typos, and what they mean for a list:
+//!
+//! - **MX typos**: a domain owner mistypes a filtering provider's MX
+//!   (`mx1.pphosted.con`, `aspmx.l.gogle.com`). When no MX target is usable
+//!   and one is a near miss of a provider's MX domain
+//!   (`data/mx-providers.txt`), the reason becomes `mx_typo` with the host
+//!   meant; when the near miss resolves, the row gets `mx_typo_suspect`.
+//! - **Address typos**: a person mistypes their address's domain
+//!   (`gmial.com`, `hotmail.con`). For a failing domain close to one
+//!   popular mailbox domain (`data/mailbox-domains.txt`), a suggestion.
+//!
+//! Distances are Damerau-Levenshtein (optimal string alignment: an
+//! insertion, a deletion, a substitution or a swap of neighbours costs 1),
+//! measured on registrable domains (Public Suffix List, the `psl` crate);
+//! top-level domains are checked against the IANA list (`data/tlds.txt`).
+//! Never between two known domains, never when two candidates tie.
+#![warn(missing_docs)]
+
+use std::sync::OnceLock;
+
+use prebounce_core::evidence::{DomainEvidence, ExchangeKind};
+use prebounce_core::rules::{assess_target, Policy, TargetState};
+use prebounce_core::verdict::{Reason, Suggestion, Verdict, Warning};
+
+const PROVIDERS: &str = include_str!("../data/mx-providers.txt");
+const MAILBOXES: &str = include_str!("../data/mailbox-domains.txt");
+const TLDS: &str = include_str!("../data/tlds.txt");
+
+fn lines(text: &'static str) -> impl Iterator<Item = &'static str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+}
+
+/// A provider's MX domain with its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Provider {
+    /// The registrable domain of its MX hosts (`pphosted.com`).
+    pub domain: &'static str,
+    /// Who it is (`Proofpoint`).
+    pub name: &'static str,
+}
+
+/// The providers of `data/mx-providers.txt`.
+pub fn providers() -> &'static [Provider] {
+    static P: OnceLock<Vec<Provider>> = OnceLock::new();
+    P.get_or_init(|| {
+        lines(PROVIDERS)
+            .map(|l| {
+                let (domain, name) = l.split_once(char::is_whitespace).unwrap_or((l, ""));
+                Provider {
+                    domain,
+                    name: name.trim(),
+                }
+            })
+            .collect()
+    })
+}
+
+/// The popular mailbox domains of `data/mailbox-domains.txt`.
+pub fn mailbox_domains() -> &'static [&'static str] {
+    static M: OnceLock<Vec<&'static str>> = OnceLock::new();
+    M.get_or_init(|| lines(MAILBOXES).collect())
+}
+
+/// Whether `tld` (lowercase, A-label) is a delegated top-level domain.
+pub fn is_tld(tld: &str) -> bool {
+    static T: OnceLock<std::collections::HashSet<&'static str>> = OnceLock::new();
+    T.get_or_init(|| lines(TLDS).collect()).contains(tld)
+}
+
+/// Damerau-Levenshtein distance (optimal string alignment) of two ASCII
+/// strings.
+pub fn distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut prev2 = vec![0usize; b.len() + 1];
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0usize; b.len() + 1];
+    for i in 1..=a.len() {
+        cur[0] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                cur[j] = cur[j].min(prev2[j - 2] + 1);
+            }
+        }
+        std::mem::swap(&mut prev2, &mut prev);
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+/// `label.suffix` of a registrable domain: its first label and the rest.
+fn split(domain: &str) -> (&str, &str) {
+    domain.split_once('.').unwrap_or((domain, ""))
+}
+
+/// The registrable domain of a host name (Public Suffix List); an unknown
+/// top-level domain (`.con`) counts as a suffix of its own.
+pub fn registrable(host: &str) -> Option<&str> {
+    psl::domain_str(host)
+}
+
+/// How far `written` may be from `known` to count as its typo: the same
+/// first label with a top-level domain one edit away (two when the written
+/// one is not a real TLD), or, for first labels of 4 letters or more, one
+/// edit in all (two from 7 letters).
+fn near(written: &str, known: &str) -> Option<usize> {
+    if written == known {
+        return None;
+    }
+    let (wl, ws) = split(written);
+    let (kl, ks) = split(known);
+    let tld = written.rsplit('.').next().unwrap_or_default();
+    if wl == kl {
+        let d = distance(ws, ks);
+        let limit = if is_tld(tld) { 1 } else { 2 };
+        return (d <= limit).then_some(d);
+    }
+    let d = distance(written, known);
+    let limit = match kl.len() {
+        0..=3 => 0,
+        4..=6 => 1,
+        _ => 2,
+    };
+    (d <= limit).then_some(d)
+}
+
+/// The one closest of `known` to `written`, unless two tie.
+fn closest<'a>(written: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let mut best: Option<(usize, &str)> = None;
+    let mut tie = false;
+    for k in known {
+        let Some(d) = near(written, k) else { continue };
+        match best {
+            Some((bd, _)) if d > bd => {}
+            Some((bd, _)) if d == bd => tie = true,
+            _ => {
+                best = Some((d, k));
+                tie = false;
+            }
+        }
+    }
+    if tie {
+        None
+    } else {
+        best.map(|(_, k)| k)
+    }
+}
+
+/// An MX host that looks like a typo of a provider's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NearMiss {
+    /// The host as published.
+    pub host: String,
+    /// The provider it was probably meant for.
+    pub provider: Provider,
+    /// The host probably meant.
+    pub meant: String,
+}
+
+/// Whether `host` (lowercase, no trailing dot) is a near miss of a
+/// provider's MX domain.
+pub fn mx_near_miss(host: &str) -> Option<NearMiss> {
+    let reg = registrable(host)?;
+    if providers().iter().any(|p| p.domain == reg) {
+        return None;
+    }
+    let domain = closest(reg, providers().iter().map(|p| p.domain))?;
+    let provider = *providers().iter().find(|p| p.domain == domain)?;
+    let prefix = &host[..host.len() - reg.len()];
+    Some(NearMiss {
+        host: host.to_string(),
+        provider,
+        meant: format!("{prefix}{domain}"),
+    })
+}
+
+/// The popular mailbox domain a failing `domain` was probably meant to be.
+/// A domain that is itself popular gets none; a single label gets the one
+/// popular domain with that first label, if only one.
+pub fn suggest_domain(domain: &str) -> Option<&'static str> {
+    let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+    let popular = mailbox_domains();
+    if popular.contains(&domain.as_str()) || domain.is_empty() {
+        return None;
+    }
+    if !domain.contains('.') {
+        let mut same = popular.iter().filter(|p| split(p).0 == domain);
+        let first = same.next()?;
+        return same.next().is_none().then_some(*first);
+    }
+    closest(&domain, popular.iter().copied())
+}
+
+/// Reasons whose domain may be a mistyped popular one.
+pub const SUGGEST_FOR: [Reason; 5] = [
+    Reason::Nxdomain,
+    Reason::NoMx,
+    Reason::NoMailHost,
+    Reason::MxUnresolvable,
+    Reason::DomainInvalid,
+];
+
+/// Adds what typos explain to a verdict (pure): `mx_typo` when no MX
+/// target is usable and one is a provider's near miss; `mx_typo_suspect`
+/// when a near miss is usable; a domain suggestion for failing domains.
+pub fn apply_hygiene(ev: &DomainEvidence, verdict: Verdict, policy: &Policy) -> Verdict {
+    let mut verdict = verdict;
+    let misses: Vec<(NearMiss, TargetState)> = ev
+        .targets
+        .iter()
+        .filter(|t| t.kind() == ExchangeKind::Host)
+        .filter_map(|t| {
+            Some((
+                mx_near_miss(&t.mx.exchange)?,
+                assess_target(t, policy).state,
+            ))
+        })
+        .collect();
+    let unusable = matches!(
+        verdict.reason,
+        Reason::MxUnresolvable | Reason::MxUnroutable | Reason::MxLocalhost
+    );
+    if unusable {
+        if let Some((m, _)) = misses.first() {
+            let mut v = Verdict::new(
+                Reason::MxTypo,
+                format!(
+                    "{}: its MX host {} looks like a typo of {}'s {}; the owner probably meant {} ({})",
+                    ev.domain, m.host, m.provider.name, m.provider.domain, m.meant, verdict.detail
+                ),
+            )
+            .with_warnings(verdict.warnings.clone());
+            v.suggestion = Some(Suggestion::Host(m.meant.clone()));
+            return v;
+        }
+    }
+    if misses.iter().any(|(_, s)| *s == TargetState::Usable) {
+        verdict = verdict.with_warnings([Warning::MxTypoSuspect]);
+    }
+    if SUGGEST_FOR.contains(&verdict.reason) && verdict.suggestion.is_none() {
+        if let Some(d) = suggest_domain(&ev.domain) {
+            verdict.suggestion = Some(Suggestion::Domain(d.to_string()));
+        }
+    }
+    verdict
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_files_parse() {
+        assert!(providers().len() >= 40);
+        assert!(
+            providers()
+                .iter()
+                .all(|p| p.domain.contains('.') && !p.name.is_empty()),
+            "every provider has a name"
+        );
+        assert!(mailbox_domains().len() >= 80);
+        assert!(mailbox_domains()
+            .iter()
+            .all(|d| d.contains('.') && *d == d.to_ascii_lowercase()));
+        for tld in ["com", "de", "uk", "io", "xn--p1ai", "cm", "co"] {
+            assert!(is_tld(tld), "{tld}");
+        }
+        for not in ["con", "cmo", "zz", "test", "example"] {
+            assert!(!is_tld(not), "{not}");
+        }
+        // Every listed domain's TLD is real.
+        for d in mailbox_domains()
+            .iter()
+            .copied()
+            .chain(providers().iter().map(|p| p.domain))
+        {
+            assert!(is_tld(d.rsplit('.').next().unwrap()), "{d}");
+        }
+    }
+
+    #[test]
+    fn distances() {
+        assert_eq!(distance("gmail", "gmial"), 1);
+        assert_eq!(distance("pphosted.con", "pphosted.com"), 1);
+        assert_eq!(distance("abc", ""), 3);
+        assert_eq!(distance("hotmail", "hotmial"), 1);
+        assert_eq!(distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn mx_typos() {
+        for (host, meant) in [
+            ("mx1.pphosted.con", "mx1.pphosted.com"),
+            ("mx0a-001.pphosted.cm", "mx0a-001.pphosted.com"),
+            ("aspmx.l.gogle.com", "aspmx.l.google.com"),
+            ("aspmx.l.google.co", "aspmx.l.google.com"),
+            (
+                "contoso-com.mail.protection.outlok.com",
+                "contoso-com.mail.protection.outlook.com",
+            ),
+            (
+                "us-smtp-inbound-1.mimecats.com",
+                "us-smtp-inbound-1.mimecast.com",
+            ),
+            ("mx1.iphmx.con", "mx1.iphmx.com"),
+            ("cluster1.eu.messagelabs.cmo", "cluster1.eu.messagelabs.com"),
+            ("d12.barracudanetwork.com", "d12.barracudanetworks.com"),
+            ("mx.zoho.con", "mx.zoho.com"),
+        ] {
+            let m = mx_near_miss(host).unwrap_or_else(|| panic!("{host}"));
+            assert_eq!(m.meant, meant, "{host}");
+        }
+        for host in [
+            "aspmx.l.google.com",
+            "mx1.pphosted.com",
+            "mx.zoho.eu",
+            "mx.example-corp.de",
+            "mail.protection.outlook.com",
+            "mx1.hostedmail.net",
+            "in1-smtp.messagingengine.com",
+            "mx.yandex.net",
+            "mx01.mail.icloud.com",
+            "mx.gmail.com",
+        ] {
+            assert_eq!(mx_near_miss(host), None, "{host}");
+        }
+    }
+
+    /// Fifty real typos, each with its correction.
+    #[test]
+    fn address_typos_are_suggested() {
+        let cases = [
+            ("gmial.com", "gmail.com"),
+            ("gmai.com", "gmail.com"),
+            ("gmil.com", "gmail.com"),
+            ("gmail.con", "gmail.com"),
+            ("gmail.cmo", "gmail.com"),
+            ("gmail.co", "gmail.com"),
+            ("gamil.com", "gmail.com"),
+            ("gnail.com", "gmail.com"),
+            ("gmaill.com", "gmail.com"),
+            ("gmail.comm", "gmail.com"),
+            ("gmali.com", "gmail.com"),
+            ("gmail.om", "gmail.com"),
+            ("hotmial.com", "hotmail.com"),
+            ("hotmal.com", "hotmail.com"),
+            ("hotmai.com", "hotmail.com"),
+            ("hotmail.con", "hotmail.com"),
+            ("hotamil.com", "hotmail.com"),
+            ("hormail.com", "hotmail.com"),
+            ("hotmsil.com", "hotmail.com"),
+            ("hotmail.co", "hotmail.com"),
+            ("yaho.com", "yahoo.com"),
+            ("yahooo.com", "yahoo.com"),
+            ("yahoo.con", "yahoo.com"),
+            ("yhoo.com", "yahoo.com"),
+            ("tahoo.com", "yahoo.com"),
+            ("yahoo.coom", "yahoo.com"),
+            ("outlok.com", "outlook.com"),
+            ("outllook.com", "outlook.com"),
+            ("outlook.con", "outlook.com"),
+            ("otulook.com", "outlook.com"),
+            ("iclod.com", "icloud.com"),
+            ("icoud.com", "icloud.com"),
+            ("icloud.con", "icloud.com"),
+            ("aol.con", "aol.com"),
+            ("aol.cm", "aol.com"),
+            ("comcast.ent", "comcast.net"),
+            ("comcst.net", "comcast.net"),
+            ("verizon.ent", "verizon.net"),
+            ("sbcglobal.ner", "sbcglobal.net"),
+            ("btinternet.co", "btinternet.com"),
+            ("btinterent.com", "btinternet.com"),
+            ("t-onlien.de", "t-online.de"),
+            ("yandex.r", "yandex.ru"),
+            ("protonmial.com", "protonmail.com"),
+            ("libreo.it", "libero.it"),
+            ("orange.ft", "orange.fr"),
+            ("laposte.ner", "laposte.net"),
+            ("googlemial.com", "googlemail.com"),
+            ("rocketmial.com", "rocketmail.com"),
+            ("gmail", "gmail.com"),
+        ];
+        assert!(cases.len() >= 50);
+        for (typo, want) in cases {
+            assert_eq!(suggest_domain(typo), Some(want), "{typo}");
+        }
+    }
+
+    /// Fifty real domains (or ambiguous ones) that must be left alone.
+    #[test]
+    fn lookalikes_are_left_alone() {
+        let cases = [
+            "mac.com",
+            "mail.com",
+            "me.com",
+            "email.com",
+            "gmx.com",
+            "gmx.net",
+            "gmx.de",
+            "gmx.at",
+            "ymail.com",
+            "aim.com",
+            "aol.com",
+            "msn.com",
+            "live.com",
+            "live.co.uk",
+            "live.fr",
+            "web.de",
+            "wp.pl",
+            "o2.pl",
+            "qq.com",
+            "163.com",
+            "126.com",
+            "sky.com",
+            "cox.net",
+            "att.net",
+            "pm.me",
+            "hey.com",
+            "tuta.io",
+            "ya.ru",
+            "bk.ru",
+            "mail.ru",
+            "list.ru",
+            "hotmail.de",
+            "hotmail.fr",
+            "hotmail.it",
+            "hotmail.es",
+            "outlook.fr",
+            "outlook.de",
+            "yahoo.de",
+            "yahoo.fr",
+            "yahoo.es",
+            "yahoo.it",
+            "yahoo.ca",
+            "gmail.com",
+            "icloud.com",
+            "proton.me",
+            "free.fr",
+            "sfr.fr",
+            "alice.it",
+            "seznam.cz",
+            "naver.com",
+            // Ambiguous: two candidates at the same distance.
+            "yahoo",
+            "hotmail",
+            "live",
+            "gmx",
+            // Too short to guess from.
+            "aal.com",
+            "msm.com",
+            // Far from everything.
+            "example-corp.de",
+            "northwind.io",
+        ];
+        assert!(cases.len() >= 50);
+        for d in cases {
+            assert_eq!(suggest_domain(d), None, "{d}");
+        }
+    }
+}
