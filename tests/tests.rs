@@ -6,5 +6,6 @@ mod history;
 mod knot;
 mod probe;
 mod reasons;
+mod report;
 mod unbound;
 mod util;

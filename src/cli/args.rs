@@ -352,6 +352,16 @@ pub struct CheckArgs {
     #[arg(long, short = 'q')]
     pub quiet: bool,
 
+    /// The CSV column naming where each address was collected (signup form,
+    /// import, partner feed): the summary and the report group by it.
+    #[arg(long, value_name = "NAME")]
+    pub source_column: Option<String>,
+
+    /// Write a self-contained HTML report (charts by source, sources that
+    /// stand out, top failing domains, suggested corrections).
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
+
     #[command(flatten)]
     pub dns: DnsArgs,
 

@@ -17,9 +17,10 @@ use prebounce_core::verdict::{Action, Reason, Verdict};
 use tokio::sync::mpsc;
 
 use super::args::{CheckArgs, OutputFormat};
-use super::config::{dns_setup, history_setup, GuardTripped};
-use super::input::{Inputs, Row};
+use super::config::{dns_setup, history_setup, GuardTripped, UsageError};
+use super::input::{pick_column, Inputs, Row};
 use super::output::{Outcome, Writer};
+use super::report::ReportData;
 
 /// Rows waiting in order for their domain's verdict.
 const WINDOW: usize = 65_536;
@@ -45,6 +46,8 @@ struct Tally {
     rows: u64,
     actions: BTreeMap<Action, u64>,
     reasons: BTreeMap<Reason, u64>,
+    /// Counts by source, for the summary and the HTML report.
+    report: Option<ReportData>,
 }
 
 /// A row's verdict: known at once (syntax), or after DNS.
@@ -61,7 +64,7 @@ struct Judged {
 }
 
 enum Done {
-    Finished(Tally),
+    Finished(Box<Tally>),
     /// The reader of our output went away (a closed pipe): stop quietly.
     Closed,
 }
@@ -69,6 +72,20 @@ enum Done {
 pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     let inputs = Inputs::open(&args.files, args.input_format, args.column.as_deref())?;
     let header = inputs.header.clone();
+    let source_index = match (&args.source_column, &header) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(UsageError(
+                "--source-column needs CSV input (a .csv file or --input-format csv)".into(),
+            )
+            .into())
+        }
+        (Some(name), Some(h)) => Some(
+            pick_column(h, Some(name))
+                .map_err(|e| UsageError(format!("--source-column: {}", e.0)))?,
+        ),
+    };
+    let mut report = (args.report.is_some() || source_index.is_some()).then(ReportData::default);
     let history = history_setup(&args.history, !args.dns.zone.is_empty(), true)?;
     let setup = dns_setup(&args.dns, &args.probe, history).await?;
     let checker = setup.checker.clone();
@@ -160,6 +177,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     // Writer thread.
     let (out_tx, out_rx) = std_mpsc::sync_channel::<Vec<Judged>>(16);
     let counter = written.clone();
+    let mut report_data = report.take();
     let writer_thread = std::thread::spawn(move || -> io::Result<Done> {
         let mut tally = Tally::default();
         for Judged {
@@ -172,6 +190,17 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
                 Ok(a) => Some(a.domain.as_str()),
                 Err(e) => e.domain.as_deref(),
             };
+            if let Some(data) = report_data.as_mut() {
+                let source = match (source_index, &row.columns) {
+                    (Some(i), Some(cols)) => cols
+                        .get(i)
+                        .map(|s| s.trim())
+                        .filter(|s| !s.is_empty())
+                        .unwrap_or("(none)"),
+                    _ => "all",
+                };
+                data.add(source, domain, &verdict);
+            }
             let outcome = Outcome {
                 row: &row,
                 domain,
@@ -188,10 +217,11 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
             *tally.reasons.entry(verdict.reason).or_default() += 1;
             counter.fetch_add(1, Ordering::Relaxed);
         }
+        tally.report = report_data;
         match writer.flush() {
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(Done::Closed),
             Err(e) => Err(e),
-            Ok(()) => Ok(Done::Finished(tally)),
+            Ok(()) => Ok(Done::Finished(Box::new(tally))),
         }
     });
 
@@ -273,12 +303,30 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         }
         Err(e) => return Err(anyhow::anyhow!("{e}")),
     }
+    if let (Some(path), Some(data)) = (&args.report, &tally.report) {
+        let generated = prebounce_core::history::format_rfc3339(
+            prebounce::Clock::from_env().map(|c| c.now()).unwrap_or(0),
+        );
+        let title = format!(
+            "prebounce report: {}",
+            args.files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        std::fs::write(path, super::report::html(data, &title, &generated))
+            .map_err(|e| anyhow::anyhow!("cannot write the report {}: {e}", path.display()))?;
+    }
     let blocked = match checker.prober() {
         Some(p) => p.blocked().await,
         None => None,
     };
     if !args.quiet {
         eprint!("{}", summary(&tally, started.elapsed(), &setup, blocked));
+        if let (Some(_), Some(data)) = (&args.source_column, &tally.report) {
+            eprint!("{}", data.summary());
+        }
     } else if let Some(why) = blocked {
         eprintln!("prebounce: outbound port 25 seems blocked here: {why}; probing stopped");
     }

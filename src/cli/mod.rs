@@ -9,3 +9,4 @@ pub mod lab;
 pub mod output;
 pub mod recheck;
 pub mod records;
+pub mod report;

@@ -514,7 +514,8 @@ mod tests {
                 "status",
                 "detail",
                 "warnings",
-                "mx"
+                "mx",
+                "suggestion"
             ]
         );
     }
