@@ -93,6 +93,44 @@ pub fn distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// Strings longer than this are never near misses (registrable domains
+/// are short): the rows live on the stack.
+const MAX_LEN: usize = 64;
+
+/// [`distance`] when it is at most `max`, computed with a cut-off: the
+/// lengths must be close, and a row whose every cell exceeds `max` ends it.
+pub fn distance_within(a: &str, b: &str, max: usize) -> Option<usize> {
+    if a.len().abs_diff(b.len()) > max || a.len() >= MAX_LEN || b.len() >= MAX_LEN {
+        return None;
+    }
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut prev2 = [0usize; MAX_LEN + 1];
+    let mut prev = [0usize; MAX_LEN + 1];
+    for (j, p) in prev.iter_mut().enumerate().take(b.len() + 1) {
+        *p = j;
+    }
+    let mut cur = [0usize; MAX_LEN + 1];
+    for i in 1..=a.len() {
+        cur[0] = i;
+        let mut row_min = cur[0];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                cur[j] = cur[j].min(prev2[j - 2] + 1);
+            }
+            row_min = row_min.min(cur[j]);
+        }
+        if row_min > max + 1 {
+            return None;
+        }
+        std::mem::swap(&mut prev2, &mut prev);
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    let d = prev[b.len()];
+    (d <= max).then_some(d)
+}
+
 /// `label.suffix` of a registrable domain: its first label and the rest.
 fn split(domain: &str) -> (&str, &str) {
     domain.split_once('.').unwrap_or((domain, ""))
@@ -116,17 +154,15 @@ fn near(written: &str, known: &str) -> Option<usize> {
     let (kl, ks) = split(known);
     let tld = written.rsplit('.').next().unwrap_or_default();
     if wl == kl {
-        let d = distance(ws, ks);
         let limit = if is_tld(tld) { 1 } else { 2 };
-        return (d <= limit).then_some(d);
+        return distance_within(ws, ks, limit);
     }
-    let d = distance(written, known);
     let limit = match kl.len() {
-        0..=3 => 0,
+        0..=3 => return None,
         4..=6 => 1,
         _ => 2,
     };
-    (d <= limit).then_some(d)
+    distance_within(written, known, limit)
 }
 
 /// The one closest of `known` to `written`, unless two tie.
@@ -162,15 +198,33 @@ pub struct NearMiss {
     pub meant: String,
 }
 
+/// The provider a registrable domain is a near miss of, remembered: MX
+/// hosts are shared by many domains.
+fn provider_near(reg: &str) -> Option<Provider> {
+    static MEMO: OnceLock<std::sync::Mutex<std::collections::HashMap<String, Option<Provider>>>> =
+        OnceLock::new();
+    let memo = MEMO.get_or_init(Default::default);
+    if let Some(hit) = memo.lock().unwrap_or_else(|p| p.into_inner()).get(reg) {
+        return *hit;
+    }
+    let found = if providers().iter().any(|p| p.domain == reg) {
+        None
+    } else {
+        closest(reg, providers().iter().map(|p| p.domain))
+            .and_then(|d| providers().iter().find(|p| p.domain == d).copied())
+    };
+    memo.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(reg.to_string(), found);
+    found
+}
+
 /// Whether `host` (lowercase, no trailing dot) is a near miss of a
 /// provider's MX domain.
 pub fn mx_near_miss(host: &str) -> Option<NearMiss> {
     let reg = registrable(host)?;
-    if providers().iter().any(|p| p.domain == reg) {
-        return None;
-    }
-    let domain = closest(reg, providers().iter().map(|p| p.domain))?;
-    let provider = *providers().iter().find(|p| p.domain == domain)?;
+    let provider = provider_near(reg)?;
+    let domain = provider.domain;
     let prefix = &host[..host.len() - reg.len()];
     Some(NearMiss {
         host: host.to_string(),
@@ -285,6 +339,23 @@ mod tests {
 
     #[test]
     fn distances() {
+        for (a, b) in [
+            ("gmail", "gmial"),
+            ("pphosted.con", "pphosted.com"),
+            ("abc", ""),
+            ("kitten", "sitting"),
+            ("ab", "ba"),
+            ("", ""),
+        ] {
+            for max in 0..4 {
+                let full = distance(a, b);
+                assert_eq!(
+                    distance_within(a, b, max),
+                    (full <= max).then_some(full),
+                    "{a} {b} {max}"
+                );
+            }
+        }
         assert_eq!(distance("gmail", "gmial"), 1);
         assert_eq!(distance("pphosted.con", "pphosted.com"), 1);
         assert_eq!(distance("abc", ""), 3);
