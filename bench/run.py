@@ -192,7 +192,7 @@ def main():
         print(f"baseline  dnsperf, same query mix (MX + A/AAAA), 10 s:    {base_qps:>10,.0f} queries/s")
 
         rows = {}
-        for engine in ("bulk", "stub"):
+        for engine in ("bulk", "stub", "hickory"):
             r = check(resolver, distinct, engine, os.path.join(work, f"distinct-{engine}.csv"))
             qps = r["queries"] / r["wall"]
             print(f"{engine:>5} engine, {a.domains:,} distinct domains:  {r['wall']:6.2f} s, {a.domains / r['wall']:>9,.0f} domains/s, "
@@ -203,8 +203,9 @@ def main():
             print(f"{engine:>5} engine, {a.addresses:,} addresses:    {r['wall']:6.2f} s, {a.addresses / r['wall']:>9,.0f} addresses/s, "
                   f"{a.domains / r['wall']:>7,.0f} domains/s, {qps:>7,.0f} queries/s = {qps / base_qps:.2f} x dnsperf, "
                   f"peak RSS {r['rss'] / 1024:.0f} MiB")
-        same, total = agreement(os.path.join(work, "full-bulk.csv"), os.path.join(work, "full-stub.csv"))
-        print(f"verdict agreement bulk vs stub: {same:,} of {total:,} rows identical ({100 * same / total:.3f}%)")
+        for other in ("stub", "hickory"):
+            same, total = agreement(os.path.join(work, "full-bulk.csv"), os.path.join(work, f"full-{other}.csv"))
+            print(f"verdict agreement bulk vs {other}: {same:,} of {total:,} rows identical ({100 * same / total:.3f}%)")
         print("bulk run summary:")
         print("".join("    " + l for l in rows["bulk"]["summary"].splitlines(True)))
 

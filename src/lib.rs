@@ -68,7 +68,9 @@ use prebounce_core::probe::probe_plan;
 use prebounce_core::rules::{judge, ImplicitMx, Policy};
 use prebounce_core::verdict::{Action, Verdict};
 use prebounce_dns::oncemap::{OnceMap, Ticket};
-use prebounce_dns::{BulkConfig, BulkTransport, Resolver, StubConfig, StubTransport};
+use prebounce_dns::{
+    BulkConfig, BulkTransport, HickoryTransport, Resolver, StubConfig, StubTransport,
+};
 use prebounce_hygiene::apply_hygiene;
 
 /// The evidence about one domain and the verdict on it.
@@ -117,6 +119,8 @@ pub enum Engine {
     Bulk,
     /// A socket per question, fixed timeouts: simple, slower.
     Stub,
+    /// hickory-resolver: a reference and a fallback.
+    Hickory,
 }
 
 /// How a [`Checker`] resolves and judges.
@@ -208,6 +212,14 @@ impl Checker {
         let resolver = match config.engine {
             Engine::Stub => Resolver::new(
                 StubTransport::new(StubConfig {
+                    servers: config.servers,
+                    timeout: config.timeout,
+                    attempts: config.attempts,
+                })?,
+                config.max_queries_in_flight,
+            ),
+            Engine::Hickory => Resolver::new(
+                HickoryTransport::new(StubConfig {
                     servers: config.servers,
                     timeout: config.timeout,
                     attempts: config.attempts,

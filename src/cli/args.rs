@@ -226,7 +226,8 @@ pub struct DnsArgs {
     pub dns_attempts: Option<u32>,
 
     /// The DNS engine: `bulk` (few long-lived sockets, adaptive
-    /// retransmission) or `stub` (a socket per question). Same verdicts.
+    /// retransmission), `stub` (a socket per question) or `hickory`
+    /// (hickory-resolver). Same verdicts.
     #[arg(long, value_enum, default_value_t = EngineArg::Bulk)]
     pub dns_engine: EngineArg,
 
@@ -255,6 +256,8 @@ pub enum EngineArg {
     Bulk,
     /// A socket per question, fixed timeouts.
     Stub,
+    /// hickory-resolver, as a reference and a fallback.
+    Hickory,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

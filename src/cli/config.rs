@@ -120,6 +120,7 @@ impl DnsSetup {
         let engine = match self.engine {
             EngineArg::Bulk => "bulk",
             EngineArg::Stub => "stub",
+            EngineArg::Hickory => "hickory",
         };
         format!(
             "{via} {} ({engine} engine, timeout {:?} x {} attempts)",
@@ -219,6 +220,7 @@ pub async fn dns_setup(
         engine: match args.dns_engine {
             EngineArg::Bulk => Engine::Bulk,
             EngineArg::Stub => Engine::Stub,
+            EngineArg::Hickory => Engine::Hickory,
         },
         qps: args.qps,
         probe: probe_setup(probe, args.implicit_mx),

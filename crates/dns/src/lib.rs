@@ -11,12 +11,14 @@
 #![warn(missing_docs)]
 
 pub mod bulk;
+pub mod hickory;
 pub mod interpret;
 pub mod oncemap;
 pub mod resolver;
 pub mod transport;
 
 pub use bulk::{BulkConfig, BulkTransport};
+pub use hickory::HickoryTransport;
 pub use resolver::{Resolver, ResolverStats};
 pub use transport::{
     parse_server, Reply, StubConfig, StubTransport, SystemConfig, Transport, TransportStats,
