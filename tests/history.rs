@@ -31,6 +31,14 @@ fn lab_with(dir: &Dir, name: &str, body: &str) -> LabProcess {
     LabProcess::start(&[&zone], &[])
 }
 
+/// Zone lines for `n` deliverable domains `d0.zz`... and a list with one
+/// address at each.
+fn deliverable_world(n: usize) -> (String, String) {
+    (0..n)
+        .map(|i| (format!("d{i} MX 10 mx.ok\n"), format!("a@d{i}.zz\n")))
+        .unzip()
+}
+
 fn check_at(
     db: &Path,
     lab: &LabProcess,
@@ -267,12 +275,7 @@ fn recheck_takes_the_domains_that_are_due() {
 fn the_sanity_guard_trips_on_a_broken_resolver_and_writes_nothing() {
     let dir = Dir::new();
     let db = dir.path("h.sqlite");
-    let mut zone = String::new();
-    let mut list = String::new();
-    for i in 0..150 {
-        zone.push_str(&format!("d{i} MX 10 mx.ok\n"));
-        list.push_str(&format!("a@d{i}.zz\n"));
-    }
+    let (zone, list) = deliverable_world(150);
     let good = lab_with(&dir, "good.zone", &zone);
     let r = rows_at(&db, &good, &at(0), &list, &[]);
     assert!(r.values().all(|v| v["action"] == "deliver"));
@@ -415,12 +418,7 @@ fn a_killed_run_restarted_completes_with_the_same_verdicts() {
 fn two_concurrent_runs_on_one_database_both_finish() {
     let dir = Dir::new();
     let db = dir.path("h.sqlite");
-    let mut zone = String::new();
-    let mut list = String::new();
-    for i in 0..2000 {
-        zone.push_str(&format!("d{i} MX 10 mx.ok\n"));
-        list.push_str(&format!("a@d{i}.zz\n"));
-    }
+    let (zone, list) = deliverable_world(2000);
     let lab = lab_with(&dir, "z.zone", &zone);
     let input = dir.write("list.txt", &list);
     let spawn = || {
