@@ -209,31 +209,23 @@ impl Checker {
     /// A checker asking `config.servers` with the configured engine (the
     /// bulk engine needs a running Tokio runtime).
     pub fn new(config: CheckerConfig) -> std::io::Result<Checker> {
+        let stub = StubConfig {
+            servers: config.servers.clone(),
+            timeout: config.timeout,
+            attempts: config.attempts,
+        };
+        let in_flight = config.max_queries_in_flight;
         let resolver = match config.engine {
-            Engine::Stub => Resolver::new(
-                StubTransport::new(StubConfig {
-                    servers: config.servers,
-                    timeout: config.timeout,
-                    attempts: config.attempts,
-                })?,
-                config.max_queries_in_flight,
-            ),
-            Engine::Hickory => Resolver::new(
-                HickoryTransport::new(StubConfig {
-                    servers: config.servers,
-                    timeout: config.timeout,
-                    attempts: config.attempts,
-                })?,
-                config.max_queries_in_flight,
-            ),
+            Engine::Stub => Resolver::new(StubTransport::new(stub)?, in_flight),
+            Engine::Hickory => Resolver::new(HickoryTransport::new(stub)?, in_flight),
             Engine::Bulk => Resolver::new(
                 BulkTransport::new(BulkConfig {
                     timeout: config.timeout,
                     attempts: config.attempts,
                     qps: config.qps,
-                    ..BulkConfig::new(config.servers)
+                    ..BulkConfig::new(stub.servers)
                 })?,
-                config.max_queries_in_flight,
+                in_flight,
             ),
         };
         let mut checker = Self::with_resolver(resolver, config.policy, config.concurrency);
