@@ -350,7 +350,7 @@ fn a_killed_run_restarted_completes_with_the_same_verdicts() {
             "--format",
             "jsonl",
             "--qps",
-            "1500",
+            "1000",
             input_path.to_str().unwrap(),
         ]
         .iter()
@@ -381,7 +381,7 @@ fn a_killed_run_restarted_completes_with_the_same_verdicts() {
     std::thread::sleep(Duration::from_millis(1200));
     assert!(
         child.try_wait().unwrap().is_none(),
-        "the run should still be going (--qps 1500)"
+        "the run should still be going (--qps 1000)"
     );
     child.kill().unwrap();
     child.wait().unwrap();

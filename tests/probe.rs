@@ -39,11 +39,15 @@ fn probe_check(
         "--format",
         "jsonl",
         "--probe",
-        "--connect-timeout",
-        "1s",
-        "--greeting-timeout",
-        "1s",
     ];
+    // Short timeouts where a test waits for them on purpose; generous ones
+    // elsewhere, so a loaded machine does not turn a slow greeting into a
+    // failure.
+    for (flag, default) in [("--connect-timeout", "5s"), ("--greeting-timeout", "10s")] {
+        if !extra.contains(&flag) {
+            args.extend([flag, default]);
+        }
+    }
     args.extend(extra);
     let out = run_ok(&args, Some(input.as_bytes()));
     (jsonl(&out), String::from_utf8(out.stderr).unwrap())
@@ -85,6 +89,10 @@ fn probe_outcomes_and_verdicts() {
         &z,
         input,
         &[
+            "--connect-timeout",
+            "2s",
+            "--greeting-timeout",
+            "2s",
             "--trusted-net",
             "127.0.1.0/24",
             "--smtp-port",
