@@ -378,7 +378,7 @@ fn a_killed_run_restarted_completes_with_the_same_verdicts() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1200));
+    std::thread::sleep(Duration::from_millis(1800));
     assert!(
         child.try_wait().unwrap().is_none(),
         "the run should still be going (--qps 1000)"
