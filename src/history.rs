@@ -133,37 +133,6 @@ pub(crate) enum Before {
     },
 }
 
-fn warnings_text(w: &[Warning]) -> String {
-    w.iter().map(|w| w.code()).collect::<Vec<_>>().join(";")
-}
-
-/// The MX evidence in one line: `10 mx.a.zz [192.0.2.1]; 20 ...`.
-pub fn mx_line(ev: &DomainEvidence) -> String {
-    let parts: Vec<String> = ev
-        .targets
-        .iter()
-        .map(|t| {
-            let addrs: Vec<String> = t
-                .host
-                .iter()
-                .flat_map(|h| h.addresses())
-                .map(|ip| ip.to_string())
-                .collect();
-            format!(
-                "{} {} [{}]",
-                t.mx.preference,
-                t.mx.exchange,
-                addrs.join(" ")
-            )
-        })
-        .collect();
-    if parts.is_empty() {
-        format!("mx {}", ev.mx.status)
-    } else {
-        parts.join("; ")
-    }
-}
-
 fn digest(line: &str) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     line.hash(&mut h);
@@ -232,6 +201,7 @@ impl Recorder {
         previous: Option<Observation>,
         past: &History,
         evidence: &DomainEvidence,
+        mx: String,
         reading: Verdict,
     ) -> (Verdict, HistoryNote) {
         let now = self.now();
@@ -245,7 +215,6 @@ impl Recorder {
                 self.turned_permanent.fetch_add(1, Ordering::Relaxed);
             }
         }
-        let mx = mx_line(evidence);
         let obs = Observation {
             domain: domain.to_string(),
             at: now,
@@ -254,7 +223,7 @@ impl Recorder {
             action: verdict.action().as_str().to_string(),
             status: verdict.status().map(|s| s.to_string()),
             detail: verdict.detail.clone(),
-            warnings: warnings_text(&verdict.warnings),
+            warnings: Warning::join(&verdict.warnings),
             digest: digest(&mx),
             mx: mx.clone(),
             probe: evidence

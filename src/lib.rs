@@ -110,6 +110,31 @@ pub struct AddressReport {
     pub report: Option<Arc<DomainReport>>,
 }
 
+/// The MX evidence in one line, as the CSV `mx` column and the history
+/// store show it: `10 mx1.a.zz [192.0.2.1 2001:db8::1]; 20 mx2.a.zz
+/// (unresolvable)`. Empty when there are no MX records.
+pub fn mx_summary(ev: &DomainEvidence, policy: &Policy) -> String {
+    let parts: Vec<String> = ev
+        .targets
+        .iter()
+        .map(|t| {
+            let a = prebounce_core::rules::assess_target(t, policy);
+            if a.addresses.is_empty() {
+                format!(
+                    "{} {} ({})",
+                    t.mx.preference,
+                    t.mx.exchange,
+                    a.state.as_str()
+                )
+            } else {
+                let ips: Vec<String> = a.addresses.iter().map(|c| c.ip.to_string()).collect();
+                format!("{} {} [{}]", t.mx.preference, t.mx.exchange, ips.join(" "))
+            }
+        })
+        .collect();
+    parts.join("; ")
+}
+
 /// Which DNS engine sends the questions. Both give the same verdicts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Engine {
@@ -310,7 +335,8 @@ impl Checker {
             },
             Before::Fresh { previous, past } => {
                 let (evidence, reading) = self.evaluate(&domain).await;
-                let (verdict, note) = rec.after(&domain, previous, &past, &evidence, reading);
+                let mx = mx_summary(&evidence, &self.inner.policy);
+                let (verdict, note) = rec.after(&domain, previous, &past, &evidence, mx, reading);
                 DomainReport {
                     domain,
                     evidence: Some(evidence),

@@ -39,6 +39,23 @@ fn deliverable_world(n: usize) -> (String, String) {
         .unzip()
 }
 
+/// The observations of `domain` in `db`, oldest first.
+fn timeline(db: &Path, domain: &str) -> Vec<serde_json::Value> {
+    let out = run_ok(
+        &[
+            "history",
+            domain,
+            "--db",
+            db.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    let h: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    h["observations"].as_array().unwrap().clone()
+}
+
 fn check_at(
     db: &Path,
     lab: &LabProcess,
@@ -146,19 +163,7 @@ fn servfail_for_five_days_becomes_dead_domain() {
     assert_eq!(list[0]["reason"], "dead_domain");
     assert_eq!(list[0]["since"], at(5 * 24 + 1));
     // The timeline shows every check.
-    let out = run_ok(
-        &[
-            "history",
-            "dead.zz",
-            "--db",
-            db.to_str().unwrap(),
-            "--format",
-            "json",
-        ],
-        None,
-    );
-    let h: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let obs = h["observations"].as_array().unwrap();
+    let obs = timeline(&db, "dead.zz");
     assert_eq!(obs.len(), 3);
     assert_eq!(obs[2]["verdict"], "dead_domain");
     assert_eq!(obs[2]["reading"], "dns_failure");
@@ -292,36 +297,13 @@ fn the_sanity_guard_trips_on_a_broken_resolver_and_writes_nothing() {
     assert!(err.contains("resolver looks broken"), "{err}");
     // Nothing of that run was written.
     for d in ["d0.zz", "d149.zz"] {
-        let out = run_ok(
-            &[
-                "history",
-                d,
-                "--db",
-                db.to_str().unwrap(),
-                "--format",
-                "json",
-            ],
-            None,
-        );
-        let h: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(h["observations"].as_array().unwrap().len(), 1, "{d}: {h}");
+        assert_eq!(timeline(&db, d).len(), 1, "{d}");
     }
     // --force records it.
     let out = check_at(&db, &broken, &at(31), &list, &["--force"]);
     assert!(out.status.success());
-    let out = run_ok(
-        &[
-            "history",
-            "d0.zz",
-            "--db",
-            db.to_str().unwrap(),
-            "--format",
-            "json",
-        ],
-        None,
-    );
-    let h: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(h["observations"].as_array().unwrap().len(), 2);
+    let h = timeline(&db, "d0.zz");
+    assert_eq!(h.len(), 2);
 }
 
 #[test]
@@ -448,19 +430,8 @@ fn two_concurrent_runs_on_one_database_both_finish() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let out = run_ok(
-        &[
-            "history",
-            "d1999.zz",
-            "--db",
-            db.to_str().unwrap(),
-            "--format",
-            "json",
-        ],
-        None,
-    );
-    let h: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(!h["observations"].as_array().unwrap().is_empty());
+    let h = timeline(&db, "d1999.zz");
+    assert!(!h.is_empty());
 }
 
 #[test]

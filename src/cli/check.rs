@@ -47,7 +47,7 @@ struct Tally {
     actions: BTreeMap<Action, u64>,
     reasons: BTreeMap<Reason, u64>,
     /// Counts by source, for the summary and the HTML report.
-    report: Option<ReportData>,
+    by_source: Option<ReportData>,
 }
 
 /// A row's verdict: known at once (syntax), or after DNS.
@@ -85,7 +85,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
                 .map_err(|e| UsageError(format!("--source-column: {}", e.0)))?,
         ),
     };
-    let mut report = (args.report.is_some() || source_index.is_some()).then(ReportData::default);
+    let by_source = args.report.is_some() || source_index.is_some();
     let history = history_setup(&args.history, !args.dns.zone.is_empty(), true)?;
     let setup = dns_setup(&args.dns, &args.probe, history).await?;
     let checker = setup.checker.clone();
@@ -177,9 +177,11 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     // Writer thread.
     let (out_tx, out_rx) = std_mpsc::sync_channel::<Vec<Judged>>(16);
     let counter = written.clone();
-    let mut report_data = report.take();
     let writer_thread = std::thread::spawn(move || -> io::Result<Done> {
-        let mut tally = Tally::default();
+        let mut tally = Tally {
+            by_source: by_source.then(ReportData::default),
+            ..Tally::default()
+        };
         for Judged {
             row,
             verdict,
@@ -190,7 +192,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
                 Ok(a) => Some(a.domain.as_str()),
                 Err(e) => e.domain.as_deref(),
             };
-            if let Some(data) = report_data.as_mut() {
+            if let Some(data) = tally.by_source.as_mut() {
                 let source = match (source_index, &row.columns) {
                     (Some(i), Some(cols)) => cols
                         .get(i)
@@ -217,7 +219,6 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
             *tally.reasons.entry(verdict.reason).or_default() += 1;
             counter.fetch_add(1, Ordering::Relaxed);
         }
-        tally.report = report_data;
         match writer.flush() {
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(Done::Closed),
             Err(e) => Err(e),
@@ -303,7 +304,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         }
         Err(e) => return Err(anyhow::anyhow!("{e}")),
     }
-    if let (Some(path), Some(data)) = (&args.report, &tally.report) {
+    if let (Some(path), Some(data)) = (&args.report, &tally.by_source) {
         let generated = prebounce_core::history::format_rfc3339(
             prebounce::Clock::from_env().map(|c| c.now()).unwrap_or(0),
         );
@@ -324,7 +325,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     };
     if !args.quiet {
         eprint!("{}", summary(&tally, started.elapsed(), &setup, blocked));
-        if let (Some(_), Some(data)) = (&args.source_column, &tally.report) {
+        if let (Some(_), Some(data)) = (&args.source_column, &tally.by_source) {
             eprint!("{}", data.summary());
         }
     } else if let Some(why) = blocked {

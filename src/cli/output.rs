@@ -259,29 +259,6 @@ enum Rendered {
 /// How many domains' renderings are kept.
 const CACHE: usize = 65_536;
 
-fn mx_text(mx: &[MxView]) -> String {
-    let parts: Vec<String> = mx
-        .iter()
-        .map(|m| {
-            if m.addresses.is_empty() {
-                format!("{} {} ({})", m.preference, m.exchange, m.state)
-            } else {
-                format!(
-                    "{} {} [{}]",
-                    m.preference,
-                    m.exchange,
-                    m.addresses.join(" ")
-                )
-            }
-        })
-        .collect();
-    parts.join("; ")
-}
-
-fn warnings_text(w: &[Warning]) -> String {
-    w.iter().map(|w| w.code()).collect::<Vec<_>>().join(";")
-}
-
 /// Shows control characters visibly (for the table).
 fn visible(s: &str, width: usize) -> String {
     let mut out: String = s
@@ -332,10 +309,6 @@ impl<W: Write> Writer<W> {
 
     fn render(&self, o: &Outcome<'_>) -> io::Result<Rendered> {
         let v = o.verdict;
-        let mx = o
-            .report
-            .map(|r| mx_view(r, &self.policy))
-            .unwrap_or_default();
         let status = v.status().map(|s| s.to_string());
         Ok(match self.format {
             OutputFormat::Csv => {
@@ -345,10 +318,15 @@ impl<W: Write> Writer<W> {
                     v.reason.code().to_string(),
                     status.unwrap_or_default(),
                     v.detail.clone(),
-                    warnings_text(&v.warnings),
-                    match o.report.and_then(|r| r.history.as_ref()) {
-                        Some(h) if h.reused => h.mx.clone(),
-                        _ => mx_text(&mx),
+                    Warning::join(&v.warnings),
+                    match o.report.map(|r| &**r) {
+                        Some(DomainReport {
+                            evidence: Some(ev), ..
+                        }) => prebounce::mx_summary(ev, &self.policy),
+                        Some(DomainReport {
+                            history: Some(h), ..
+                        }) => h.mx.clone(),
+                        _ => String::new(),
                     },
                 ];
                 if self.probe_column {
@@ -364,7 +342,10 @@ impl<W: Write> Writer<W> {
                     status,
                     detail: &v.detail,
                     warnings: &v.warnings,
-                    mx,
+                    mx: o
+                        .report
+                        .map(|r| mx_view(r, &self.policy))
+                        .unwrap_or_default(),
                     dns: o.report.and_then(|r| dns_view(r, &self.policy)),
                     probe: o.report.and_then(|r| probe_view(r)),
                     history: o
@@ -382,7 +363,7 @@ impl<W: Write> Writer<W> {
             OutputFormat::Table => {
                 let mut detail = visible(&v.detail, 200);
                 if !v.warnings.is_empty() {
-                    detail.push_str(&format!(" [{}]", warnings_text(&v.warnings)));
+                    detail.push_str(&format!(" [{}]", Warning::join(&v.warnings)));
                 }
                 Rendered::Text(format!(
                     "{:<8} {:<18} {:<6} {}",

@@ -368,6 +368,15 @@ impl Warning {
 }
 
 impl Warning {
+    /// The codes of `warnings`, `;`-separated (the CSV and history form).
+    pub fn join(warnings: &[Warning]) -> String {
+        warnings
+            .iter()
+            .map(|w| w.code())
+            .collect::<Vec<_>>()
+            .join(";")
+    }
+
     /// Looks a warning up by its code.
     pub fn from_code(code: &str) -> Option<Warning> {
         Warning::ALL.into_iter().find(|w| w.code() == code)

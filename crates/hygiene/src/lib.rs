@@ -71,34 +71,14 @@ pub fn is_tld(tld: &str) -> bool {
     T.get_or_init(|| lines(TLDS).collect()).contains(tld)
 }
 
-/// Damerau-Levenshtein distance (optimal string alignment) of two ASCII
-/// strings.
-pub fn distance(a: &str, b: &str) -> usize {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let mut prev2 = vec![0usize; b.len() + 1];
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0usize; b.len() + 1];
-    for i in 1..=a.len() {
-        cur[0] = i;
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                cur[j] = cur[j].min(prev2[j - 2] + 1);
-            }
-        }
-        std::mem::swap(&mut prev2, &mut prev);
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
-}
-
 /// Strings longer than this are never near misses (registrable domains
 /// are short): the rows live on the stack.
 const MAX_LEN: usize = 64;
 
-/// [`distance`] when it is at most `max`, computed with a cut-off: the
-/// lengths must be close, and a row whose every cell exceeds `max` ends it.
+/// The Damerau-Levenshtein distance (optimal string alignment: an insertion,
+/// a deletion, a substitution or a swap of neighbours costs 1) of two ASCII
+/// strings, when it is at most `max`; computed with a cut-off: the lengths
+/// must be close, and a row whose every cell exceeds `max` ends it.
 pub fn distance_within(a: &str, b: &str, max: usize) -> Option<usize> {
     if a.len().abs_diff(b.len()) > max || a.len() >= MAX_LEN || b.len() >= MAX_LEN {
         return None;
@@ -307,6 +287,28 @@ pub fn apply_hygiene(ev: &DomainEvidence, verdict: Verdict, policy: &Policy) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The plain Damerau-Levenshtein distance (optimal string alignment), as
+    /// the reference for [`distance_within`].
+    fn distance(a: &str, b: &str) -> usize {
+        let (a, b) = (a.as_bytes(), b.as_bytes());
+        let mut prev2 = vec![0usize; b.len() + 1];
+        let mut prev: Vec<usize> = (0..=b.len()).collect();
+        let mut cur = vec![0usize; b.len() + 1];
+        for i in 1..=a.len() {
+            cur[0] = i;
+            for j in 1..=b.len() {
+                let cost = usize::from(a[i - 1] != b[j - 1]);
+                cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+                if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                    cur[j] = cur[j].min(prev2[j - 2] + 1);
+                }
+            }
+            std::mem::swap(&mut prev2, &mut prev);
+            std::mem::swap(&mut prev, &mut cur);
+        }
+        prev[b.len()]
+    }
 
     #[test]
     fn data_files_parse() {
