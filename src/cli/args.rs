@@ -398,6 +398,9 @@ pub struct DomainArgs {
 
     #[command(flatten)]
     pub probe: ProbeArgs,
+
+    #[command(flatten)]
+    pub history: HistoryArgs,
 }
 
 #[derive(Debug, Args)]

@@ -27,17 +27,10 @@ const WINDOW: usize = 65_536;
 /// Rows handed between threads at once.
 const BATCH: usize = 1024;
 
-/// The verdict on a row that failed the syntax checks; a mistyped popular
-/// domain (`user@gmail`) gets a suggestion.
+/// The verdict on a row that failed the syntax checks.
 fn syntax_verdict(row: &Row, e: &prebounce_core::address::SyntaxError) -> Verdict {
-    let mut v = Verdict::new(e.reason, e.detail.clone());
-    if e.reason == Reason::DomainInvalid {
-        if let Some((_, domain)) = row.address.rsplit_once('@') {
-            v.suggestion = prebounce::hygiene::suggest_domain(domain)
-                .map(|d| prebounce_core::verdict::Suggestion::Domain(d.to_string()));
-        }
-    }
-    v
+    let domain = row.address.rsplit_once('@').map(|(_, d)| d);
+    prebounce::syntax_verdict(e, domain.unwrap_or_default())
 }
 
 /// Counts for the summary.
@@ -156,6 +149,17 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         while let Some(item) = row_rx.recv().await {
             let item = match item {
                 Ok(rows) => {
+                    // The history of this batch's new domains, in one pass.
+                    let mut fresh: Vec<String> = rows
+                        .iter()
+                        .filter_map(|r| r.parsed.as_ref().ok())
+                        .map(|a| &a.domain)
+                        .filter(|d| !dispatch_checker.is_started(d))
+                        .cloned()
+                        .collect();
+                    fresh.sort_unstable();
+                    fresh.dedup();
+                    dispatch_checker.read_ahead(fresh).await;
                     let mut steps = Vec::with_capacity(rows.len());
                     for row in rows {
                         let step = match &row.parsed {
@@ -348,7 +352,7 @@ fn summary(
     let domains = setup.checker.domains_seen();
     let stats = setup.checker.resolver().stats();
     let mut s = format!(
-        "prebounce: {} rows, {} distinct domains resolved, {:.2} s ({:.0} rows/s, {:.0} domains/s)\n",
+        "prebounce: {} rows, {} distinct domains, {:.2} s ({:.0} rows/s, {:.0} domains/s)\n",
         t.rows,
         domains,
         secs,
@@ -369,6 +373,25 @@ fn summary(
             n,
             reasons.join(", ")
         ));
+    }
+    if let (Some(reuse), Some(location)) = (
+        setup.checker.history_reuse(),
+        setup.checker.history_location(),
+    ) {
+        let oldest = match reuse.oldest {
+            Some(at) => format!(
+                " (oldest observed {})",
+                prebounce_core::history::format_rfc3339(at)
+            ),
+            None => String::new(),
+        };
+        s.push_str(&format!(
+            "  history: {} domains decided from stored evidence{oldest}, {} resolved now; store {location}\n",
+            reuse.reused,
+            (domains as u64).saturating_sub(reuse.reused),
+        ));
+    } else {
+        s.push_str("  history: off\n");
     }
     let t = stats.transport;
     s.push_str(&format!(

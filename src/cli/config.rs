@@ -42,14 +42,35 @@ impl fmt::Display for GuardTripped {
 
 impl std::error::Error for GuardTripped {}
 
+/// A `--db` value that is a URL (`postgres://...`): this build keeps
+/// history in an SQLite file only.
+fn refuse_url(value: &Path, from: &str) -> anyhow::Result<()> {
+    let text = value.to_string_lossy();
+    let scheme = text.split_once("://").map(|(s, _)| s).filter(|s| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    });
+    if let Some(scheme) = scheme {
+        return Err(UsageError(format!(
+            "{from}: '{scheme}://' URLs are not supported by this build, which keeps history in an SQLite file: name a file path"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 /// The history database path: `--db`, else `PREBOUNCE_DB`, else the XDG
 /// data directory.
 pub fn db_path(args: &DbArgs) -> anyhow::Result<PathBuf> {
     if let Some(p) = &args.db {
+        refuse_url(p, "--db")?;
         return Ok(p.clone());
     }
     if let Some(p) = std::env::var_os("PREBOUNCE_DB").filter(|p| !p.is_empty()) {
-        return Ok(PathBuf::from(p));
+        let p = PathBuf::from(p);
+        refuse_url(&p, "PREBOUNCE_DB")?;
+        return Ok(p);
     }
     let data = std::env::var_os("XDG_DATA_HOME")
         .filter(|p| !p.is_empty())
@@ -61,10 +82,23 @@ pub fn db_path(args: &DbArgs) -> anyhow::Result<PathBuf> {
     Ok(data.join("prebounce").join("history.sqlite"))
 }
 
+/// What a command does with the history store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreMode {
+    /// Only reads (`history`, `suppressions`): a read-only store will do.
+    Read,
+    /// Records or forgets.
+    Write,
+}
+
 /// Opens the history store.
-pub fn open_store(args: &DbArgs) -> anyhow::Result<Arc<dyn Store>> {
+pub fn open_store(args: &DbArgs, mode: StoreMode) -> anyhow::Result<Arc<dyn Store>> {
     let path = db_path(args)?;
-    let store = SqliteStore::open(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let store = match mode {
+        StoreMode::Read => SqliteStore::open_for_reading(&path),
+        StoreMode::Write => SqliteStore::open(&path),
+    }
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(Arc::new(store))
 }
 
@@ -85,7 +119,7 @@ pub fn history_setup(
         return Ok(None);
     }
     Ok(Some(HistorySetup {
-        store: open_store(&args.db)?,
+        store: open_store(&args.db, StoreMode::Write)?,
         policy: HistoryPolicy {
             dead_after: args.dead_after,
             dead_min_checks: args.dead_min_checks,

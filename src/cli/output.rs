@@ -192,13 +192,13 @@ struct JsonVerdict<'a> {
     history: Option<HistoryView>,
 }
 
-/// When a verdict was observed, and whether it was reused from the store.
+/// When the evidence was observed, whether it was reused from the store
+/// instead of asking DNS, and its age then (seconds).
 #[derive(Serialize)]
 struct HistoryView {
     observed: String,
     reused: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    mx: Option<String>,
+    age: i64,
 }
 
 /// Our columns in CSV output, after any input columns.
@@ -319,14 +319,9 @@ impl<W: Write> Writer<W> {
                     status.unwrap_or_default(),
                     v.detail.clone(),
                     Warning::join(&v.warnings),
-                    match o.report.map(|r| &**r) {
-                        Some(DomainReport {
-                            evidence: Some(ev), ..
-                        }) => prebounce::mx_summary(ev, &self.policy),
-                        Some(DomainReport {
-                            history: Some(h), ..
-                        }) => h.mx.clone(),
-                        _ => String::new(),
+                    match o.report.and_then(|r| r.evidence.as_ref()) {
+                        Some(ev) => prebounce::mx_summary(ev, &self.policy),
+                        None => String::new(),
                     },
                 ];
                 if self.probe_column {
@@ -354,7 +349,7 @@ impl<W: Write> Writer<W> {
                         .map(|h| HistoryView {
                             observed: format_rfc3339(h.observed),
                             reused: h.reused,
-                            mx: h.reused.then(|| h.mx.clone()),
+                            age: h.age,
                         }),
                 })?;
                 // Without the braces: it is spliced into each row's object.

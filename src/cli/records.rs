@@ -7,29 +7,41 @@ use prebounce_core::history::format_rfc3339;
 use serde::Serialize;
 
 use super::args::{ExplainFormat, ForgetArgs, HistoryCmdArgs, ListFormat, SuppressionsArgs};
-use super::config::open_store;
+use super::config::{open_store, StoreMode, UsageError};
 
-fn domain_key(d: &str) -> String {
-    d.trim().trim_end_matches('.').to_ascii_lowercase()
+/// The history's key for a name as the user wrote it: the domain exactly
+/// as `check` stores it (IDNA to ASCII, lowercase, no trailing dot); an
+/// address is taken for its domain.
+pub fn domain_key(d: &str) -> anyhow::Result<String> {
+    let name = d.trim();
+    let name = name.rsplit_once('@').map(|(_, d)| d).unwrap_or(name);
+    let name = name.trim_end_matches('.');
+    prebounce_core::address::normalize_domain(name)
+        .or_else(|e| e.domain.clone().ok_or(e))
+        .map_err(|e| UsageError(format!("'{d}' is not a domain: {}", e.detail)).into())
 }
 
 #[derive(Serialize)]
 struct ObservationJson<'a> {
     at: String,
-    reading: &'a str,
-    verdict: &'a str,
-    action: &'a str,
-    status: Option<&'a str>,
+    reading: &'static str,
+    verdict: &'static str,
+    action: &'static str,
+    status: Option<String>,
     detail: &'a str,
-    warnings: Vec<&'a str>,
+    warnings: Vec<&'static str>,
     mx: &'a str,
-    mx_digest: &'a str,
     probe: Option<&'a str>,
+    /// Whether the reading counts toward dead_domain.
+    counts: bool,
+    /// The evidence it was judged on (absent for observations recorded
+    /// before prebounce kept evidence).
+    evidence: Option<serde_json::Value>,
 }
 
 pub fn history(args: HistoryCmdArgs) -> anyhow::Result<()> {
-    let store = open_store(&args.db)?;
-    let domain = domain_key(&args.domain);
+    let store = open_store(&args.db, StoreMode::Read)?;
+    let domain = domain_key(&args.domain)?;
     let timeline = store.timeline(&domain)?;
     let mut out = io::BufWriter::new(io::stdout().lock());
     match args.format {
@@ -38,15 +50,20 @@ pub fn history(args: HistoryCmdArgs) -> anyhow::Result<()> {
                 .iter()
                 .map(|o| ObservationJson {
                     at: format_rfc3339(o.at),
-                    reading: &o.reading,
-                    verdict: &o.verdict,
-                    action: &o.action,
-                    status: o.status.as_deref(),
+                    reading: o.reading.code(),
+                    verdict: o.verdict.code(),
+                    action: o.action.as_str(),
+                    status: o.status.map(|s| s.to_string()),
                     detail: &o.detail,
-                    warnings: o.warnings.split(';').filter(|w| !w.is_empty()).collect(),
+                    warnings: o.warnings.iter().map(|w| w.code()).collect(),
                     mx: &o.mx,
-                    mx_digest: &o.digest,
                     probe: o.probe.as_deref(),
+                    counts: o.counts,
+                    evidence: o
+                        .evidence
+                        .as_deref()
+                        .and_then(|e| serde_json::from_str::<serde_json::Value>(e).ok())
+                        .and_then(|mut v| v.get_mut("evidence").map(serde_json::Value::take)),
                 })
                 .collect();
             serde_json::to_writer(
@@ -71,9 +88,11 @@ pub fn history(args: HistoryCmdArgs) -> anyhow::Result<()> {
                     out,
                     "  {}  {:<8} {:<18} {:<6} {}{reading}",
                     format_rfc3339(o.at),
-                    o.action,
-                    o.verdict,
-                    o.status.as_deref().unwrap_or("-"),
+                    o.action.as_str(),
+                    o.verdict.code(),
+                    o.status
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "-".into()),
                     o.detail
                 )?;
             }
@@ -86,15 +105,15 @@ pub fn history(args: HistoryCmdArgs) -> anyhow::Result<()> {
 #[derive(Serialize)]
 struct SuppressionJson<'a> {
     domain: &'a str,
-    reason: &'a str,
-    status: Option<&'a str>,
+    reason: &'static str,
+    status: Option<String>,
     since: String,
     last_seen: String,
     detail: &'a str,
 }
 
 pub fn suppressions(args: SuppressionsArgs) -> anyhow::Result<()> {
-    let store = open_store(&args.db)?;
+    let store = open_store(&args.db, StoreMode::Read)?;
     let list = store.suppressions(args.since)?;
     let stdout = io::stdout();
     match args.format {
@@ -105,8 +124,8 @@ pub fn suppressions(args: SuppressionsArgs) -> anyhow::Result<()> {
                     &mut out,
                     &SuppressionJson {
                         domain: &s.domain,
-                        reason: &s.reason,
-                        status: s.status.as_deref(),
+                        reason: s.reason.code(),
+                        status: s.status.map(|s| s.to_string()),
                         since: format_rfc3339(s.since),
                         last_seen: format_rfc3339(s.last_seen),
                         detail: &s.detail,
@@ -122,8 +141,8 @@ pub fn suppressions(args: SuppressionsArgs) -> anyhow::Result<()> {
             for s in &list {
                 w.write_record([
                     s.domain.as_str(),
-                    &s.reason,
-                    s.status.as_deref().unwrap_or_default(),
+                    s.reason.code(),
+                    &s.status.map(|s| s.to_string()).unwrap_or_default(),
                     &format_rfc3339(s.since),
                     &format_rfc3339(s.last_seen),
                     &s.detail,
@@ -136,9 +155,9 @@ pub fn suppressions(args: SuppressionsArgs) -> anyhow::Result<()> {
 }
 
 pub fn forget(args: ForgetArgs) -> anyhow::Result<()> {
-    let store = open_store(&args.db)?;
+    let store = open_store(&args.db, StoreMode::Write)?;
     for d in &args.domains {
-        let domain = domain_key(d);
+        let domain = domain_key(d)?;
         let n = store.forget(&domain)?;
         println!("{domain}: forgot {n} observations");
     }

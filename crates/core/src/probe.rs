@@ -9,7 +9,8 @@ use crate::net::classify_ip;
 use crate::rules::Policy;
 
 /// How one connection to port 25 ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum HostOutcome {
     /// The connection opened and a `220` greeting arrived in time.
     Answered,
@@ -61,7 +62,7 @@ impl HostOutcome {
 }
 
 /// One probe of one address.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HostProbe {
     /// Where.
     pub addr: SocketAddr,
@@ -70,18 +71,22 @@ pub struct HostProbe {
     /// How long it took, in milliseconds.
     pub millis: u64,
     /// The greeting's last line, when one arrived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub greeting: Option<String>,
     /// Whether EHLO listed STARTTLS (information only), when asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub starttls: Option<bool>,
 }
 
 /// The probes made for one domain.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ProbeEvidence {
     /// The addresses tried, in order, until one answered.
+    #[serde(default)]
     pub hosts: Vec<std::sync::Arc<HostProbe>>,
     /// Set when probing could not be trusted: outbound port 25 seems
     /// blocked here (the canary did not answer). Says why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unavailable: Option<String>,
 }
 
