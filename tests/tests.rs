@@ -2,6 +2,7 @@
 
 mod cli;
 mod engines;
+mod evidence;
 mod history;
 mod knot;
 mod probe;
