@@ -8,6 +8,8 @@
 //! referrals, and the [`Resolver`]: one cache for the whole run, merged
 //! in-flight queries, and [`Resolver::gather`], which collects the
 //! [`prebounce_core::evidence::DomainEvidence`] of a mail domain.
+//!
+//! The bulk engine's retransmission rules are the pure [`rto::RetryPolicy`].
 #![warn(missing_docs)]
 
 pub mod bulk;
@@ -15,6 +17,7 @@ pub mod hickory;
 pub mod interpret;
 pub mod oncemap;
 pub mod resolver;
+pub mod rto;
 pub mod transport;
 
 pub use bulk::{BulkConfig, BulkTransport};
