@@ -3,7 +3,7 @@
 //! Nothing here reads a clock or sleeps: the caller passes `now`, so the
 //! rules are unit-tested with made-up instants, and the same rules drive
 //! the [`crate::BulkTransport`] (over UDP) and the
-//! `MemoryTransport` (without sockets).
+//! [`MemoryTransport`](crate::MemoryTransport) (without sockets).
 //!
 //! The rules, for one question:
 //!
