@@ -23,6 +23,9 @@ pub mod resolver;
 pub mod rto;
 pub mod transport;
 
+#[cfg(test)]
+mod resolver_tests;
+
 pub use bulk::{BulkConfig, BulkTransport};
 pub use hickory::HickoryTransport;
 pub use memory::MemoryTransport;
