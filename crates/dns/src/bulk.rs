@@ -8,7 +8,7 @@
 //!   times the server's smoothed round-trip time (at least `min_rto`; 500 ms
 //!   before any was measured) and doubles up to `timeout`; retransmissions
 //!   go round the servers. A query gives up after `timeout x attempts`, as
-//!   the stub engine does.
+//!   the stub engine does. The rules are [`crate::rto::RetryPolicy`]'s.
 //! - SERVFAIL, REFUSED or a malformed reply moves on to a server not yet
 //!   asked, when there is one; a truncated reply is asked again over TCP.
 //! - An optional `qps` ceiling paces first transmissions.
@@ -31,6 +31,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::rto::{Retransmission, RetryPolicy, SmoothedRtt, Step};
 use crate::transport::{
     build_query, exchange_tcp, matches_request, Reply, ReplyFuture, Transport, TransportStats,
 };
@@ -74,8 +75,7 @@ struct Entry {
     tried: u64,
     sent_at: Instant,
     retransmitted: bool,
-    rto: Duration,
-    deadline: Instant,
+    retry: Retransmission,
     generation: u32,
     last_failure: Option<Reply>,
     tx: oneshot::Sender<Reply>,
@@ -93,7 +93,8 @@ struct Shared {
     config: BulkConfig,
     sockets: Vec<Arc<UdpSocket>>,
     table: Mutex<Table>,
-    srtt_us: Vec<AtomicU64>,
+    policy: RetryPolicy,
+    srtt: Vec<SmoothedRtt>,
     next_server: AtomicUsize,
     next_socket: AtomicUsize,
     pacer: Mutex<Instant>,
@@ -174,7 +175,12 @@ impl BulkTransport {
             .map(|_| bind_socket(v6).map(Arc::new))
             .collect::<io::Result<Vec<_>>>()?;
         let shared = Arc::new(Shared {
-            srtt_us: config.servers.iter().map(|_| AtomicU64::new(0)).collect(),
+            srtt: config
+                .servers
+                .iter()
+                .map(|_| SmoothedRtt::default())
+                .collect(),
+            policy: RetryPolicy::new(config.timeout, config.attempts, config.min_rto),
             config: BulkConfig {
                 attempts: config.attempts.max(1),
                 ..config
@@ -212,8 +218,7 @@ impl BulkTransport {
         let socket = s.next_socket.fetch_add(1, Ordering::Relaxed) % s.sockets.len();
         let server = s.next_server.fetch_add(1, Ordering::Relaxed) % s.config.servers.len();
         let now = Instant::now();
-        let rto = s.initial_rto(server);
-        let deadline = now + s.config.timeout * s.config.attempts;
+        let retry = s.policy.start(now, s.srtt[server].get());
         let mut request = build_query(name, rtype);
         let bytes = {
             let mut table = s.table.lock().unwrap_or_else(|p| p.into_inner());
@@ -227,7 +232,7 @@ impl BulkTransport {
             };
             table
                 .timers
-                .push(Reverse(((now + rto).min(deadline), socket, id, 0)));
+                .push(Reverse((retry.timer_after(now), socket, id, 0)));
             table.entries.insert(
                 (socket, id),
                 Entry {
@@ -237,8 +242,7 @@ impl BulkTransport {
                     tried: 1 << server,
                     sent_at: now,
                     retransmitted: false,
-                    rto,
-                    deadline,
+                    retry,
                     generation: 0,
                     last_failure: None,
                     tx,
@@ -257,31 +261,6 @@ impl BulkTransport {
 }
 
 impl Shared {
-    /// The first retransmission timeout for a question to `server`: four
-    /// smoothed round trips, at least `min_rto`; before any round trip was
-    /// measured, a cautious 500 ms (RFC 6298 §2 starts at 1 s for TCP).
-    fn initial_rto(&self, server: usize) -> Duration {
-        let srtt = self.srtt_us[server].load(Ordering::Relaxed);
-        let rto = if srtt == 0 {
-            Duration::from_millis(500)
-        } else {
-            (Duration::from_micros(srtt) * 4).max(self.config.min_rto)
-        };
-        rto.min(self.config.timeout)
-    }
-
-    fn record_rtt(&self, server: usize, sample: Duration) {
-        let cell = &self.srtt_us[server];
-        let sample = sample.as_micros().min(u128::from(u32::MAX)) as u64;
-        let old = cell.load(Ordering::Relaxed);
-        let new = if old == 0 {
-            sample
-        } else {
-            (old * 7 + sample) / 8
-        };
-        cell.store(new, Ordering::Relaxed);
-    }
-
     /// Picks the next server for a retransmission: one not tried yet when
     /// `untried_only`, else simply the next one round.
     fn next_server(&self, e: &Entry, untried_only: bool) -> Option<usize> {
@@ -385,7 +364,7 @@ fn handle_reply(
         }
     };
     if !entry.retransmitted {
-        shared.record_rtt(from_index, entry.sent_at.elapsed());
+        shared.srtt[from_index].sample(entry.sent_at.elapsed());
     }
     if reply.metadata.truncation {
         let entry = table.entries.remove(&(socket, id)).expect("present");
@@ -419,14 +398,13 @@ fn retry_elsewhere(
 ) -> Action {
     let now = Instant::now();
     let entry = table.entries.get_mut(&(socket, id)).expect("present");
-    match shared.next_server(entry, true) {
-        Some(server) if now < entry.deadline => {
+    match (shared.next_server(entry, true), entry.retry.on_failure(now)) {
+        (Some(server), Some(at)) => {
             entry.server = server;
             entry.tried |= 1 << server;
             entry.retransmitted = true;
             entry.generation += 1;
             entry.last_failure = Some(failure);
-            let at = (now + entry.rto).min(entry.deadline);
             let generation = entry.generation;
             let bytes = entry.bytes.clone();
             table.timers.push(Reverse((at, socket, id, generation)));
@@ -465,18 +443,16 @@ async fn timers(shared: std::sync::Weak<Shared>) {
                 if entry.generation != generation {
                     continue; // superseded by a later schedule
                 }
-                if now >= entry.deadline {
+                let Step::Retransmit { next } = entry.retry.on_timer(now) else {
                     let entry = table.entries.remove(&(socket, id)).expect("present");
                     let _ = entry.tx.send(entry.last_failure.unwrap_or(Reply::Timeout));
                     continue;
-                }
+                };
                 let server = shared.next_server(entry, false).unwrap_or(entry.server);
                 entry.server = server;
                 entry.tried |= 1 << server;
                 entry.retransmitted = true;
                 entry.generation += 1;
-                entry.rto = (entry.rto * 2).min(shared.config.timeout);
-                let next = (now + entry.rto).min(entry.deadline);
                 table
                     .timers
                     .push(Reverse((next, socket, id, entry.generation)));

@@ -8,17 +8,27 @@
 //! referrals, and the [`Resolver`]: one cache for the whole run, merged
 //! in-flight queries, and [`Resolver::gather`], which collects the
 //! [`prebounce_core::evidence::DomainEvidence`] of a mail domain.
+//!
+//! The bulk engine's retransmission rules are the pure [`rto::RetryPolicy`];
+//! the [`MemoryTransport`] answers from a lab zone in memory, without
+//! sockets, for tests and embedding.
 #![warn(missing_docs)]
 
 pub mod bulk;
 pub mod hickory;
 pub mod interpret;
+pub mod memory;
 pub mod oncemap;
 pub mod resolver;
+pub mod rto;
 pub mod transport;
+
+#[cfg(test)]
+mod resolver_tests;
 
 pub use bulk::{BulkConfig, BulkTransport};
 pub use hickory::HickoryTransport;
+pub use memory::MemoryTransport;
 pub use resolver::{Resolver, ResolverStats};
 pub use transport::{
     parse_server, Reply, StubConfig, StubTransport, SystemConfig, Transport, TransportStats,
