@@ -261,7 +261,7 @@ const SIX_TO_FOUR: (&str, &str) = (
 
 /// Every special-purpose block, the most specific match wins. The IPv4 rows
 /// are the IANA IPv4 Special-Purpose Address Registry (RFC 6890 and its
-/// updates; registry of 2025-10-09) and multicast from the IPv4 Address
+/// updates, as of 2025) and multicast from the IPv4 Address
 /// Space registry; the IPv6 rows are the IANA IPv6 Special-Purpose Address
 /// Registry, then the IPv6 Address Space registry for what lies outside
 /// the global unicast space 2000::/3.
@@ -286,8 +286,9 @@ const SIX_TO_FOUR: (&str, &str) = (
 ///   embedded address, and never global.
 /// - 2001:20::/28 ORCHIDv2 (RFC 7343) and 2001:30::/28 DETs (RFC 9374, an
 ///   ORCHIDv2 construction): the registry says `True`, but these are HIP
-///   host identifiers, not locators (RFC 7343 §1: not to appear in IPv6
-///   headers): no MTA reaches an SMTP server there, so not global.
+///   host identifiers for applications, not locators to appear in IPv6
+///   headers (RFC 7343, RFC 4843): no MTA reaches an SMTP server there,
+///   so not global.
 /// - The registry's other `True` rows inside non-global blocks (anycast
 ///   services, AMT, AS112) stay global.
 pub const SPECIAL_RANGES: &[SpecialRange] = &[
