@@ -112,6 +112,40 @@ fn non_global_forms_are_suppressed() {
     let by = by_address(&rows);
     assert_eq!(by["a@global-nat64.zz"]["reason"], "deliverable");
     assert_eq!(by["a@global-nat64.zz"]["mx"][0]["state"], "usable");
+    // `prebounce domain` shows each address's class and range.
+    for (domain, class, range) in [
+        (
+            "nat64-lo.zz",
+            "loopback",
+            "NAT64 form of a loopback address, RFC 6052",
+        ),
+        (
+            "nat64-private.zz",
+            "non_global",
+            "NAT64 form of a non-global address, RFC 6052 §3.1",
+        ),
+        (
+            "relay6to4.zz",
+            "non_global",
+            "6to4 relay anycast (deprecated), RFC 7526",
+        ),
+    ] {
+        let out = run_ok(
+            &[
+                "domain",
+                "--zone",
+                z.to_str().unwrap(),
+                "--format",
+                "json",
+                domain,
+            ],
+            None,
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let a = &v["mx"][0]["addresses"][0];
+        assert_eq!(a["class"], class, "{v}");
+        assert_eq!(a["range"], range, "{v}");
+    }
 }
 
 #[test]
