@@ -1,5 +1,6 @@
 //! End-to-end tests: the real binary against real DNS servers on loopback.
 
+mod addresses;
 mod cli;
 mod engines;
 mod evidence;

@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use crate::evidence::{DomainEvidence, ExchangeKind, QueryStatus};
-use crate::net::classify_ip;
+use crate::net::{classify_ip, Cidr};
 use crate::rules::Policy;
 
 /// How one connection to port 25 ended.
@@ -134,20 +134,60 @@ impl ProbeEvidence {
     }
 }
 
+/// The addresses a domain's probe may connect to, in RFC 5321 §5.1 order.
+/// Only [`probe_plan`] makes one, and it keeps only usable addresses (global
+/// by the special-purpose registries, or inside a `--trusted-net`): the
+/// prober takes nothing else, so it never connects to a loopback, private,
+/// reserved or otherwise non-global address that no `--trusted-net` covers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProbePlan {
+    groups: Vec<Vec<IpAddr>>,
+}
+
+impl ProbePlan {
+    /// The groups of equal MX preference, lowest first.
+    pub fn groups(&self) -> &[Vec<IpAddr>] {
+        &self.groups
+    }
+
+    /// The groups, by value.
+    pub fn into_groups(self) -> Vec<Vec<IpAddr>> {
+        self.groups
+    }
+
+    /// The groups, in order.
+    pub fn iter(&self) -> std::slice::Iter<'_, Vec<IpAddr>> {
+        self.groups.iter()
+    }
+
+    /// Whether there is nothing to probe.
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+}
+
+impl PartialEq<Vec<Vec<IpAddr>>> for ProbePlan {
+    fn eq(&self, other: &Vec<Vec<IpAddr>>) -> bool {
+        &self.groups == other
+    }
+}
+
 /// The addresses to probe for a domain, in RFC 5321 §5.1 order: groups of
 /// equal MX preference, lowest first (the caller shuffles within a group);
 /// within a target, its usable addresses, IPv4 then IPv6. For a domain
 /// without MX, its own usable addresses (the implicit MX). Only usable
-/// (global or trusted) addresses are probed.
-pub fn probe_plan(ev: &DomainEvidence, policy: &Policy) -> Vec<Vec<IpAddr>> {
-    let usable = |ip: &IpAddr| classify_ip(*ip, &policy.trusted_nets).0.is_usable();
+/// (global or trusted, [`classify_ip`]) addresses are probed.
+pub fn probe_plan(ev: &DomainEvidence, policy: &Policy) -> ProbePlan {
+    let trusted: &[Cidr] = &policy.trusted_nets;
+    let usable = |ip: &IpAddr| classify_ip(*ip, trusted).0.is_usable();
     if ev.mx.status == QueryStatus::NoData {
-        return ev
+        let groups = ev
             .implicit
             .iter()
             .map(|h| h.addresses().filter(usable).collect::<Vec<_>>())
             .filter(|g| !g.is_empty())
             .collect();
+        return ProbePlan { groups };
     }
     let mut groups: Vec<(u16, Vec<IpAddr>)> = Vec::new();
     for t in &ev.targets {
@@ -169,5 +209,166 @@ pub fn probe_plan(ev: &DomainEvidence, policy: &Policy) -> Vec<Vec<IpAddr>> {
             _ => groups.push((t.mx.preference, addrs)),
         }
     }
-    groups.into_iter().map(|(_, g)| g).collect()
+    ProbePlan {
+        groups: groups.into_iter().map(|(_, g)| g).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::evidence::{HostEvidence, Lookup, MxRecord, MxTarget};
+    use crate::rules::{judge, ImplicitMx};
+    use crate::verdict::Reason;
+
+    /// Issue 10, item 4: the IPv6 forms of loopback addresses...
+    const LOOPBACK_FORMS: &[&str] = &["64:ff9b::7f00:1", "2002:7f00:1::1", "::127.0.0.1"];
+    /// ... and of other non-global addresses, with 192.88.99.0/24.
+    const NON_GLOBAL_FORMS: &[&str] = &[
+        "64:ff9b::a00:1",
+        "fec0::1",
+        "2001:2::1",
+        "3fff::1",
+        "64:ff9b:1::1",
+        "5f00::1",
+        "2001::1",
+        "2001:20::1",
+        "192.88.99.1",
+    ];
+
+    fn host(name: &str, ips: &[&str]) -> Arc<HostEvidence> {
+        let ips: Vec<IpAddr> = ips.iter().map(|s| s.parse().unwrap()).collect();
+        let lookup = |v4: bool| {
+            let records: Vec<IpAddr> = ips
+                .iter()
+                .copied()
+                .filter(|ip| ip.is_ipv4() == v4)
+                .collect();
+            Lookup {
+                status: if records.is_empty() {
+                    QueryStatus::NoData
+                } else {
+                    QueryStatus::Answer
+                },
+                records,
+                cname: vec![],
+            }
+        };
+        Arc::new(HostEvidence {
+            name: name.into(),
+            a: lookup(true),
+            aaaa: lookup(false),
+        })
+    }
+
+    fn domain(targets: &[(u16, &str, &[&str])]) -> DomainEvidence {
+        let targets: Vec<MxTarget> = targets
+            .iter()
+            .map(|&(preference, exchange, ips)| MxTarget {
+                mx: MxRecord {
+                    preference,
+                    exchange: exchange.into(),
+                },
+                host: match ExchangeKind::of(exchange) {
+                    ExchangeKind::Host => Some(host(exchange, ips)),
+                    _ => None,
+                },
+            })
+            .collect();
+        DomainEvidence {
+            domain: "d.com".into(),
+            mx: Lookup {
+                status: QueryStatus::Answer,
+                records: targets.iter().map(|t| t.mx.clone()).collect(),
+                cname: vec![],
+            },
+            targets,
+            implicit: None,
+            probe: None,
+        }
+    }
+
+    fn ips(s: &[&str]) -> Vec<IpAddr> {
+        s.iter().map(|s| s.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn non_global_forms_are_judged_and_never_planned() {
+        let p = Policy::default();
+        for (forms, want) in [
+            (LOOPBACK_FORMS, Reason::MxLocalhost),
+            (NON_GLOBAL_FORMS, Reason::MxUnroutable),
+        ] {
+            for &ip in forms {
+                let ev = domain(&[(10, "mx.d.com", &[ip])]);
+                assert_eq!(judge(&ev, &p).reason, want, "{ip}");
+                assert!(probe_plan(&ev, &p).is_empty(), "{ip}");
+                // Written as an address literal in the MX record.
+                let literal = if ip.contains(':') {
+                    format!("[IPv6:{ip}]")
+                } else {
+                    format!("{ip}.")
+                };
+                let ev = domain(&[(10, &literal, &[])]);
+                assert_eq!(judge(&ev, &p).reason, want, "{literal}");
+                assert!(probe_plan(&ev, &p).is_empty(), "{literal}");
+            }
+            // All of them on one host.
+            let ev = domain(&[(10, "mx.d.com", forms)]);
+            assert_eq!(judge(&ev, &p).reason, want);
+            assert!(probe_plan(&ev, &p).is_empty());
+        }
+    }
+
+    #[test]
+    fn the_plan_skips_non_global_forms_beside_a_global_host() {
+        let p = Policy::default();
+        let all: Vec<&str> = LOOPBACK_FORMS
+            .iter()
+            .chain(NON_GLOBAL_FORMS)
+            .copied()
+            .collect();
+        let ev = domain(&[
+            (5, "bad.d.com", &all),
+            (10, "good.d.com", &["8.8.8.8", "64:ff9b::808:808"]),
+        ]);
+        assert_eq!(judge(&ev, &p).reason, Reason::Deliverable);
+        assert_eq!(
+            probe_plan(&ev, &p),
+            vec![ips(&["8.8.8.8", "64:ff9b::808:808"])]
+        );
+        // The implicit MX of a domain without MX records, likewise.
+        let mut implicit: Vec<&str> = all.clone();
+        implicit.push("2a00:1450::1");
+        let web = DomainEvidence {
+            mx: Lookup::empty(QueryStatus::NoData),
+            targets: vec![],
+            implicit: Some(host("d.com", &implicit)),
+            ..domain(&[])
+        };
+        let accept = Policy {
+            implicit_mx: ImplicitMx::Probe,
+            ..Policy::default()
+        };
+        assert_eq!(probe_plan(&web, &accept), vec![ips(&["2a00:1450::1"])]);
+    }
+
+    #[test]
+    fn trusted_nets_put_non_global_forms_in_the_plan() {
+        let p = Policy {
+            trusted_nets: vec![
+                "64:ff9b::/96".parse().unwrap(),
+                "fec0::/10".parse().unwrap(),
+            ],
+            ..Policy::default()
+        };
+        let ev = domain(&[(10, "mx.d.com", &["64:ff9b::7f00:1", "fec0::1", "3fff::1"])]);
+        assert_eq!(judge(&ev, &p).reason, Reason::Deliverable);
+        assert_eq!(
+            probe_plan(&ev, &p),
+            vec![ips(&["64:ff9b::7f00:1", "fec0::1"])]
+        );
+    }
 }

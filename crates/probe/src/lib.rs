@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::future::FutureExt;
-use prebounce_core::probe::{HostOutcome, HostProbe, ProbeEvidence};
+use prebounce_core::probe::{HostOutcome, HostProbe, ProbeEvidence, ProbePlan};
 use prebounce_dns::oncemap::OnceMap;
 use prebounce_dns::Resolver;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -227,8 +227,9 @@ impl Prober {
         })
     }
 
-    /// Probes one address, once per run.
-    pub async fn probe_host(&self, ip: IpAddr) -> Arc<HostProbe> {
+    /// Probes one address, once per run. Private: the addresses come from a
+    /// [`ProbePlan`], which holds only usable ones.
+    async fn probe_host(&self, ip: IpAddr) -> Arc<HostProbe> {
         let addr = SocketAddr::new(ip, self.config.port);
         let key = addr.to_string();
         if let Some(t) = self.results.get(&key) {
@@ -266,8 +267,9 @@ impl Prober {
 
     /// Probes a domain's addresses (the groups of
     /// [`prebounce_core::probe::probe_plan`], shuffled within a group here)
-    /// in order until one answers, at most `max_hosts` of them.
-    pub async fn probe_domain(&self, plan: Vec<Vec<IpAddr>>) -> ProbeEvidence {
+    /// in order until one answers, at most `max_hosts` of them. A plan holds
+    /// only usable addresses: global, or inside a `--trusted-net`.
+    pub async fn probe_domain(&self, plan: ProbePlan) -> ProbeEvidence {
         if let Err(why) = self.outbound_ok(Duration::MAX).await {
             return ProbeEvidence {
                 hosts: vec![],
@@ -275,7 +277,7 @@ impl Prober {
             };
         }
         let mut order: Vec<IpAddr> = Vec::new();
-        for mut group in plan {
+        for mut group in plan.into_groups() {
             shuffle(&mut group);
             for ip in group {
                 if !order.contains(&ip) {
