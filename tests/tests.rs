@@ -2,6 +2,7 @@
 
 mod cli;
 mod engines;
+mod flags;
 mod history;
 mod knot;
 mod probe;

@@ -141,10 +141,17 @@ fn host_name() -> String {
         .unwrap_or_else(|| "localhost.localdomain".into())
 }
 
-fn probe_setup(args: &ProbeArgs, implicit: ImplicitMxArg) -> Option<ProbeSetup> {
-    if !args.probe && implicit != ImplicitMxArg::Probe {
+/// The probe setup: each family's canaries (the defaults when none is
+/// given) and the trusted networks that may hold a canary.
+fn probe_setup(args: &ProbeArgs, dns: &DnsArgs) -> Option<ProbeSetup> {
+    if !args.probe && dns.implicit_mx != ImplicitMxArg::Probe {
         return None;
     }
+    let canaries = if args.probe_canary.is_empty() {
+        prebounce::probe::default_canaries()
+    } else {
+        args.probe_canary.clone()
+    };
     Some(ProbeSetup {
         config: ProbeConfig {
             port: args.smtp_port,
@@ -152,7 +159,8 @@ fn probe_setup(args: &ProbeArgs, implicit: ImplicitMxArg) -> Option<ProbeSetup> 
             greeting_timeout: args.greeting_timeout,
             concurrency: args.probe_concurrency,
             max_hosts: args.probe_max_hosts,
-            canary: args.probe_canary.clone(),
+            canaries,
+            trusted_nets: dns.trusted_net.clone(),
             ..ProbeConfig::new(args.helo_name.clone().unwrap_or_else(host_name))
         },
         all: args.probe,
@@ -165,6 +173,10 @@ pub async fn dns_setup(
     probe: &ProbeArgs,
     history: Option<HistorySetup>,
 ) -> anyhow::Result<DnsSetup> {
+    // The command line checks these (Cli::validate); a caller that builds
+    // the flags itself gets the same usage errors.
+    args.validate().map_err(UsageError)?;
+    probe.validate(args).map_err(UsageError)?;
     let policy = Policy {
         implicit_mx: match args.implicit_mx {
             ImplicitMxArg::Suppress => ImplicitMx::Suppress,
@@ -223,7 +235,7 @@ pub async fn dns_setup(
             EngineArg::Hickory => Engine::Hickory,
         },
         qps: args.qps,
-        probe: probe_setup(probe, args.implicit_mx),
+        probe: probe_setup(probe, args),
         history,
     };
     let checker = Checker::new(config)?;

@@ -893,6 +893,7 @@ mod tests {
                 })
                 .collect(),
             unavailable: unavailable.then(|| "canary timeout".to_string()),
+            canaries: vec![],
         }
     }
 
