@@ -224,3 +224,92 @@ fn a_loopback_canary_literal_needs_a_trusted_net() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("is not a canary"));
     }
 }
+
+/// Runs the binary with `resolv` bind-mounted over /etc/resolv.conf, in a
+/// private mount namespace (root only).
+fn run_with_resolv_conf(resolv: &std::path::Path, args: &[&str]) -> std::process::Output {
+    use std::ffi::CString;
+    use std::os::unix::process::CommandExt;
+    let src = CString::new(resolv.to_str().unwrap()).unwrap();
+    let dst = CString::new("/etc/resolv.conf").unwrap();
+    let root = CString::new("/").unwrap();
+    let mut cmd = bin();
+    // SAFETY: unshare and mount are plain system calls, safe after fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            let fail = || Err(std::io::Error::last_os_error());
+            if libc::unshare(libc::CLONE_NEWNS) != 0 {
+                return fail();
+            }
+            let private = libc::MS_REC | libc::MS_PRIVATE;
+            if libc::mount(
+                std::ptr::null(),
+                root.as_ptr(),
+                std::ptr::null(),
+                private,
+                std::ptr::null(),
+            ) != 0
+            {
+                return fail();
+            }
+            if libc::mount(
+                src.as_ptr(),
+                dst.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            ) != 0
+            {
+                return fail();
+            }
+            Ok(())
+        });
+    }
+    cmd.args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run prebounce in a mount namespace (needs root)")
+}
+
+#[test]
+fn a_mixed_or_zero_timeout_resolv_conf_still_works() {
+    // A lab on port 53 of a loopback address, named by a resolv.conf that
+    // also names an IPv6 nameserver and says `timeout:0`.
+    let zone = root().join("examples/demo.zone");
+    let mut lab = bin()
+        .args(["lab", "serve", "--listen", "127.0.11.53:53"])
+        .arg(&zone)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("lab");
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(lab.stdout.take().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    assert_eq!(ready.trim(), "127.0.11.53:53");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _lab = Kill(lab);
+    let dir = Dir::new();
+    let resolv = dir.write(
+        "resolv.conf",
+        "nameserver 127.0.11.53\nnameserver ::1\noptions timeout:0 attempts:1\n",
+    );
+    let out = run_with_resolv_conf(&resolv, &["domain", "--format", "json", "nxdomain.zz"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("names IPv4 and IPv6 nameservers; the bulk engine asks the IPv4 ones"),
+        "{err}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["reason"], "nxdomain", "{v}");
+}

@@ -211,12 +211,30 @@ pub async fn dns_setup(
             )
             .into());
         }
-        (system.servers.clone(), None, system)
+        let mut servers = system.servers.clone();
+        // The bulk engine sends from sockets of one family: with both in
+        // resolv.conf, it asks those of the first nameserver's family.
+        if args.dns_engine == EngineArg::Bulk {
+            let first_v6 = servers[0].is_ipv6();
+            if servers.iter().any(|s| s.is_ipv6() != first_v6) {
+                servers.retain(|s| s.is_ipv6() == first_v6);
+                eprintln!(
+                    "prebounce: /etc/resolv.conf names IPv4 and IPv6 nameservers; the bulk engine asks the {} ones ({}); --dns-engine stub asks all",
+                    if first_v6 { "IPv6" } else { "IPv4" },
+                    servers.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
+                );
+            }
+        }
+        (servers, None, system)
     };
-    let timeout = args
-        .dns_timeout
-        .or(system.timeout)
-        .unwrap_or(Duration::from_secs(3));
+    // resolv.conf's `timeout:` is in whole seconds, at most 30 for glibc; a
+    // 0 there must not turn every row into dns_failure.
+    let timeout = args.dns_timeout.unwrap_or_else(|| {
+        system
+            .timeout
+            .map(|t| t.clamp(Duration::from_secs(1), Duration::from_secs(30)))
+            .unwrap_or(Duration::from_secs(3))
+    });
     let attempts = args
         .dns_attempts
         .or(system.attempts)
