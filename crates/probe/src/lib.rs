@@ -223,7 +223,8 @@ pub fn default_canaries() -> Vec<Canary> {
 /// Counters for the summary.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ProbeStats {
-    /// Addresses probed (each once).
+    /// Addresses probed (each once; not those whose connection failed on
+    /// our side, such as ENETUNREACH).
     pub probed: u64,
     /// Of those, answered with 220.
     pub answered: u64,
@@ -412,10 +413,16 @@ impl Prober {
             if p.outcome == HostOutcome::Answered {
                 return Ok(*addr);
             }
-            failures.push(format!(
-                "the canary {name} ({addr}) did not answer: {}",
-                p.outcome.describe()
-            ));
+            let how = match &p.outcome {
+                HostOutcome::Unavailable(e) => e.clone(),
+                other => other.describe(),
+            };
+            let at = if *name == addr.to_string() {
+                String::new()
+            } else {
+                format!(" ({addr})")
+            };
+            failures.push(format!("the canary {name}{at} did not answer: {how}"));
         }
         Err(failures.join("; "))
     }
@@ -440,7 +447,8 @@ impl Prober {
             self.note_start();
         }
         let result = ticket.wait().await;
-        if started {
+        // A connection that failed on our side (no route) probed nothing.
+        if started && !result.outcome.is_ours() {
             self.probed.fetch_add(1, Ordering::Relaxed);
             if result.outcome == HostOutcome::Answered {
                 self.answered.fetch_add(1, Ordering::Relaxed);
