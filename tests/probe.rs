@@ -564,10 +564,21 @@ impl Netns {
 
     /// Runs the binary inside the namespace; insists on exit 0.
     fn run_ok(&self, args: &[&str], stdin: &[u8]) -> std::process::Output {
+        self.run_ok_env(args, stdin, &[])
+    }
+
+    /// The same, with environment variables.
+    fn run_ok_env(
+        &self,
+        args: &[&str],
+        stdin: &[u8],
+        env: &[(&str, &str)],
+    ) -> std::process::Output {
         use std::io::Write;
         use std::os::unix::process::CommandExt;
         let fd = self.raw();
         let mut cmd = bin();
+        cmd.envs(env.iter().copied());
         // SAFETY: setns is async-signal-safe.
         unsafe {
             cmd.pre_exec(move || {
@@ -836,4 +847,70 @@ fn a_canary_name_that_resolves_to_loopback_is_refused_unless_trusted() {
         "{row}"
     );
     assert_eq!(canary.accepted(), 1);
+}
+
+#[test]
+fn a_domain_behind_our_missing_ipv6_route_never_dies() {
+    // Day after day, in a namespace without IPv6 routes: the IPv6-only
+    // domain stays deliverable (warned); the control, whose IPv4 MX really
+    // refuses, goes no_answer and then dead_domain.
+    let ns = Netns::new();
+    let port = free_port();
+    let _canary = ns.enter(|| SmtpHost::start(at("127.0.12.250", port), Smtp::Greet("220 canary")));
+    let dir = Dir::new();
+    let zp = dir.write(
+        "days.zone",
+        format!(
+            "{SOA}v6only MX 10 mx.v6only\nmx.v6only AAAA 2001:db8::25\n\
+             refuses MX 10 mx.refuses\nmx.refuses A 127.0.12.2\n"
+        ),
+    );
+    let db = dir.path("history.sqlite");
+    let port_s = port.to_string();
+    let canary4 = format!("127.0.12.250:{port}");
+    let canary6 = format!("[2001:db8::1]:{port}");
+    let mut last = None;
+    for day in ["02", "04", "06", "08"] {
+        let when = format!("2026-11-{day}T09:00:00Z");
+        let out = ns.run_ok_env(
+            &[
+                "check",
+                "--zone",
+                zp.to_str().unwrap(),
+                "--db",
+                db.to_str().unwrap(),
+                "--format",
+                "jsonl",
+                "--probe",
+                "--trusted-net",
+                "127.0.12.0/24",
+                "--trusted-net",
+                "2001:db8::/32",
+                "--smtp-port",
+                &port_s,
+                "--probe-canary",
+                &canary4,
+                "--probe-canary",
+                &canary6,
+            ],
+            b"a@v6only.zz\na@refuses.zz\n",
+            &[("PREBOUNCE_NOW", &when)],
+        );
+        let by = by_address(&jsonl(&out));
+        let row = &by["a@v6only.zz"];
+        assert_eq!(row["reason"], "deliverable", "{when}: {row}");
+        assert_eq!(warnings(row), ["probe_unavailable"], "{when}: {row}");
+        last = Some(by["a@refuses.zz"]["reason"].as_str().unwrap().to_string());
+        if day == "02" {
+            assert_eq!(last.as_deref(), Some("no_answer"));
+        }
+    }
+    assert_eq!(last.as_deref(), Some("dead_domain"));
+    let out = run_ok(
+        &["history", "v6only.zz", "--db", db.to_str().unwrap()],
+        None,
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.matches("deliverable").count(), 4, "{text}");
+    assert!(!text.contains("no_answer"), "{text}");
 }
