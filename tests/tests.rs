@@ -4,6 +4,7 @@ mod addresses;
 mod cli;
 mod engines;
 mod evidence;
+mod flags;
 mod history;
 mod knot;
 mod probe;

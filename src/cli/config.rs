@@ -175,10 +175,17 @@ fn host_name() -> String {
         .unwrap_or_else(|| "localhost.localdomain".into())
 }
 
-fn probe_setup(args: &ProbeArgs, implicit: ImplicitMxArg) -> Option<ProbeSetup> {
-    if !args.probe && implicit != ImplicitMxArg::Probe {
+/// The probe setup: each family's canaries (the defaults when none is
+/// given) and the trusted networks that may hold a canary.
+fn probe_setup(args: &ProbeArgs, dns: &DnsArgs) -> Option<ProbeSetup> {
+    if !args.probe && dns.implicit_mx != ImplicitMxArg::Probe {
         return None;
     }
+    let canaries = if args.probe_canary.is_empty() {
+        prebounce::probe::default_canaries()
+    } else {
+        args.probe_canary.clone()
+    };
     Some(ProbeSetup {
         config: ProbeConfig {
             port: args.smtp_port,
@@ -186,7 +193,8 @@ fn probe_setup(args: &ProbeArgs, implicit: ImplicitMxArg) -> Option<ProbeSetup> 
             greeting_timeout: args.greeting_timeout,
             concurrency: args.probe_concurrency,
             max_hosts: args.probe_max_hosts,
-            canary: args.probe_canary.clone(),
+            canaries,
+            trusted_nets: dns.trusted_net.clone(),
             ..ProbeConfig::new(args.helo_name.clone().unwrap_or_else(host_name))
         },
         all: args.probe,
@@ -199,6 +207,10 @@ pub async fn dns_setup(
     probe: &ProbeArgs,
     history: Option<HistorySetup>,
 ) -> anyhow::Result<DnsSetup> {
+    // The command line checks these (Cli::validate); a caller that builds
+    // the flags itself gets the same usage errors.
+    args.validate().map_err(UsageError)?;
+    probe.validate(args).map_err(UsageError)?;
     let policy = Policy {
         implicit_mx: match args.implicit_mx {
             ImplicitMxArg::Suppress => ImplicitMx::Suppress,
@@ -233,12 +245,30 @@ pub async fn dns_setup(
             )
             .into());
         }
-        (system.servers.clone(), None, system)
+        let mut servers = system.servers.clone();
+        // The bulk engine sends from sockets of one family: with both in
+        // resolv.conf, it asks those of the first nameserver's family.
+        if args.dns_engine == EngineArg::Bulk {
+            let first_v6 = servers[0].is_ipv6();
+            if servers.iter().any(|s| s.is_ipv6() != first_v6) {
+                servers.retain(|s| s.is_ipv6() == first_v6);
+                eprintln!(
+                    "prebounce: /etc/resolv.conf names IPv4 and IPv6 nameservers; the bulk engine asks the {} ones ({}); --dns-engine stub asks all",
+                    if first_v6 { "IPv6" } else { "IPv4" },
+                    servers.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
+                );
+            }
+        }
+        (servers, None, system)
     };
-    let timeout = args
-        .dns_timeout
-        .or(system.timeout)
-        .unwrap_or(Duration::from_secs(3));
+    // resolv.conf's `timeout:` is in whole seconds, at most 30 for glibc; a
+    // 0 there must not turn every row into dns_failure.
+    let timeout = args.dns_timeout.unwrap_or_else(|| {
+        system
+            .timeout
+            .map(|t| t.clamp(Duration::from_secs(1), Duration::from_secs(30)))
+            .unwrap_or(Duration::from_secs(3))
+    });
     let attempts = args
         .dns_attempts
         .or(system.attempts)
@@ -257,7 +287,7 @@ pub async fn dns_setup(
             EngineArg::Hickory => Engine::Hickory,
         },
         qps: args.qps,
-        probe: probe_setup(probe, args.implicit_mx),
+        probe: probe_setup(probe, args),
         history,
     };
     let checker = Checker::new(config)?;

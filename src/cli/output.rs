@@ -89,7 +89,9 @@ pub fn dns_view(report: &DomainReport, policy: &Policy) -> Option<DnsView> {
 #[derive(Debug, Serialize)]
 pub struct HostView {
     pub address: String,
-    /// `answered`, `refused`, `timeout`, `reset`, `no_greeting`, `rejected`, `unreachable`.
+    /// `answered`, `refused`, `timeout`, `reset`, `no_greeting`,
+    /// `bad_greeting`, `rejected`, `unreachable`, `unavailable` (not the
+    /// host's failure: ours).
     pub outcome: &'static str,
     /// The greeting's code when not 220.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -116,6 +118,22 @@ pub struct ProbeView {
     /// Why probing was not possible (outbound port 25 blocked here).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unavailable: Option<String>,
+    /// Each address family's canary (`ipv4`, `ipv6`) when the domain was
+    /// probed.
+    pub canary: std::collections::BTreeMap<&'static str, CanaryView>,
+}
+
+/// One address family's canary as shown to users.
+#[derive(Debug, Serialize)]
+pub struct CanaryView {
+    /// `answered`, `failed`, `not_checked`.
+    pub status: &'static str,
+    /// The canary address that answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Why the family is unavailable here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The probes of a report, when it was probed.
@@ -141,13 +159,29 @@ pub fn probe_view(report: &DomainReport) -> Option<ProbeView> {
                 ms: h.millis,
                 starttls: h.starttls,
                 error: match &h.outcome {
-                    HostOutcome::Unreachable(e) => Some(e.clone()),
+                    HostOutcome::Unreachable(e)
+                    | HostOutcome::BadGreeting(e)
+                    | HostOutcome::Unavailable(e) => Some(e.clone()),
                     _ => None,
                 },
             })
             .collect(),
         greeting: p.hosts.iter().rev().find_map(|h| h.greeting.clone()),
         unavailable: p.unavailable.clone(),
+        canary: p
+            .canaries
+            .iter()
+            .map(|c| {
+                (
+                    c.family.name(),
+                    CanaryView {
+                        status: c.status.name(),
+                        address: c.addr.map(|a| a.to_string()),
+                        error: c.why.clone(),
+                    },
+                )
+            })
+            .collect(),
     })
 }
 

@@ -29,6 +29,16 @@ pub enum HostOutcome {
     Rejected(u16),
     /// The address could not be reached at all (no route, network down).
     Unreachable(String),
+    /// Connected, but what arrived is no valid greeting: a line or a reply
+    /// over the size limits (RFC 5321 §4.5.3.1.5), endless `220-`
+    /// continuation lines, something that is not an SMTP reply. Says why.
+    BadGreeting(String),
+    /// Not a failure of the host: the probe could not be made from here
+    /// (our network has no route to that address family, or the family's
+    /// canary did not answer, or the connection failed with an error of
+    /// ours such as ENETUNREACH, EHOSTUNREACH or EADDRNOTAVAIL). Says why.
+    /// Never counts against the domain.
+    Unavailable(String),
 }
 
 impl HostOutcome {
@@ -43,6 +53,8 @@ impl HostOutcome {
             HostOutcome::NoGreeting => "no_greeting",
             HostOutcome::Rejected(_) => "rejected",
             HostOutcome::Unreachable(_) => "unreachable",
+            HostOutcome::BadGreeting(_) => "bad_greeting",
+            HostOutcome::Unavailable(_) => "unavailable",
         }
     }
 
@@ -57,8 +69,104 @@ impl HostOutcome {
             HostOutcome::NoGreeting => "closed without a greeting".into(),
             HostOutcome::Rejected(code) => format!("greeted {code}"),
             HostOutcome::Unreachable(why) => format!("unreachable ({why})"),
+            HostOutcome::BadGreeting(why) => format!("no valid greeting ({why})"),
+            HostOutcome::Unavailable(why) => format!("not probed, unavailable from here ({why})"),
         }
     }
+
+    /// Whether the outcome is our failure, not the host's: it says nothing
+    /// of the domain.
+    pub fn is_ours(&self) -> bool {
+        matches!(self, HostOutcome::Unavailable(_))
+    }
+}
+
+/// An IP address family: each is probed only when its own canary answered.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Family {
+    /// IPv4.
+    Ipv4,
+    /// IPv6.
+    Ipv6,
+}
+
+impl Family {
+    /// Both families, IPv4 first.
+    pub const ALL: [Family; 2] = [Family::Ipv4, Family::Ipv6];
+
+    /// The family of an address (an IPv4-mapped IPv6 address is IPv6: it
+    /// is reached over an IPv6 socket).
+    pub fn of(ip: IpAddr) -> Family {
+        match ip {
+            IpAddr::V4(_) => Family::Ipv4,
+            IpAddr::V6(_) => Family::Ipv6,
+        }
+    }
+
+    /// `ipv4` or `ipv6`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "ipv4",
+            Family::Ipv6 => "ipv6",
+        }
+    }
+
+    /// `IPv4` or `IPv6`, for sentences.
+    pub fn label(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "IPv4",
+            Family::Ipv6 => "IPv6",
+        }
+    }
+
+    /// 0 for IPv4, 1 for IPv6 (an index into per-family arrays).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Where a family's canary stood when a domain was probed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CanaryStatus {
+    /// Not asked yet (no address of the family was needed so far).
+    NotChecked,
+    /// The canary answered with a complete `220` greeting: the family's
+    /// outbound port 25 works here.
+    Answered,
+    /// The canary did not answer, could not be resolved or was refused as a
+    /// destination, or no canary of the family was given: the family is
+    /// not probed for the rest of the run.
+    Failed,
+}
+
+impl CanaryStatus {
+    /// `not_checked`, `answered`, `failed`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CanaryStatus::NotChecked => "not_checked",
+            CanaryStatus::Answered => "answered",
+            CanaryStatus::Failed => "failed",
+        }
+    }
+}
+
+/// One family's canary state, as seen by a domain's probes.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FamilyCanary {
+    /// The family.
+    pub family: Family,
+    /// Its state.
+    pub status: CanaryStatus,
+    /// The canary address that answered, when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addr: Option<SocketAddr>,
+    /// Why it failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 /// One probe of one address.
@@ -85,9 +193,14 @@ pub struct ProbeEvidence {
     #[serde(default)]
     pub hosts: Vec<std::sync::Arc<HostProbe>>,
     /// Set when probing could not be trusted: outbound port 25 seems
-    /// blocked here (the canary did not answer). Says why.
+    /// blocked here (the canary did not answer) for every family the
+    /// domain's addresses are in, or every address failed on our side.
+    /// Says why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unavailable: Option<String>,
+    /// Each family's canary state when the domain was probed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub canaries: Vec<FamilyCanary>,
 }
 
 /// What the probes of a domain add up to.
@@ -116,7 +229,11 @@ impl ProbeStatus {
 }
 
 impl ProbeEvidence {
-    /// The sum of the probes.
+    /// The sum of the probes. Failures of ours ([`HostOutcome::is_ours`]:
+    /// an address family without a working canary, no route) say nothing
+    /// of the domain: when every address failed and the failures of a
+    /// family are ours, the verdict rests on the other family's failures
+    /// alone; when all of them are ours, probing was unavailable.
     pub fn status(&self) -> ProbeStatus {
         if self.unavailable.is_some() {
             ProbeStatus::Unavailable
@@ -128,9 +245,16 @@ impl ProbeEvidence {
             ProbeStatus::Answered
         } else if self.hosts.is_empty() {
             ProbeStatus::NotProbed
+        } else if self.hosts.iter().all(|h| h.outcome.is_ours()) {
+            ProbeStatus::Unavailable
         } else {
             ProbeStatus::NoAnswer
         }
+    }
+
+    /// The canary state of a family, when recorded.
+    pub fn canary(&self, family: Family) -> Option<&FamilyCanary> {
+        self.canaries.iter().find(|c| c.family == family)
     }
 }
 
@@ -370,5 +494,66 @@ mod tests {
             probe_plan(&ev, &p),
             vec![ips(&["64:ff9b::7f00:1", "fec0::1"])]
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn host(addr: &str, outcome: HostOutcome) -> Arc<HostProbe> {
+        Arc::new(HostProbe {
+            addr: addr.parse().unwrap(),
+            outcome,
+            millis: 1,
+            greeting: None,
+            starttls: None,
+        })
+    }
+
+    fn ev(hosts: Vec<Arc<HostProbe>>) -> ProbeEvidence {
+        ProbeEvidence {
+            hosts,
+            ..ProbeEvidence::default()
+        }
+    }
+
+    #[test]
+    fn failures_of_ours_never_make_no_answer() {
+        let ours = || HostOutcome::Unavailable("IPv6 canary failed".into());
+        // Every address in an unavailable family: unavailable, not no_answer.
+        let v6_only = ev(vec![host("[2001:db8::25]:25", ours())]);
+        assert_eq!(v6_only.status(), ProbeStatus::Unavailable);
+        // The other family answered: answered.
+        let mixed_ok = ev(vec![
+            host("[2001:db8::25]:25", ours()),
+            host("192.0.2.25:25", HostOutcome::Answered),
+        ]);
+        assert_eq!(mixed_ok.status(), ProbeStatus::Answered);
+        // The other family really failed: no_answer, on those.
+        let mixed_fail = ev(vec![
+            host("[2001:db8::25]:25", ours()),
+            host("192.0.2.25:25", HostOutcome::Refused),
+        ]);
+        assert_eq!(mixed_fail.status(), ProbeStatus::NoAnswer);
+        // A bad greeting is the host's failure.
+        let bad = ev(vec![host(
+            "192.0.2.25:25",
+            HostOutcome::BadGreeting("greeting too long".into()),
+        )]);
+        assert_eq!(bad.status(), ProbeStatus::NoAnswer);
+        assert_eq!(ev(vec![]).status(), ProbeStatus::NotProbed);
+    }
+
+    #[test]
+    fn families() {
+        assert_eq!(Family::of("192.0.2.1".parse().unwrap()), Family::Ipv4);
+        assert_eq!(
+            Family::of("::ffff:192.0.2.1".parse().unwrap()),
+            Family::Ipv6
+        );
+        assert_eq!(Family::Ipv6.name(), "ipv6");
+        assert_eq!(Family::ALL.map(Family::index), [0, 1]);
     }
 }

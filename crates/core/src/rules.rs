@@ -613,6 +613,7 @@ mod tests {
                 })
                 .collect(),
             unavailable: unavailable.then(|| "canary timeout".to_string()),
+            canaries: vec![],
         }
     }
 
