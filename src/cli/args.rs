@@ -412,13 +412,19 @@ pub struct LabServeArgs {
     pub listen: SocketAddr,
 
     /// Inject a fault: NAME=KIND[/TYPE] with KIND one of servfail, refused,
-    /// formerr, timeout, truncate, malformed, lame; `*.NAME` covers the subtree.
+    /// formerr, timeout, truncate, malformed, lame, oversize; `*.NAME`
+    /// covers the subtree.
     #[arg(long, value_name = "NAME=KIND")]
     pub fault: Vec<String>,
 
     /// Print every query received to standard error.
     #[arg(long)]
     pub log_queries: bool,
+
+    /// Echo every question in lowercase, not in the case it was asked in
+    /// (a server that defeats DNS 0x20).
+    #[arg(long)]
+    pub no_case_echo: bool,
 
     /// Drop this share of UDP replies at random (0 to 1), to simulate a
     /// lossy network.
