@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod bulk;
+pub mod guard;
 pub mod hickory;
 pub mod interpret;
 pub mod oncemap;
