@@ -28,7 +28,8 @@
 //! id and question [`FALLBACK_STREAK`] times in a row, each time before
 //! the true reply arrives.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 use hickory_proto::op::Message;
 use hickory_proto::rr::Name;
@@ -136,8 +137,11 @@ pub enum CaseVerdict {
 /// The 0x20 state of one server.
 #[derive(Debug)]
 pub struct CaseCheck {
+    /// Read on every query, without the lock.
     on: AtomicBool,
-    streak: AtomicU32,
+    /// Replies in a row that did not echo the case; decisions are taken
+    /// under this lock, so exactly [`FALLBACK_STREAK`] go to TCP.
+    streak: Mutex<u32>,
 }
 
 impl CaseCheck {
@@ -145,7 +149,7 @@ impl CaseCheck {
     pub fn new(on: bool) -> CaseCheck {
         CaseCheck {
             on: AtomicBool::new(on),
-            streak: AtomicU32::new(0),
+            streak: Mutex::new(0),
         }
     }
 
@@ -158,9 +162,10 @@ impl CaseCheck {
     /// echoed the case. Returns the verdict and whether this reply just
     /// turned 0x20 off for the server.
     pub fn judge(&self, echo: Echo) -> (CaseVerdict, bool) {
+        let mut streak = self.streak.lock().unwrap_or_else(|p| p.into_inner());
         match echo {
             Echo::Exact => {
-                self.streak.store(0, Ordering::Relaxed);
+                *streak = 0;
                 return (CaseVerdict::Accept, false);
             }
             Echo::Untold => return (CaseVerdict::Accept, false),
@@ -169,8 +174,9 @@ impl CaseCheck {
         if !self.on() {
             return (CaseVerdict::Accept, false);
         }
-        let streak = self.streak.fetch_add(1, Ordering::Relaxed) + 1;
-        if streak >= FALLBACK_STREAK && self.on.swap(false, Ordering::Relaxed) {
+        *streak += 1;
+        if *streak >= FALLBACK_STREAK {
+            self.on.store(false, Ordering::Relaxed);
             return (CaseVerdict::Tcp, true);
         }
         (CaseVerdict::Tcp, false)

@@ -15,7 +15,10 @@
 //! and hand hickory a reply larger than the advertised EDNS payload as a
 //! truncated one (header and question, TC set), so hickory asks again over
 //! TCP, as the other engines do (see [`crate::transport::EDNS_PAYLOAD`]).
-//! They also count the distinct source ports used.
+//! They also count the distinct source ports used. DNS 0x20 is on: a reply
+//! whose question does not echo the case makes hickory ask again over TCP
+//! (with no fallback: against a server that never echoes it, every question
+//! goes over TCP). hickory picks its own random source port per question.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -199,6 +202,9 @@ impl HickoryTransport {
         opts.cache_size = 0;
         opts.ndots = 0;
         opts.edns_payload_len = EDNS_PAYLOAD;
+        // DNS 0x20 as in the other engines; hickory asks again over TCP
+        // when the case does not come back (it has no fallback).
+        opts.case_randomization = true;
         opts.preserve_intermediates = true;
         let counters = Arc::new(Counters::default());
         let runtime = GuardedRuntime {
@@ -264,6 +270,7 @@ impl Transport for HickoryTransport {
                 .unwrap_or_else(|p| p.into_inner())
                 .len() as u64,
             oversize: self.counters.oversize.load(Ordering::Relaxed),
+            case_randomization: true,
             ..TransportStats::default()
         }
     }

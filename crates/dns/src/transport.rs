@@ -70,11 +70,13 @@ impl TransportStats {
     /// The spoofing defences in a few words, for a run's summary: source
     /// ports, replies dropped, 0x20.
     pub fn defences(&self) -> String {
-        if !self.case_randomization {
-            // hickory: it checks replies itself and does not count drops.
-            return format!("{} source ports, 0x20 off", self.ports);
+        if self.sent == 0 && self.ports > 0 {
+            // hickory: it checks replies itself and counts nothing.
+            return format!("{} source ports, 0x20 on", self.ports);
         }
-        let case = if self.case_fallbacks > 0 {
+        let case = if !self.case_randomization {
+            "0x20 off".to_string()
+        } else if self.case_fallbacks > 0 {
             format!(
                 "0x20 TURNED OFF for {} server(s) that do not echo the query's case",
                 self.case_fallbacks
@@ -300,6 +302,11 @@ impl StubTransport {
                 Ok(Err(_)) => return Udp::Reply(Reply::Timeout),
                 Ok(Ok(n)) => n,
             };
+            if n < 2 || u16::from_be_bytes([buf[0], buf[1]]) != request.metadata.id {
+                // Not our id: dropped unparsed, so a flood costs little.
+                self.unmatched.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
             match Message::from_vec(&buf[..n]) {
                 Ok(reply) if matches_request(request, &reply) => {
                     let (verdict, fell_back) = self.cases[index].judge(echo(request, &reply));
@@ -323,12 +330,9 @@ impl StubTransport {
                     self.unmatched.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(e) => {
-                    if n >= 2 && u16::from_be_bytes([buf[0], buf[1]]) == request.metadata.id {
-                        return Udp::Reply(Reply::Malformed(format!(
-                            "unparseable reply from {server}: {e}"
-                        )));
-                    }
-                    self.unmatched.fetch_add(1, Ordering::Relaxed);
+                    return Udp::Reply(Reply::Malformed(format!(
+                        "unparseable reply from {server}: {e}"
+                    )));
                 }
             }
         }
