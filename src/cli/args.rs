@@ -225,8 +225,8 @@ pub struct DnsArgs {
     #[arg(long, value_name = "N", value_parser = parse_attempts)]
     pub dns_attempts: Option<u32>,
 
-    /// The DNS engine: `bulk` (few long-lived sockets, adaptive
-    /// retransmission), `stub` (a socket per question) or `hickory`
+    /// The DNS engine: `bulk` (a rotating pool of sockets on random ports,
+    /// adaptive retransmission), `stub` (a socket per question) or `hickory`
     /// (hickory-resolver). Same verdicts.
     #[arg(long, value_enum, default_value_t = EngineArg::Bulk)]
     pub dns_engine: EngineArg,
@@ -252,7 +252,7 @@ pub struct DnsArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EngineArg {
-    /// Few long-lived sockets, one timer task: for big lists.
+    /// A rotating pool of sockets on random ports, one timer task: for big lists.
     Bulk,
     /// A socket per question, fixed timeouts.
     Stub,

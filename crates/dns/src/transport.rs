@@ -1,9 +1,10 @@
 //! Transports: how one question reaches a DNS server and what comes back.
 //!
 //! [`Transport`] is the seam between the evidence layer and the wire: the
-//! [`StubTransport`] here (UDP with TCP on truncation, one socket per query)
-//! is the default engine; a bulk engine with long-lived sockets plugs in
-//! behind the same trait.
+//! [`StubTransport`] here (UDP with TCP on truncation, one socket per query),
+//! the bulk engine ([`crate::bulk`]) and hickory ([`crate::hickory`]) plug
+//! in behind the same trait. The defences against spoofing they share are
+//! in [`crate::guard`].
 
 use std::collections::HashSet;
 use std::future::Future;
