@@ -367,3 +367,54 @@ fn a_resolver_that_does_not_echo_the_case_gives_the_same_verdicts() {
         }
     }
 }
+
+#[test]
+fn every_engine_advertises_the_same_edns_buffer_and_randomizes_the_case() {
+    for engine in ["bulk", "stub", "hickory"] {
+        // A resolver that notes each query's EDNS buffer and name, and
+        // answers REFUSED.
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .unwrap();
+        let addr = socket.local_addr().unwrap();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok((n, peer)) = socket.recv_from(&mut buf) {
+                let Ok(query) = Message::from_vec(&buf[..n]) else {
+                    continue;
+                };
+                let payload = query.edns.as_ref().map(|e| e.max_payload());
+                sink.lock()
+                    .unwrap()
+                    .push((payload, query.queries[0].name().to_ascii()));
+                let mut reply = query.clone();
+                reply.metadata.message_type = MessageType::Response;
+                reply.metadata.response_code = ResponseCode::Refused;
+                let _ = socket.send_to(&reply.to_vec().unwrap(), peer);
+            }
+        });
+        let (rows, _) = engine_rows(
+            engine,
+            &addr.to_string(),
+            "a@mail-service-provider.zz\n",
+            &[],
+        );
+        assert_eq!(rows[0]["reason"], "dns_failure", "{engine}: {}", rows[0]);
+        let seen = seen.lock().unwrap();
+        assert!(!seen.is_empty(), "{engine}: no query");
+        for (payload, name) in seen.iter() {
+            assert_eq!(*payload, Some(1232), "{engine}: {name}");
+            assert_eq!(name.to_lowercase(), "mail-service-provider.zz.");
+        }
+        // 0x20: 21 letters, each query its own random case.
+        assert!(
+            seen.iter()
+                .all(|(_, n)| n.chars().any(|c| c.is_ascii_uppercase())
+                    && n.chars().any(|c| c.is_ascii_lowercase())),
+            "{engine}: {seen:?}"
+        );
+    }
+}
