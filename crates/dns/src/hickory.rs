@@ -101,7 +101,7 @@ impl RuntimeProvider for GuardedRuntime {
             }
             Ok(GuardedUdp {
                 socket,
-                buf: Mutex::new(vec![0; MAX_DATAGRAM]),
+                buf: Mutex::new(Vec::with_capacity(MAX_DATAGRAM)),
                 counters,
             })
         })
@@ -136,7 +136,8 @@ impl DnsUdpSocket for GuardedUdp {
         buf: &mut [u8],
     ) -> Poll<io::Result<(usize, SocketAddr)>> {
         let mut big = self.buf.lock().unwrap_or_else(|p| p.into_inner());
-        let mut read = tokio::io::ReadBuf::new(&mut big[..]);
+        // Into the spare capacity: not zeroed, one socket per question.
+        let mut read = tokio::io::ReadBuf::uninit(big.spare_capacity_mut());
         let from = match self.socket.poll_recv_from(cx, &mut read) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),

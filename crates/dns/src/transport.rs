@@ -295,9 +295,11 @@ impl StubTransport {
             return Udp::Reply(Reply::Timeout);
         }
         // Whole datagrams, to tell an oversize reply from a cut one.
-        let mut buf = vec![0u8; MAX_DATAGRAM];
+        // Not zeroed: recv_buf writes into the spare capacity.
+        let mut buf: Vec<u8> = Vec::with_capacity(MAX_DATAGRAM);
         loop {
-            let n = match timeout_at(deadline, socket.recv(&mut buf)).await {
+            buf.clear();
+            let n = match timeout_at(deadline, socket.recv_buf(&mut buf)).await {
                 Err(_) => return Udp::Reply(Reply::Timeout),
                 // ICMP port unreachable and the like: no answer will come.
                 Ok(Err(_)) => return Udp::Reply(Reply::Timeout),
