@@ -353,8 +353,8 @@ pub struct DnsArgs {
     #[arg(long, value_name = "N", value_parser = number_in(limits::DNS_ATTEMPTS.0, limits::DNS_ATTEMPTS.1))]
     pub dns_attempts: Option<u32>,
 
-    /// The DNS engine: `bulk` (few long-lived sockets, adaptive
-    /// retransmission), `stub` (a socket per question) or `hickory`
+    /// The DNS engine: `bulk` (a rotating pool of sockets on random ports,
+    /// adaptive retransmission), `stub` (a socket per question) or `hickory`
     /// (hickory-resolver). Same verdicts.
     #[arg(long, value_enum, default_value_t = EngineArg::Bulk)]
     pub dns_engine: EngineArg,
@@ -380,7 +380,7 @@ pub struct DnsArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EngineArg {
-    /// Few long-lived sockets, one timer task: for big lists.
+    /// A rotating pool of sockets on random ports, one timer task: for big lists.
     Bulk,
     /// A socket per question, fixed timeouts.
     Stub,
@@ -549,13 +549,19 @@ pub struct LabServeArgs {
     pub listen: SocketAddr,
 
     /// Inject a fault: NAME=KIND[/TYPE] with KIND one of servfail, refused,
-    /// formerr, timeout, truncate, malformed, lame; `*.NAME` covers the subtree.
+    /// formerr, timeout, truncate, malformed, lame, oversize; `*.NAME`
+    /// covers the subtree.
     #[arg(long, value_name = "NAME=KIND")]
     pub fault: Vec<String>,
 
     /// Print every query received to standard error.
     #[arg(long)]
     pub log_queries: bool,
+
+    /// Echo every question in lowercase, not in the case it was asked in
+    /// (a server that defeats DNS 0x20).
+    #[arg(long)]
+    pub no_case_echo: bool,
 
     /// Drop this share of UDP replies at random (0 to 1), to simulate a
     /// lossy network.

@@ -395,12 +395,13 @@ fn summary(
     }
     let t = stats.transport;
     s.push_str(&format!(
-        "  dns: {} queries, {} host lookups answered from the run's cache; {} datagrams sent, {} retransmitted, {} over TCP; {}\n",
+        "  dns: {} queries, {} host lookups answered from the run's cache; {} datagrams sent, {} retransmitted, {} over TCP; {}; {}\n",
         stats.queries,
         stats.cache_hits,
         t.sent,
         t.retransmits,
         t.tcp,
+        t.defences(),
         setup.describe()
     ));
     if let Some(prober) = setup.checker.prober() {

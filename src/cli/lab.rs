@@ -18,6 +18,7 @@ pub async fn serve(args: LabServeArgs) -> anyhow::Result<()> {
         lab.add_fault(Fault::parse(f, None).map_err(|e| UsageError(format!("--fault {e}")))?);
     }
     lab.set_drop_rate(args.drop_rate);
+    lab.set_lowercase_questions(args.no_case_echo);
     let zones: Vec<String> = lab.zones().iter().map(|z| z.origin().to_string()).collect();
     let log: Option<QueryLog> = args.log_queries.then(|| -> QueryLog {
         Arc::new(|transport: &str, name: &str, rtype: &str| {

@@ -348,6 +348,7 @@ impl Transport for MemoryTransport {
             retransmits: i.retransmits.load(Ordering::Relaxed),
             unmatched: i.unmatched.load(Ordering::Relaxed),
             tcp: i.tcp.load(Ordering::Relaxed),
+            ..TransportStats::default()
         }
     }
 }

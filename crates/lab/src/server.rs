@@ -228,12 +228,10 @@ async fn serve_connection(
             Err(_) => formerr(&buf),
         };
         match reply {
-            // A timeout fault: hold the connection open, say nothing.
-            None => {
-                let mut sink = [0u8; 512];
-                while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
-                return;
-            }
+            // A timeout fault: say nothing to this query, and go on
+            // answering the next ones on the connection (a client may send
+            // several on one, as hickory does).
+            None => continue,
             Some(bytes) => {
                 let mut framed = (bytes.len() as u16).to_be_bytes().to_vec();
                 framed.extend_from_slice(&bytes);
