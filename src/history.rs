@@ -158,6 +158,9 @@ pub(crate) struct Recorder {
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Escalations, kept back until the guard has had its say.
     deferred: Mutex<Vec<Record>>,
+    /// Failure readings, kept back until the outage guard and the health
+    /// check have had their say.
+    held: Mutex<Vec<Record>>,
     previously_deliverable: AtomicU64,
     turned_permanent: AtomicU64,
     reused: AtomicU64,
@@ -239,6 +242,7 @@ impl Recorder {
             queue: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
             deferred: Mutex::new(Vec::new()),
+            held: Mutex::new(Vec::new()),
             previously_deliverable: AtomicU64::new(0),
             turned_permanent: AtomicU64::new(0),
             reused: AtomicU64::new(0),
@@ -351,6 +355,13 @@ impl Recorder {
                 .push(record);
             return;
         }
+        if !prebounce_core::history::is_success(record.reading) {
+            self.held
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(record);
+            return;
+        }
         let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(tx) = queue.as_ref() {
             let tx = tx.clone();
@@ -374,25 +385,55 @@ impl Recorder {
         }
     }
 
-    /// Writes what is queued; escalations only when the guard allows.
-    pub(crate) fn finish(&self) -> Result<(), HistoryError> {
+    /// Writes what is queued and held. When our resolver was found
+    /// unhealthy, no failure reading and no escalation of the run is
+    /// written. In an outage (see [`crate::health`]), temporary readings are
+    /// written as not counting toward `dead_domain` and new `dead_domain`
+    /// escalations are not written. Escalations wait for the sanity guard.
+    pub(crate) fn finish(
+        &self,
+        outage: crate::Outage,
+        unhealthy: bool,
+    ) -> Result<(), HistoryError> {
         drop(self.queue.lock().unwrap_or_else(|p| p.into_inner()).take());
         if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = t.join();
         }
-        let guard = self.guard();
+        let held = std::mem::take(&mut *self.held.lock().unwrap_or_else(|p| p.into_inner()));
         let deferred =
             std::mem::take(&mut *self.deferred.lock().unwrap_or_else(|p| p.into_inner()));
+        if unhealthy {
+            return self.take_error();
+        }
+        let outage = outage.is_outage();
+        let held: Vec<Observation> = held
+            .into_iter()
+            .map(|mut r| {
+                if outage && is_temporary(r.reading) {
+                    r.counts = false;
+                }
+                observation(&r, &self.policy)
+            })
+            .collect();
+        if let Err(e) = self.setup.store.record(&held) {
+            keep_first(&self.error, e);
+        }
+        let guard = self.guard();
         if guard.tripped() && !self.setup.force {
             return Err(HistoryError::Guard(guard));
         }
         let deferred: Vec<Observation> = deferred
             .iter()
+            .filter(|r| !(outage && r.report.verdict.reason == Reason::DeadDomain))
             .map(|r| observation(r, &self.policy))
             .collect();
         if let Err(e) = self.setup.store.record(&deferred) {
             keep_first(&self.error, e);
         }
+        self.take_error()
+    }
+
+    fn take_error(&self) -> Result<(), HistoryError> {
         match self.error.lock().unwrap_or_else(|p| p.into_inner()).take() {
             Some(e) => Err(HistoryError::Store(e)),
             None => Ok(()),

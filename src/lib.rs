@@ -42,6 +42,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod health;
 pub mod history;
 
 use std::net::SocketAddr;
@@ -59,6 +60,8 @@ pub use prebounce_probe as probe;
 pub use prebounce_probe::{ProbeConfig, Prober};
 pub use prebounce_store as store;
 
+use health::Health;
+pub use health::{HealthConfig, Outage, DEFAULT_CANARIES};
 pub use history::{Clock, Guard, HistoryError, HistoryNote, HistorySetup, ReuseStats};
 use history::{Record, Recorder};
 
@@ -95,6 +98,27 @@ impl DomainReport {
             history: None,
         }
     }
+}
+
+/// The report of a domain that was not checked because our own resolver
+/// is unhealthy: `retry`, never recorded.
+fn our_fault(domain: String, why: &str) -> Arc<DomainReport> {
+    let verdict = decide(
+        Subject::OurFault {
+            domain: &domain,
+            why,
+        },
+        None,
+        &Policy::default(),
+        0,
+    )
+    .verdict;
+    Arc::new(DomainReport {
+        domain,
+        evidence: None,
+        verdict,
+        history: None,
+    })
 }
 
 /// The verdict on an address or domain that failed the syntax checks; a
@@ -184,6 +208,8 @@ pub struct CheckerConfig {
     pub probe: Option<ProbeSetup>,
     /// The history store, when on.
     pub history: Option<HistorySetup>,
+    /// The resolver health check's canaries (none: no check).
+    pub health: HealthConfig,
 }
 
 /// Port-25 probing of a run.
@@ -211,6 +237,7 @@ impl CheckerConfig {
             qps: None,
             probe: None,
             history: None,
+            health: HealthConfig::default(),
         }
     }
 }
@@ -223,6 +250,7 @@ struct Inner {
     resolver: Resolver,
     prober: Option<(Prober, bool)>,
     history: Option<Recorder>,
+    health: Health,
     policy: Policy,
     domains: Arc<OnceMap<Arc<DomainReport>>>,
     slots: Arc<Semaphore>,
@@ -273,6 +301,7 @@ impl Checker {
         }
         let policy = inner.policy.clone();
         inner.history = config.history.map(|h| Recorder::new(h, policy));
+        inner.health = Health::new(config.health);
         Ok(checker)
     }
 
@@ -283,6 +312,7 @@ impl Checker {
                 resolver,
                 prober: None,
                 history: None,
+                health: Health::new(HealthConfig::default()),
                 policy,
                 domains: Arc::new(OnceMap::default()),
                 slots: Arc::new(Semaphore::new(concurrency.max(1))),
@@ -343,13 +373,19 @@ impl Checker {
     /// enough) decided under today's policy in the light of its past.
     async fn report(&self, domain: String) -> Arc<DomainReport> {
         let policy = &self.inner.policy;
+        if let Some(why) = self.inner.health.unhealthy() {
+            return our_fault(domain, &why);
+        }
         let Some(rec) = &self.inner.history else {
             let evidence = self.gather(&domain).await;
-            let verdict = decide(Subject::Evidence(&evidence), None, policy, 0).verdict;
+            let decision = decide(Subject::Evidence(&evidence), None, policy, 0);
+            if let Some(reading) = decision.reading {
+                self.observe(reading);
+            }
             return Arc::new(DomainReport {
                 domain,
                 evidence: Some(evidence),
-                verdict,
+                verdict: decision.verdict,
                 history: None,
             });
         };
@@ -388,14 +424,89 @@ impl Checker {
             }
             // Today's policy needed a probe the stored evidence lacked: the
             // probe is new, so this is a new observation.
-            return self.record(rec, domain, evidence, state, now);
+            return self.record(rec, domain, evidence, state, now).await;
         }
         let evidence = self.gather(&domain).await;
-        self.record(rec, domain, evidence, state, now)
+        self.record(rec, domain, evidence, state, now).await
+    }
+
+    /// Counts a fresh reading for the outage guard; a spike of temporary
+    /// failures or NXDOMAINs asks the health check again.
+    fn observe(&self, reading: prebounce_core::verdict::Reason) {
+        let health = &self.inner.health;
+        if health.observe(reading) && health.enabled() {
+            let me = self.clone();
+            tokio::spawn(async move {
+                let _ = me.check_resolver(true).await;
+            });
+        }
+    }
+
+    /// The resolver health check (see [`health`]): `Err` says why the
+    /// resolver is unhealthy, and from then on no domain is judged on its
+    /// answers (rows are `retry`, warning `resolver_unhealthy`). `force`
+    /// asks again even when a check passed lately. Without canaries, `Ok`.
+    pub async fn check_resolver(&self, force: bool) -> Result<(), String> {
+        let health = &self.inner.health;
+        if !health.enabled() {
+            return Ok(());
+        }
+        let _one = health.single_flight().await;
+        if let Some(why) = health.unhealthy() {
+            return Err(why);
+        }
+        if !force && health.fresh() {
+            return Ok(());
+        }
+        health
+            .checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let canaries = &health.config.canaries;
+        let mut failures = Vec::new();
+        let mut answered = Vec::new();
+        for c in canaries {
+            let ev = self.inner.resolver.gather(c).await;
+            let v = judge(&ev, &self.inner.policy);
+            match health::canary_ok(c, v.action(), v.reason) {
+                Ok(()) => answered.push(c.clone()),
+                Err(e) => failures.push(e),
+            }
+        }
+        let made_up = health::made_up_name(canaries);
+        let ev = self.inner.resolver.gather(&made_up).await;
+        let invented = health::made_up_ok(&made_up, ev.mx.status).err();
+        if !answered.is_empty() && invented.is_none() {
+            health.passed();
+            return Ok(());
+        }
+        failures.extend(invented);
+        let why = format!(
+            "the resolver failed its health check ({})",
+            failures.join("; ")
+        );
+        health.set_unhealthy(why.clone());
+        Err(why)
+    }
+
+    /// Why the resolver was found unhealthy in this run, if it was.
+    pub fn resolver_unhealthy(&self) -> Option<String> {
+        self.inner.health.unhealthy()
+    }
+
+    /// How many health checks ran, and whether any is configured.
+    pub fn health_checks(&self) -> Option<u64> {
+        let h = &self.inner.health;
+        h.enabled()
+            .then(|| h.checks.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// The outage guard's counts so far.
+    pub fn outage(&self) -> Outage {
+        self.inner.health.outage()
     }
 
     /// Decides fresh evidence in the light of the past, and records it.
-    fn record(
+    async fn record(
         &self,
         rec: &Recorder,
         domain: String,
@@ -414,6 +525,16 @@ impl Checker {
             &self.inner.policy,
             now,
         );
+        if let Some(reading) = decision.reading {
+            self.observe(reading);
+        }
+        // A domain is never declared dead on the word of a resolver that
+        // fails its health check now.
+        if decision.verdict.reason == prebounce_core::verdict::Reason::DeadDomain {
+            if let Err(why) = self.check_resolver(false).await {
+                return our_fault(domain, &why);
+            }
+        }
         let report = Arc::new(DomainReport {
             domain,
             evidence: Some(evidence),
@@ -490,11 +611,17 @@ impl Checker {
             .is_some_and(|r| !r.setup.force && r.guard().tripped())
     }
 
-    /// Writes the observations still queued (escalations only when the
-    /// sanity guard allows). Call once, at the end of a run.
+    /// Writes the observations still held: failure readings (as not
+    /// counting toward `dead_domain` when the run was an outage, not at all
+    /// when the resolver was found unhealthy) and escalations (when the
+    /// sanity guard allows, and not in an outage). Call once, at the end of
+    /// a run.
     pub fn finish_history(&self) -> Result<(), HistoryError> {
         match &self.inner.history {
-            Some(r) => r.finish(),
+            Some(r) => r.finish(
+                self.inner.health.outage(),
+                self.inner.health.unhealthy().is_some(),
+            ),
             None => Ok(()),
         }
     }

@@ -5,6 +5,7 @@ mod cli;
 mod engines;
 mod evidence;
 mod flags;
+mod health;
 mod history;
 mod knot;
 mod probe;

@@ -376,6 +376,16 @@ pub struct DnsArgs {
     /// What to do with a domain that has no MX but has A/AAAA records.
     #[arg(long, value_enum, default_value_t = ImplicitMxArg::Suppress)]
     pub implicit_mx: ImplicitMxArg,
+
+    /// Resolver health check: a domain that must have a usable MX;
+    /// repeatable. The resolver is healthy when one of them resolves and a
+    /// made-up name under the first one's TLD is NXDOMAIN; otherwise no row
+    /// is judged on its answers (retry, warning resolver_unhealthy), nothing
+    /// is recorded, and the exit code is 3. `none` turns the check off
+    /// [env: PREBOUNCE_DNS_CANARY, comma-separated; default: gmail.com,
+    /// yahoo.com, hotmail.com; offline --zone runs: none].
+    #[arg(long, value_name = "NAME")]
+    pub dns_canary: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -83,6 +83,8 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     let setup = dns_setup(&args.dns, &args.probe, history).await?;
     let checker = setup.checker.clone();
     let policy = checker.policy().clone();
+    // Before any domain: is our resolver healthy? (If not, the rows say so.)
+    let _ = checker.check_resolver(true).await;
 
     let to_terminal = args.output.is_none() && io::stdout().is_terminal();
     let format = args.format.unwrap_or(if to_terminal {
@@ -335,6 +337,9 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     } else if let Some(why) = blocked {
         eprintln!("prebounce: outbound port 25 seems blocked here: {why}; probing stopped");
     }
+    if let Some(why) = checker.resolver_unhealthy() {
+        return Err(super::config::unhealthy_error(&why).into());
+    }
     // The process ends now: freeing every domain's evidence one by one
     // would only cost time (a sixth of a run's CPU in profiles).
     std::mem::forget(setup);
@@ -392,6 +397,18 @@ fn summary(
         ));
     } else {
         s.push_str("  history: off\n");
+    }
+    match (setup.checker.health_checks(), setup.checker.resolver_unhealthy()) {
+        (None, _) => s.push_str("  health: resolver health check off (--dns-canary none, or an offline --zone run)\n"),
+        (Some(n), None) => s.push_str(&format!("  health: resolver healthy ({n} check(s): a canary resolved, a made-up name was NXDOMAIN)\n")),
+        (Some(_), Some(why)) => s.push_str(&format!("  health: RESOLVER UNHEALTHY: {why}\n")),
+    }
+    let outage = setup.checker.outage();
+    if outage.is_outage() {
+        s.push_str(&format!(
+            "  outage guard: {} of {} domains failed temporarily, an outage on our side: those failures do not count toward dead_domain\n",
+            outage.temporary, outage.decided
+        ));
     }
     let t = stats.transport;
     s.push_str(&format!(

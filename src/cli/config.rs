@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use prebounce::lab::{Lab, LabServer};
-use prebounce::{Checker, CheckerConfig, Engine, ProbeConfig, ProbeSetup};
+use prebounce::{
+    Checker, CheckerConfig, Engine, HealthConfig, ProbeConfig, ProbeSetup, DEFAULT_CANARIES,
+};
 use prebounce_core::rules::{ImplicitMx, Policy};
 use prebounce_dns::SystemConfig;
 
@@ -201,6 +203,53 @@ fn probe_setup(args: &ProbeArgs, dns: &DnsArgs) -> Option<ProbeSetup> {
     })
 }
 
+/// The resolver health check's canaries: `--dns-canary`, else
+/// `PREBOUNCE_DNS_CANARY` (comma-separated), else the defaults; `none`
+/// turns it off, and offline `--zone` runs need none.
+fn health_config(args: &DnsArgs) -> anyhow::Result<HealthConfig> {
+    if !args.zone.is_empty() {
+        return Ok(HealthConfig::default());
+    }
+    let named: Vec<String> = if !args.dns_canary.is_empty() {
+        args.dns_canary.clone()
+    } else if let Ok(v) = std::env::var("PREBOUNCE_DNS_CANARY") {
+        v.split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    } else {
+        DEFAULT_CANARIES.iter().map(|s| s.to_string()).collect()
+    };
+    if named.iter().any(|n| n.eq_ignore_ascii_case("none")) {
+        if named.len() > 1 {
+            return Err(UsageError(
+                "--dns-canary none turns the health check off: name no other canary".into(),
+            )
+            .into());
+        }
+        return Ok(HealthConfig::default());
+    }
+    let canaries = named
+        .iter()
+        .map(|n| {
+            prebounce_core::address::normalize_domain(n.trim().trim_end_matches('.')).map_err(|e| {
+                UsageError(format!(
+                    "--dns-canary {n}: not a domain that can have MX records ({})",
+                    e.detail
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(HealthConfig { canaries })
+}
+
+/// The line that ends a run whose resolver failed its health check (exit 3).
+pub fn unhealthy_error(why: &str) -> GuardTripped {
+    GuardTripped(format!(
+        "{why}. No domain was judged on its answers: those rows are retry (warning resolver_unhealthy) and no failure was recorded. Fix the resolver, name another with --resolver, or choose canaries with --dns-canary (none skips the check)"
+    ))
+}
+
 /// Builds the checker that `args` describe; starts the lab for `--zone`.
 pub async fn dns_setup(
     args: &DnsArgs,
@@ -274,6 +323,7 @@ pub async fn dns_setup(
         .or(system.attempts)
         .unwrap_or(2)
         .clamp(1, 10);
+    let health = health_config(args)?;
     let config = CheckerConfig {
         servers: servers.clone(),
         timeout,
@@ -289,6 +339,7 @@ pub async fn dns_setup(
         qps: args.qps,
         probe: probe_setup(probe, args),
         history,
+        health,
     };
     let checker = Checker::new(config)?;
     Ok(DnsSetup {

@@ -295,6 +295,7 @@ pub async fn run(args: DomainArgs) -> anyhow::Result<()> {
     let checker = setup.checker.clone();
     let policy = checker.policy().clone();
     let hp = checker.history_policy().cloned();
+    let _ = checker.check_resolver(true).await;
     let mut out = io::BufWriter::new(io::stdout().lock());
     for name in &args.names {
         let report = match name.rsplit_once('@') {
@@ -317,7 +318,11 @@ pub async fn run(args: DomainArgs) -> anyhow::Result<()> {
         }
     }
     out.flush()?;
-    match checker.finish_history() {
+    let finished = checker.finish_history();
+    if let Some(why) = checker.resolver_unhealthy() {
+        return Err(super::config::unhealthy_error(&why).into());
+    }
+    match finished {
         Ok(()) => Ok(()),
         Err(e @ prebounce::HistoryError::Guard(_)) => Err(GuardTripped(e.to_string()).into()),
         Err(e) => Err(anyhow::anyhow!("{e}")),

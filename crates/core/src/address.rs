@@ -409,7 +409,7 @@ mod tests {
             ("user@-ex.com", Reason::DomainInvalid, "hyphen"),
             ("user@ex-.com", Reason::DomainInvalid, "hyphen"),
             ("user@ex..com", Reason::DomainInvalid, "two dots"),
-            ("user@ex.com.", Reason::DomainInvalid, "ends with a dot"),
+            ("user@ex.com..", Reason::DomainInvalid, "ends with a dot"),
             ("user@.ex.com", Reason::DomainInvalid, "starts with a dot"),
             ("user@ex.123", Reason::DomainInvalid, "all-numeric"),
             ("user@192.0.2.1", Reason::DomainInvalid, "IPv4 address"),

@@ -40,6 +40,14 @@ pub enum Subject<'a> {
     },
     /// What was gathered about a syntactically valid domain.
     Evidence(&'a DomainEvidence),
+    /// Nothing could be gathered because of a failure on our side: our own
+    /// resolver failed its health check. Never the domain's fault.
+    OurFault {
+        /// The domain.
+        domain: &'a str,
+        /// What failed, in a few words.
+        why: &'a str,
+    },
 }
 
 /// A domain's past, and the thresholds to read it with.
@@ -166,7 +174,7 @@ impl<'a> Facts<'a> {
         now: i64,
     ) -> Facts<'a> {
         let dns = match subject {
-            Subject::Syntax { .. } => None,
+            Subject::Syntax { .. } | Subject::OurFault { .. } => None,
             Subject::Evidence(ev) => {
                 let kinds: Vec<ExchangeKind> = ev.targets.iter().map(MxTarget::kind).collect();
                 let mut warnings = Vec::new();
@@ -223,7 +231,7 @@ impl<'a> Facts<'a> {
     fn syntax(&self) -> Option<&'a SyntaxError> {
         match self.subject {
             Subject::Syntax { error, .. } => Some(error),
-            Subject::Evidence(_) => None,
+            _ => None,
         }
     }
 
@@ -633,8 +641,19 @@ fn implicit_mx(f: &Facts<'_>) -> Option<Verdict> {
 /// `dns_failure`: a lookup that could change the answer failed temporarily
 /// (SERVFAIL, REFUSED, timeout, lame, malformed): the MX query itself, the
 /// domain's own A/AAAA when it has no MX, or an MX target's when no other
-/// target is usable. RFC 5321 §5.1: a temporary DNS error must be retried.
+/// target is usable; or our own resolver failed its health check (warning
+/// `resolver_unhealthy`). RFC 5321 §5.1: a temporary DNS error must be
+/// retried.
 fn dns_failure(f: &Facts<'_>) -> Option<Verdict> {
+    if let Subject::OurFault { domain, why } = f.subject {
+        return Some(
+            Verdict::new(
+                Reason::DnsFailure,
+                format!("{domain}: not checked: {why}; try again later"),
+            )
+            .with_warnings([Warning::ResolverUnhealthy]),
+        );
+    }
     let d = f.dns.as_ref()?;
     let domain = d.domain();
     match d.ev.mx.status {
@@ -813,6 +832,7 @@ pub fn decide(subject: Subject<'_>, past: Option<Past<'_>>, policy: &Policy, now
         let meant = match subject {
             Subject::Syntax { meant, .. } => meant.map(str::to_string),
             Subject::Evidence(ev) => ev.typos.meant.clone(),
+            Subject::OurFault { .. } => None,
         };
         verdict.suggestion = meant.map(Suggestion::Domain);
     }
@@ -899,6 +919,32 @@ mod tests {
             today_counts: true,
         };
         decide(Subject::Evidence(ev), Some(p), &Policy::default(), now).verdict
+    }
+
+    #[test]
+    fn our_own_fault_is_always_retry() {
+        let h = past(
+            None,
+            &[(T0, Reason::DnsFailure), (T0 + 2 * DAY, Reason::DnsFailure)],
+        );
+        let hp = HistoryPolicy::default();
+        let p = Past {
+            history: &h,
+            policy: &hp,
+            today_counts: false,
+        };
+        let d = decide(
+            Subject::OurFault {
+                domain: "d.zz",
+                why: "the resolver failed its health check",
+            },
+            Some(p),
+            &Policy::default(),
+            T0 + 9 * DAY,
+        );
+        assert_eq!(d.verdict.reason, Reason::DnsFailure);
+        assert_eq!(d.verdict.warnings, vec![Warning::ResolverUnhealthy]);
+        assert_eq!(d.verdict.status().unwrap().to_string(), "4.4.3");
     }
 
     #[test]

@@ -411,6 +411,7 @@ mod tests {
             targets,
             implicit: None,
             probe: None,
+            typos: Default::default(),
         }
     }
 
@@ -498,7 +499,7 @@ mod tests {
 }
 
 #[cfg(test)]
-mod tests {
+mod family_tests {
     use super::*;
     use std::sync::Arc;
 

@@ -360,11 +360,15 @@ pub enum Warning {
     /// A usable MX target whose domain is a near miss of a major provider's
     /// (a typosquatted domain may be receiving the mail).
     MxTypoSuspect,
+    /// Our own resolver failed its health check (the canaries did not
+    /// resolve, or it invented an answer for a name that cannot exist): no
+    /// verdict rests on its answers.
+    ResolverUnhealthy,
 }
 
 impl Warning {
     /// Every warning, for documentation and tests.
-    pub const ALL: [Warning; 8] = [
+    pub const ALL: [Warning; 9] = [
         Warning::NullMxMixed,
         Warning::MxCname,
         Warning::MxIpLiteral,
@@ -373,6 +377,7 @@ impl Warning {
         Warning::ProbeUnavailable,
         Warning::NeedsConfirmation,
         Warning::MxTypoSuspect,
+        Warning::ResolverUnhealthy,
     ];
 
     /// The stable code, e.g. `mx_cname`.
@@ -386,6 +391,7 @@ impl Warning {
             Warning::ProbeUnavailable => "probe_unavailable",
             Warning::NeedsConfirmation => "needs_confirmation",
             Warning::MxTypoSuspect => "mx_typo_suspect",
+            Warning::ResolverUnhealthy => "resolver_unhealthy",
         }
     }
 }
