@@ -17,7 +17,9 @@
 //!   times the server's smoothed round-trip time (at least `min_rto`; 500 ms
 //!   before any was measured) and doubles up to `timeout`; retransmissions
 //!   go round the servers. A query gives up after `timeout x attempts`, as
-//!   the stub engine does.
+//!   the stub engine does. The rules are [`crate::rto::RetryPolicy`]'s; round
+//!   trips are measured only on queries sent once whose reply passed the
+//!   0x20 check.
 //! - SERVFAIL, REFUSED or a malformed reply moves on to a server not yet
 //!   asked, when there is one; a truncated reply, one larger than the
 //!   EDNS payload we advertised, and one whose question has the wrong case
@@ -43,6 +45,7 @@ use tokio::task::{AbortHandle, JoinHandle};
 use tokio::time::Instant;
 
 use crate::guard::{echo, randomize_case, restore_question, CaseCheck, CaseVerdict, MAX_DATAGRAM};
+use crate::rto::{Retransmission, RetryPolicy, SmoothedRtt, Step};
 use crate::transport::{
     build_query, exchange_tcp, matches_request, Reply, ReplyFuture, Transport, TransportStats,
     EDNS_PAYLOAD,
@@ -103,8 +106,7 @@ struct Entry {
     tried: u64,
     sent_at: Instant,
     retransmitted: bool,
-    rto: Duration,
-    deadline: Instant,
+    retry: Retransmission,
     generation: u32,
     last_failure: Option<Reply>,
     tx: oneshot::Sender<Reply>,
@@ -171,7 +173,8 @@ struct Shared {
     v6: bool,
     table: Mutex<Table>,
     cases: Vec<CaseCheck>,
-    srtt_us: Vec<AtomicU64>,
+    policy: RetryPolicy,
+    srtt: Vec<SmoothedRtt>,
     next_server: AtomicUsize,
     pacer: Mutex<Instant>,
     sent: AtomicU64,
@@ -304,7 +307,12 @@ impl BulkTransport {
         }
         let pool = config.sockets.clamp(1, 1024);
         let shared = Arc::new(Shared {
-            srtt_us: config.servers.iter().map(|_| AtomicU64::new(0)).collect(),
+            srtt: config
+                .servers
+                .iter()
+                .map(|_| SmoothedRtt::default())
+                .collect(),
+            policy: RetryPolicy::new(config.timeout, config.attempts, config.min_rto),
             cases: config
                 .servers
                 .iter()
@@ -369,8 +377,7 @@ impl BulkTransport {
             return Reply::Malformed("could not encode the query".into());
         };
         let now = Instant::now();
-        let rto = s.initial_rto(server);
-        let deadline = now + s.config.timeout * s.config.attempts;
+        let retry = s.policy.start(now, s.srtt[server].get());
         let port = {
             let mut table = s.table.lock().unwrap_or_else(|p| p.into_inner());
             let serial = pick_port(s, &mut table, now);
@@ -382,7 +389,7 @@ impl BulkTransport {
             bytes[..2].copy_from_slice(&id.to_be_bytes());
             table
                 .timers
-                .push(Reverse(((now + rto).min(deadline), serial, id, 0)));
+                .push(Reverse((retry.timer_after(now), serial, id, 0)));
             table.entries.insert(
                 (serial, id),
                 Entry {
@@ -392,8 +399,7 @@ impl BulkTransport {
                     tried: 1 << server,
                     sent_at: now,
                     retransmitted: false,
-                    rto,
-                    deadline,
+                    retry,
                     generation: 0,
                     last_failure: None,
                     tx,
@@ -418,31 +424,6 @@ impl BulkTransport {
 }
 
 impl Shared {
-    /// The first retransmission timeout for a question to `server`: four
-    /// smoothed round trips, at least `min_rto`; before any round trip was
-    /// measured, a cautious 500 ms (RFC 6298 §2 starts at 1 s for TCP).
-    fn initial_rto(&self, server: usize) -> Duration {
-        let srtt = self.srtt_us[server].load(Ordering::Relaxed);
-        let rto = if srtt == 0 {
-            Duration::from_millis(500)
-        } else {
-            (Duration::from_micros(srtt) * 4).max(self.config.min_rto)
-        };
-        rto.min(self.config.timeout)
-    }
-
-    fn record_rtt(&self, server: usize, sample: Duration) {
-        let cell = &self.srtt_us[server];
-        let sample = sample.as_micros().min(u128::from(u32::MAX)) as u64;
-        let old = cell.load(Ordering::Relaxed);
-        let new = if old == 0 {
-            sample
-        } else {
-            (old * 7 + sample) / 8
-        };
-        cell.store(new, Ordering::Relaxed);
-    }
-
     /// Picks the next server for a retransmission: one not tried yet when
     /// `untried_only`, else simply the next one round.
     fn next_server(&self, e: &Entry, untried_only: bool) -> Option<usize> {
@@ -569,7 +550,7 @@ fn handle_reply(shared: &Shared, serial: usize, datagram: &[u8], from: SocketAdd
         reply.metadata.truncation
     };
     if !entry.retransmitted && verdict == CaseVerdict::Accept {
-        shared.record_rtt(from_index, entry.sent_at.elapsed());
+        shared.srtt[from_index].sample(entry.sent_at.elapsed());
     }
     if tcp {
         let entry = table.finish(key).expect("present");
@@ -592,14 +573,13 @@ fn retry_elsewhere(shared: &Shared, table: &mut Table, key: Key, failure: Reply)
     let (socket, id) = key;
     let now = Instant::now();
     let entry = table.entries.get_mut(&(socket, id)).expect("present");
-    match shared.next_server(entry, true) {
-        Some(server) if now < entry.deadline => {
+    match (shared.next_server(entry, true), entry.retry.on_failure(now)) {
+        (Some(server), Some(at)) => {
             entry.server = server;
             entry.tried |= 1 << server;
             entry.retransmitted = true;
             entry.generation += 1;
             entry.last_failure = Some(failure);
-            let at = (now + entry.rto).min(entry.deadline);
             let generation = entry.generation;
             let bytes = entry.bytes.clone();
             table.timers.push(Reverse((at, socket, id, generation)));
@@ -641,18 +621,16 @@ async fn timers(shared: std::sync::Weak<Shared>) {
                 if entry.generation != generation {
                     continue; // superseded by a later schedule
                 }
-                if now >= entry.deadline {
+                let Step::Retransmit { next } = entry.retry.on_timer(now) else {
                     let entry = table.finish((socket, id)).expect("present");
                     let _ = entry.tx.send(entry.last_failure.unwrap_or(Reply::Timeout));
                     continue;
-                }
+                };
                 let server = shared.next_server(entry, false).unwrap_or(entry.server);
                 entry.server = server;
                 entry.tried |= 1 << server;
                 entry.retransmitted = true;
                 entry.generation += 1;
-                entry.rto = (entry.rto * 2).min(shared.config.timeout);
-                let next = (now + entry.rto).min(entry.deadline);
                 table
                     .timers
                     .push(Reverse((next, socket, id, entry.generation)));
@@ -668,5 +646,107 @@ async fn timers(shared: std::sync::Weak<Shared>) {
             // Best effort: a full send buffer is one more lost datagram.
             let _ = socket.socket.try_send_to(&bytes, to);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A loopback server that answers the first `answered` queries (by
+    /// echoing them as replies, case included) and then stays silent; it
+    /// returns its address and the arrival instants of every datagram.
+    async fn server(answered: usize) -> (SocketAddr, Arc<Mutex<Vec<Instant>>>) {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let addr = socket.local_addr().expect("addr");
+        let arrivals = Arc::new(Mutex::new(Vec::new()));
+        let log = arrivals.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; MAX_DATAGRAM];
+            let mut left = answered;
+            loop {
+                let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+                    continue;
+                };
+                log.lock().unwrap().push(Instant::now());
+                if left > 0 && n >= 12 {
+                    left -= 1;
+                    buf[2] |= 0x80; // QR: a response, NOERROR, no records
+                    let _ = socket.send_to(&buf[..n], from).await;
+                }
+            }
+        });
+        (addr, arrivals)
+    }
+
+    fn config(server: SocketAddr, timeout_ms: u64, attempts: u32, min_rto_ms: u64) -> BulkConfig {
+        BulkConfig {
+            timeout: Duration::from_millis(timeout_ms),
+            attempts,
+            min_rto: Duration::from_millis(min_rto_ms),
+            ..BulkConfig::new(vec![server])
+        }
+    }
+
+    /// Asks one unanswered question; returns the copies' arrival times and
+    /// when the query gave up, in ms after it was asked.
+    async fn unanswered(t: &BulkTransport, arrivals: &Mutex<Vec<Instant>>) -> (Vec<u64>, u64) {
+        let before = arrivals.lock().unwrap().len();
+        let name = Name::from_ascii("silent.example.").expect("name");
+        let t0 = Instant::now();
+        let reply = t.query(&name, RecordType::MX).await;
+        let gave_up = (Instant::now() - t0).as_millis() as u64;
+        assert!(matches!(reply, Reply::Timeout), "{reply:?}");
+        // Let the last copy land.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let copies = arrivals.lock().unwrap()[before..]
+            .iter()
+            .map(|at| (*at - t0).as_millis() as u64)
+            .collect();
+        (copies, gave_up)
+    }
+
+    /// Each measured instant is at or after the schedule's (timers never
+    /// fire early), and not much later (a loaded machine runs late).
+    fn assert_schedule(got: &[u64], want: &[u64]) {
+        assert_eq!(got.len(), want.len(), "copies at {got:?}, want {want:?}");
+        for (g, w) in got.iter().zip(want) {
+            assert!(
+                *g >= *w && *g <= w + 400,
+                "copies at {got:?}, want {want:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unmeasured_server_gets_the_retry_policy_schedule() {
+        // RTO 500 ms (never measured), doubling to the 1 s timeout: copies
+        // at 0, 0.5 s and 1.5 s; the 2 s deadline (1 s x 2) ends it.
+        let (addr, arrivals) = server(0).await;
+        let t = BulkTransport::new(config(addr, 1000, 2, 100)).expect("bulk");
+        let (copies, gave_up) = unanswered(&t, &arrivals).await;
+        assert_schedule(&copies, &[0, 500, 1500]);
+        assert_schedule(&[gave_up], &[2000]);
+        let stats = t.stats();
+        assert_eq!((stats.sent, stats.retransmits), (3, 2), "{stats:?}");
+    }
+
+    #[tokio::test]
+    async fn a_measured_server_starts_at_four_round_trips_at_least_min_rto() {
+        // One answered question measures a loopback round trip (well under
+        // 50 ms), so the next question's RTO is min_rto, 200 ms: copies at
+        // 0, 0.2, 0.6 and 1.4 s (the RTO capped at the 800 ms timeout), then
+        // the 1.6 s deadline.
+        let (addr, arrivals) = server(1).await;
+        let t = BulkTransport::new(config(addr, 800, 2, 200)).expect("bulk");
+        let name = Name::from_ascii("answered.example.").expect("name");
+        let reply = t.query(&name, RecordType::MX).await;
+        assert!(matches!(reply, Reply::Message(_)), "{reply:?}");
+        let srtt = t.shared.srtt[0].get().expect("a round trip was measured");
+        assert!(srtt < Duration::from_millis(50), "{srtt:?}");
+        let (copies, gave_up) = unanswered(&t, &arrivals).await;
+        assert_schedule(&copies, &[0, 200, 600, 1400]);
+        assert_schedule(&[gave_up], &[1600]);
+        assert_eq!(t.stats().retransmits, 3);
     }
 }
