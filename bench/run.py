@@ -115,7 +115,7 @@ def dns_queries(summary):
 
 def check(resolver, addresses, engine, out_path, extra=(), db=None):
     history = ["--db", db] if db else ["--no-history"]
-    cmd = [BIN, "check", "--resolver", resolver, "--dns-engine", engine] + history + [
+    cmd = [BIN, "check", "--resolver", resolver, "--dns-engine", engine, "--dns-canary", "none"] + history + [
            "--format", "csv", "-o", out_path, addresses] + list(extra)
     wall, rss, summary = timed(cmd)
     return {"wall": wall, "rss": rss, "queries": dns_queries(summary), "summary": summary}
@@ -207,6 +207,10 @@ def main():
         print(f"== {a.domains:,} domains, {a.addresses:,} addresses; knot {knot_version} on {resolver}; "
               f"{os.cpu_count()} cores; everything below measured in this run")
 
+        if a.only_history:
+            history_ratio(resolver, addresses, work, a)
+            return
+
         p = subprocess.run(["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", os.path.join(data, "queries.txt"),
                             "-l", "10", "-c", "4", "-T", "1", "-q", "200"], capture_output=True, text=True)
         m = re.search(r"Queries per second:\s+([\d.]+)", p.stdout)
@@ -232,8 +236,6 @@ def main():
         print("".join("    " + l for l in rows["bulk"]["summary"].splitlines(True)))
 
         history_ratio(resolver, addresses, work, a)
-        if a.only_history:
-            return
 
         ev = email_validator_rate(a.python, port, addresses, a.sample)
         ours = a.addresses / rows["bulk"]["wall"]
