@@ -43,6 +43,7 @@
 #![warn(missing_docs)]
 
 pub mod history;
+pub mod input;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
