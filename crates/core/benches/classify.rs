@@ -90,7 +90,6 @@ fn evidence() -> Vec<DomainEvidence> {
             targets: vec![],
             implicit: None,
             probe: None,
-            probe: None,
         },
     ]
 }
