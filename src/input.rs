@@ -510,3 +510,96 @@ mod tests {
         assert!(r.address.ends_with('…'));
     }
 }
+
+/// Property tests: arbitrary text gives exactly one row per line that is
+/// not blank or a comment, in order, however the bytes arrive; CSV gives
+/// one row per record.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Hands out at most `chunk` bytes per read, so lines, CRLFs and
+    /// multi-byte characters are split across reads.
+    struct Chunked {
+        data: Vec<u8>,
+        at: usize,
+        chunk: usize,
+    }
+
+    impl Read for Chunked {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.chunk.min(buf.len()).min(self.data.len() - self.at);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    fn read_all(data: Vec<u8>, chunk: usize, format: InputFormat) -> Vec<Row> {
+        let reader = Chunked { data, at: 0, chunk };
+        let mut inputs = Inputs::from_reader("mem", Box::new(reader), format, None).unwrap();
+        let mut rows = Vec::new();
+        while let Some(row) = inputs.next_row().unwrap() {
+            rows.push(row);
+        }
+        rows
+    }
+
+    proptest! {
+        #[test]
+        fn one_row_per_line_in_order(
+            lines in prop::collection::vec("[ a-z@.#\t\r\u{feff}é\u{0}-]{0,12}", 0..20),
+            crlf in any::<bool>(),
+            final_newline in any::<bool>(),
+            chunk in prop::sample::select(vec![1usize, 2, 3, 5, 4096]),
+        ) {
+            let end = if crlf { "\r\n" } else { "\n" };
+            let mut text = lines.join(end);
+            if final_newline && !lines.is_empty() {
+                text.push_str(end);
+            }
+            let rows = read_all(text.clone().into_bytes(), chunk, InputFormat::Text);
+            // Exactly the lines that are neither blank nor comments.
+            let mut want = Vec::new();
+            let mut raw_lines: Vec<&str> = text.split('\n').collect();
+            if text.is_empty() || text.ends_with('\n') {
+                raw_lines.pop();
+            }
+            for (i, line) in raw_lines.into_iter().enumerate() {
+                let mut line = line.strip_suffix('\r').unwrap_or(line);
+                if i == 0 {
+                    line = line.strip_prefix('\u{feff}').unwrap_or(line);
+                }
+                let t = line.trim_ascii();
+                if t.is_empty() || t.starts_with('#') {
+                    continue;
+                }
+                want.push((i as u64 + 1, line.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}')));
+            }
+            let got: Vec<(u64, &str)> = rows.iter().map(|r| (r.line, r.address.as_str())).collect();
+            prop_assert_eq!(got, want);
+            for row in &rows {
+                prop_assert_eq!(&row.parsed, &parse_address(&row.address));
+            }
+        }
+
+        #[test]
+        fn one_row_per_csv_record(
+            records in prop::collection::vec(("[a-z ]{0,6}", "[ a-z@.é]{0,12}"), 0..12),
+            chunk in prop::sample::select(vec![1usize, 3, 4096]),
+        ) {
+            let mut text = String::from("name,email\n");
+            for (name, email) in &records {
+                text.push_str(&format!("{name},{email}\n"));
+            }
+            let rows = read_all(text.into_bytes(), chunk, InputFormat::Csv);
+            prop_assert_eq!(rows.len(), records.len());
+            for (i, (row, (name, email))) in rows.iter().zip(&records).enumerate() {
+                prop_assert_eq!(row.line, i as u64 + 2);
+                prop_assert_eq!(row.address.as_str(), email.trim());
+                prop_assert_eq!(row.columns.as_deref(), Some(&[name.clone(), email.clone()][..]));
+            }
+        }
+    }
+}
