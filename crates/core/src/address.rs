@@ -119,6 +119,14 @@ pub fn parse_address(input: &str) -> Result<Address, SyntaxError> {
         )));
     }
     let domain = normalize_domain(domain)?;
+    // The domain goes on the wire in A-labels, which can be longer than
+    // the U-labels written: the limit holds for that form too.
+    let wire = local.len() + 1 + domain.len();
+    if wire > MAX_ADDRESS {
+        return Err(SyntaxError::address(format!(
+            "address is {wire} octets long with its domain in A-labels ({domain}), more than {MAX_ADDRESS} (RFC 5321 §4.5.3.1.3)"
+        )));
+    }
     Ok(Address {
         local: local.to_string(),
         domain,
@@ -473,6 +481,30 @@ mod tests {
         assert!(parse_address(&ok).is_ok());
         let e = parse_address(&format!("g{ok}")).unwrap_err();
         assert!(e.detail.contains("255 octets"), "{}", e.detail);
+    }
+
+    /// Found by the `address` fuzz target: an address of 186 octets as
+    /// written whose domain is 255 octets in A-labels was accepted, and
+    /// its own normal form was then refused.
+    #[test]
+    fn length_limit_holds_for_the_a_label_form() {
+        // Found by the `address` fuzz target: 186 octets as written, 255
+        // with the domain in A-labels. It was accepted, and its own normal
+        // form was then refused.
+        let written = "ivan@no-suchn\u{4d1}\u{2ff}12.ccDeonherbcvdeexample.opgtb\u{fc}cDen\u{4d1}\u{2ff}05.cexample.opgtb\u{fc}cDeon\u{4d1}\u{2ff}on\u{4d1}\u{2ff}11.ccDeon\u{4d1}\u{2ff}05.con\u{4d1}\u{2ff}12.ccDeon\u{4d1}\u{2ff}05.cexample.opgtb\u{fc}cDen\u{4d1}\u{2ff}05.cexample.opgtb\u{fc}cDeon\u{4d1}\u{2ff}o5.c";
+        assert_eq!(written.len(), 186);
+        let e = parse_address(written).unwrap_err();
+        assert_eq!(e.reason, Reason::AddressInvalid);
+        assert!(
+            e.detail
+                .contains("255 octets long with its domain in A-labels"),
+            "{}",
+            e.detail
+        );
+        // One octet less fits, and its normal form parses the same.
+        let a = parse_address(&written[1..]).unwrap();
+        assert_eq!(a.domain.len() + 1 + a.local.len(), 254);
+        assert_eq!(parse_address(&format!("{}@{}", a.local, a.domain)), Ok(a));
     }
 
     #[test]
