@@ -5,9 +5,11 @@
 //! an `address_invalid` verdict. Only blank lines and `#` comments in text
 //! input are skipped.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use prebounce_core::address::{parse_address, Address, SyntaxError};
 use prebounce_core::verdict::Reason;
@@ -138,13 +140,79 @@ fn read_line_limited(
     Ok(Some(len))
 }
 
+/// Where the lines of a CSV input start, so a record is numbered by its
+/// first line. The csv crate's record position is where it began reading,
+/// which is before the `\n` of the previous record's CRLF and before the
+/// blank lines it skips: CRLF files came out numbered one line early.
+#[derive(Debug)]
+struct LineStarts {
+    /// `(byte offset, line)` of every byte that is not a line end and
+    /// follows one (or starts the input), from the current record on.
+    starts: VecDeque<(u64, u64)>,
+    offset: u64,
+    line: u64,
+    after_break: bool,
+}
+
+impl LineStarts {
+    fn new() -> LineStarts {
+        LineStarts {
+            starts: VecDeque::new(),
+            offset: 0,
+            line: 1,
+            after_break: true,
+        }
+    }
+
+    /// The line of the first byte at or after `from` that is not a line
+    /// end, forgetting the ones before.
+    fn line_from(&mut self, from: u64) -> Option<u64> {
+        while self.starts.front().is_some_and(|&(o, _)| o < from) {
+            self.starts.pop_front();
+        }
+        self.starts.front().map(|&(_, line)| line)
+    }
+}
+
+/// Passes the bytes to the CSV parser, noting where lines start.
+struct Tap {
+    inner: Box<dyn Read + Send>,
+    seen: Arc<Mutex<LineStarts>>,
+}
+
+impl Read for Tap {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut s = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        for &b in &buf[..n] {
+            match b {
+                b'\n' => {
+                    s.line += 1;
+                    s.after_break = true;
+                }
+                b'\r' => s.after_break = true,
+                _ => {
+                    if s.after_break {
+                        let at = (s.offset, s.line);
+                        s.starts.push_back(at);
+                    }
+                    s.after_break = false;
+                }
+            }
+            s.offset += 1;
+        }
+        Ok(n)
+    }
+}
+
 enum Source {
     Text {
         reader: BufReader<Box<dyn Read + Send>>,
         line: u64,
     },
     Csv {
-        reader: csv::Reader<Box<dyn Read + Send>>,
+        reader: csv::Reader<Tap>,
+        lines: Arc<Mutex<LineStarts>>,
         column: usize,
         column_name: String,
     },
@@ -290,6 +358,11 @@ impl Inputs {
             ));
             return Ok(());
         }
+        let lines = Arc::new(Mutex::new(LineStarts::new()));
+        let reader = Tap {
+            inner: reader,
+            seen: lines.clone(),
+        };
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
             .has_headers(true)
@@ -321,6 +394,7 @@ impl Inputs {
             name,
             Source::Csv {
                 reader,
+                lines,
                 column,
                 column_name,
             },
@@ -364,6 +438,7 @@ impl Inputs {
                 }
                 Source::Csv {
                     reader,
+                    lines,
                     column,
                     column_name,
                 } => {
@@ -374,7 +449,13 @@ impl Inputs {
                         self.sources.pop();
                         continue;
                     }
-                    let line = self.record.position().map(|p| p.line()).unwrap_or(0);
+                    let line = self.record.position().map_or(0, |p| {
+                        lines
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .line_from(p.byte())
+                            .unwrap_or(p.line())
+                    });
                     let columns: Vec<String> = self
                         .record
                         .iter()
@@ -501,6 +582,45 @@ mod tests {
         assert!(e.err().unwrap().to_string().contains("no header row"));
     }
 
+    /// Found by the `input` fuzz target: after a CRLF (or blank lines) the
+    /// csv crate's record position is the line before the record, so two
+    /// rows had the same line number and CRLF files were numbered one line
+    /// early.
+    #[test]
+    fn csv_rows_are_numbered_by_their_first_line() {
+        let lines = |bytes: &'static [u8]| -> Vec<(u64, String)> {
+            let mut inputs =
+                Inputs::from_reader("m.csv", Box::new(bytes), InputFormat::Csv, None).unwrap();
+            let mut out = Vec::new();
+            while let Some(r) = inputs.next_row().unwrap() {
+                out.push((r.line, r.address));
+            }
+            out
+        };
+        let want = |v: &[(u64, &str)]| -> Vec<(u64, String)> {
+            v.iter().map(|(l, a)| (*l, a.to_string())).collect()
+        };
+        assert_eq!(
+            lines(b"n,email\r\nA,a@b.zz\r\nB,\"c@d\r\n.zz\"\r\nC,e@f.zz\r\n\r\n\r\nD,g@h.zz\r\n"),
+            want(&[
+                (2, "a@b.zz"),
+                (3, "c@d\r\n.zz"),
+                (5, "e@f.zz"),
+                (8, "g@h.zz")
+            ])
+        );
+        assert_eq!(
+            lines(b"n,email\nA,a@b.zz\nB,\"c@d\n.zz\"\nC,e@f.zz\n\nD,g@h.zz"),
+            want(&[(2, "a@b.zz"), (3, "c@d\n.zz"), (5, "e@f.zz"), (7, "g@h.zz")])
+        );
+        // The fuzz case, shortened: a record ending in a bare CR, then a
+        // quoted field over three lines.
+        assert_eq!(
+            lines(b"n,email\n\"n8\",x@y.zz\r\n\"# c\r\nlast\",u@v.zz\n"),
+            want(&[(2, "x@y.zz"), (3, "u@v.zz")])
+        );
+    }
+
     #[test]
     fn junk_rows() {
         let r = row_from_bytes(3, &[0xff, 0xfe, b'@', b'x'], 4, None);
@@ -585,18 +705,25 @@ mod props {
         }
 
         #[test]
-        fn one_row_per_csv_record(
-            records in prop::collection::vec(("[a-z ]{0,6}", "[ a-z@.é]{0,12}"), 0..12),
+        fn one_row_per_csv_record_numbered_by_its_line(
+            records in prop::collection::vec(("[a-z ]{0,6}", "[ a-z@.é]{0,12}", 0usize..3), 0..12),
+            crlf in any::<bool>(),
             chunk in prop::sample::select(vec![1usize, 3, 4096]),
         ) {
-            let mut text = String::from("name,email\n");
-            for (name, email) in &records {
-                text.push_str(&format!("{name},{email}\n"));
+            let end = if crlf { "\r\n" } else { "\n" };
+            let mut text = format!("name,email{end}");
+            let mut want_lines = Vec::new();
+            let mut line = 1;
+            for (name, email, blanks) in &records {
+                text.push_str(&end.repeat(*blanks));
+                line += blanks + 1;
+                want_lines.push(line as u64);
+                text.push_str(&format!("{name},{email}{end}"));
             }
             let rows = read_all(text.into_bytes(), chunk, InputFormat::Csv);
             prop_assert_eq!(rows.len(), records.len());
-            for (i, (row, (name, email))) in rows.iter().zip(&records).enumerate() {
-                prop_assert_eq!(row.line, i as u64 + 2);
+            for ((row, (name, email, _)), line) in rows.iter().zip(&records).zip(want_lines) {
+                prop_assert_eq!(row.line, line);
                 prop_assert_eq!(row.address.as_str(), email.trim());
                 prop_assert_eq!(row.columns.as_deref(), Some(&[name.clone(), email.clone()][..]));
             }
