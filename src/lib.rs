@@ -44,6 +44,7 @@
 
 pub mod health;
 pub mod history;
+pub mod input;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

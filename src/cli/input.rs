@@ -1,400 +1,50 @@
-//! Reading addresses: text (one per line) or CSV, from files or stdin.
-//!
-//! Every input row becomes exactly one [`Row`]; rows that cannot hold an
-//! address (invalid UTF-8, overlong lines, binary junk) are rows too, with
-//! an `address_invalid` verdict. Only blank lines and `#` comments in text
-//! input are skipped.
+//! The input reader lives in the library ([`prebounce::input`], where the
+//! fuzz targets and property tests reach it); this maps the command line's
+//! flag and exit-code types onto it.
 
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::ops::{Deref, DerefMut};
+use std::path::PathBuf;
 
-use prebounce_core::address::{parse_address, Address, SyntaxError};
-use prebounce_core::verdict::Reason;
+use prebounce::input::{self, InputFormat as Format};
+pub use prebounce::input::{pick_column, Row};
 
 use super::args::InputFormat;
 use super::config::UsageError;
 
-/// Longest line (or CSV field) read as an address; the rest is skipped.
-pub const MAX_LINE: usize = 64 * 1024;
-/// How much of an overlong line is echoed in the output.
-const ECHO: usize = 256;
-
-/// One input row.
-#[derive(Debug)]
-pub struct Row {
-    /// The line number in its file (the record's first line for CSV).
-    pub line: u64,
-    /// The address as given, trimmed (shortened when overlong).
-    pub address: String,
-    /// All CSV fields, for pass-through.
-    pub columns: Option<Vec<String>>,
-    /// The syntax check.
-    pub parsed: Result<Address, SyntaxError>,
-}
-
-fn invalid(detail: String) -> Result<Address, SyntaxError> {
-    Err(SyntaxError {
-        reason: Reason::AddressInvalid,
-        detail,
-        domain: None,
-    })
-}
-
-/// Makes a row from the raw bytes of one address field.
-fn row_from_bytes(line: u64, bytes: &[u8], full_len: usize, columns: Option<Vec<String>>) -> Row {
-    if full_len > MAX_LINE {
-        let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(ECHO)]);
-        return Row {
-            line,
-            address: format!("{}…", shown.trim()),
-            columns,
-            parsed: invalid(format!(
-                "line {line} is {full_len} bytes long, more than {MAX_LINE}: not an address"
-            )),
-        };
-    }
-    match std::str::from_utf8(bytes) {
-        Ok(text) => {
-            let text = text.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
-            Row {
-                line,
-                address: text.to_string(),
-                columns,
-                parsed: parse_address(text),
-            }
-        }
-        Err(e) => {
-            let lossy = String::from_utf8_lossy(bytes);
-            let lossy: String = lossy.trim().chars().take(ECHO).collect();
-            Row {
-                line,
-                address: lossy,
-                columns,
-                parsed: invalid(format!(
-                    "line {line} is not valid UTF-8 (bad byte at offset {})",
-                    e.valid_up_to()
-                )),
-            }
-        }
-    }
-}
-
-/// Reads up to `max` bytes of the next line into `out` (without the line
-/// end); returns the line's full length, or `None` at the end of input.
-fn read_line_limited(
-    r: &mut dyn BufRead,
-    out: &mut Vec<u8>,
-    max: usize,
-) -> io::Result<Option<usize>> {
-    out.clear();
-    let mut len = 0usize;
-    let mut any = false;
-    loop {
-        let buf = match r.fill_buf() {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if buf.is_empty() {
-            return Ok(any.then_some(len));
-        }
-        any = true;
-        let (chunk, used, done) = match buf.iter().position(|&b| b == b'\n') {
-            Some(i) => (&buf[..i], i + 1, true),
-            None => (buf, buf.len(), false),
-        };
-        let room = max.saturating_sub(out.len());
-        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        len += chunk.len();
-        r.consume(used);
-        if done {
-            break;
-        }
-    }
-    if out.last() == Some(&b'\r') && len <= max {
-        out.pop();
-        len -= 1;
-    }
-    Ok(Some(len))
-}
-
-enum Source {
-    Text {
-        reader: BufReader<Box<dyn Read + Send>>,
-        line: u64,
-    },
-    Csv {
-        reader: csv::Reader<Box<dyn Read + Send>>,
-        column: usize,
-        column_name: String,
-    },
-}
-
-/// All the inputs of a run, read one after the other.
-pub struct Inputs {
-    sources: Vec<(String, Source)>,
-    /// The CSV header, when the input is CSV.
-    pub header: Option<Vec<String>>,
-    buf: Vec<u8>,
-    record: csv::ByteRecord,
-}
-
-fn open(path: &Path) -> anyhow::Result<Box<dyn Read + Send>> {
-    if path == Path::new("-") {
-        return Ok(Box::new(io::stdin()));
-    }
-    let file =
-        File::open(path).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
-    Ok(Box::new(file))
-}
-
-fn is_csv(path: &Path, format: Option<InputFormat>) -> bool {
-    match format {
-        Some(f) => f == InputFormat::Csv,
-        None => path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("csv")),
-    }
-}
-
-/// Picks the address column: `--column` (exact, then case-insensitive), or
-/// the first header named email / e-mail / address, or the first column.
-pub fn pick_column(header: &[String], wanted: Option<&str>) -> Result<usize, UsageError> {
-    let clean = |h: &str| h.trim().trim_start_matches('\u{feff}').to_string();
-    if let Some(w) = wanted {
-        return header
-            .iter()
-            .position(|h| clean(h) == w)
-            .or_else(|| header.iter().position(|h| clean(h).eq_ignore_ascii_case(w)))
-            .ok_or_else(|| {
-                UsageError(format!(
-                    "--column {w}: no such column; the header has: {}",
-                    header.join(", ")
-                ))
-            });
-    }
-    Ok(header
-        .iter()
-        .position(|h| {
-            let h = clean(h).to_ascii_lowercase();
-            h == "email" || h == "e-mail" || h == "address"
-        })
-        .unwrap_or(0))
-}
+/// All the inputs of a run; see [`prebounce::input::Inputs`].
+pub struct Inputs(input::Inputs);
 
 impl Inputs {
-    /// Opens every input; CSV inputs must share one header.
+    /// Opens every input; a usage mistake becomes the CLI's [`UsageError`]
+    /// (exit code 2).
     pub fn open(
         files: &[PathBuf],
         format: Option<InputFormat>,
         column: Option<&str>,
     ) -> anyhow::Result<Inputs> {
-        let stdin = [PathBuf::from("-")];
-        let files = if files.is_empty() { &stdin[..] } else { files };
-        let mut sources = Vec::new();
-        let mut header: Option<Vec<String>> = None;
-        let mut index = None;
-        let csv_inputs = files.iter().filter(|f| is_csv(f, format)).count();
-        if csv_inputs != 0 && csv_inputs != files.len() {
-            return Err(UsageError(
-                "mixing CSV and text inputs in one run is not supported; run them separately or set --input-format".into(),
-            )
-            .into());
-        }
-        if csv_inputs == 0 && column.is_some() {
-            return Err(UsageError(
-                "--column applies to CSV input only (a .csv file or --input-format csv)".into(),
-            )
-            .into());
-        }
-        for path in files {
-            let name = path.display().to_string();
-            let reader = open(path)?;
-            if is_csv(path, format) {
-                let mut reader = csv::ReaderBuilder::new()
-                    .flexible(true)
-                    .has_headers(true)
-                    .from_reader(reader);
-                let h: Vec<String> = reader
-                    .byte_headers()
-                    .map_err(|e| anyhow::anyhow!("{name}: cannot read the CSV header: {e}"))?
-                    .iter()
-                    .map(|f| String::from_utf8_lossy(f).into_owned())
-                    .collect();
-                if h.is_empty() || (h.len() == 1 && h[0].is_empty()) {
-                    return Err(
-                        UsageError(format!("{name}: the CSV input has no header row")).into(),
-                    );
-                }
-                match &header {
-                    Some(first) if *first != h => {
-                        return Err(UsageError(format!(
-                            "{name} has a different CSV header than {}; run them separately",
-                            files[0].display()
-                        ))
-                        .into())
-                    }
-                    Some(_) => {}
-                    None => {
-                        index = Some(pick_column(&h, column)?);
-                        header = Some(h.clone());
-                    }
-                }
-                let column = index.expect("set with the header");
-                sources.push((
-                    name,
-                    Source::Csv {
-                        reader,
-                        column,
-                        column_name: h[column].clone(),
-                    },
-                ));
-            } else {
-                sources.push((
-                    name,
-                    Source::Text {
-                        reader: BufReader::with_capacity(256 * 1024, reader),
-                        line: 0,
-                    },
-                ));
-            }
-        }
-        sources.reverse();
-        Ok(Inputs {
-            sources,
-            header,
-            buf: Vec::with_capacity(1024),
-            record: csv::ByteRecord::new(),
-        })
-    }
-
-    /// Whether the next row can be read without waiting on the input (so
-    /// rows read so far can wait to be sent on in a larger batch).
-    pub fn has_buffered(&self) -> bool {
-        match self.sources.last() {
-            Some((_, Source::Text { reader, .. })) => !reader.buffer().is_empty(),
-            Some((_, Source::Csv { .. })) => true,
-            None => false,
-        }
-    }
-
-    /// The next row, or `None` when every input is read.
-    pub fn next_row(&mut self) -> anyhow::Result<Option<Row>> {
-        loop {
-            let Some((name, source)) = self.sources.last_mut() else {
-                return Ok(None);
-            };
-            match source {
-                Source::Text { reader, line } => {
-                    let Some(len) = read_line_limited(reader, &mut self.buf, MAX_LINE)
-                        .map_err(|e| anyhow::anyhow!("cannot read {name}: {e}"))?
-                    else {
-                        self.sources.pop();
-                        continue;
-                    };
-                    *line += 1;
-                    if *line == 1 && self.buf.starts_with("\u{feff}".as_bytes()) {
-                        self.buf.drain(..3);
-                    }
-                    let trimmed = self.buf.trim_ascii();
-                    if len <= MAX_LINE && (trimmed.is_empty() || trimmed.starts_with(b"#")) {
-                        continue;
-                    }
-                    return Ok(Some(row_from_bytes(*line, &self.buf, len, None)));
-                }
-                Source::Csv {
-                    reader,
-                    column,
-                    column_name,
-                } => {
-                    let more = reader
-                        .read_byte_record(&mut self.record)
-                        .map_err(|e| anyhow::anyhow!("cannot read {name}: {e}"))?;
-                    if !more {
-                        self.sources.pop();
-                        continue;
-                    }
-                    let line = self.record.position().map(|p| p.line()).unwrap_or(0);
-                    let columns: Vec<String> = self
-                        .record
-                        .iter()
-                        .map(|f| String::from_utf8_lossy(f).into_owned())
-                        .collect();
-                    let Some(field) = self.record.get(*column) else {
-                        return Ok(Some(Row {
-                            line,
-                            address: String::new(),
-                            parsed: invalid(format!(
-                                "line {line} has no value in the '{column_name}' column"
-                            )),
-                            columns: Some(columns),
-                        }));
-                    };
-                    let field = field.to_vec();
-                    let len = field.len();
-                    return Ok(Some(row_from_bytes(line, &field, len, Some(columns))));
-                }
-            }
-        }
+        let format = format.map(|f| match f {
+            InputFormat::Text => Format::Text,
+            InputFormat::Csv => Format::Csv,
+        });
+        input::Inputs::open(files, format, column)
+            .map(Inputs)
+            .map_err(|e| match e.downcast::<input::UsageError>() {
+                Ok(usage) => UsageError(usage.0).into(),
+                Err(e) => e,
+            })
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+impl Deref for Inputs {
+    type Target = input::Inputs;
 
-    fn lines(input: &[u8], max: usize) -> Vec<(Vec<u8>, usize)> {
-        let mut r = BufReader::with_capacity(4, input);
-        let mut out = Vec::new();
-        let mut buf = Vec::new();
-        while let Some(len) = read_line_limited(&mut r, &mut buf, max).unwrap() {
-            out.push((buf.clone(), len));
-        }
-        out
+    fn deref(&self) -> &input::Inputs {
+        &self.0
     }
+}
 
-    #[test]
-    fn line_reading() {
-        let got = lines(b"a@b.de\r\n\nlonglonglong\nlast", 5);
-        assert_eq!(
-            got,
-            vec![
-                (b"a@b.d".to_vec(), 7),
-                (vec![], 0),
-                (b"longl".to_vec(), 12),
-                (b"last".to_vec(), 4)
-            ]
-        );
-        assert_eq!(lines(b"x\r\n", 100), vec![(b"x".to_vec(), 1)]);
-        assert!(lines(b"", 100).is_empty());
-    }
-
-    #[test]
-    fn columns() {
-        let h = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(
-            pick_column(&h(&["name", "E-Mail", "email"]), None).unwrap(),
-            1
-        );
-        assert_eq!(pick_column(&h(&["\u{feff}Email", "x"]), None).unwrap(), 0);
-        assert_eq!(pick_column(&h(&["name", "contact"]), None).unwrap(), 0);
-        assert_eq!(
-            pick_column(&h(&["name", "Contact"]), Some("contact")).unwrap(),
-            1
-        );
-        assert!(pick_column(&h(&["name"]), Some("mail"))
-            .unwrap_err()
-            .0
-            .contains("header has: name"));
-    }
-
-    #[test]
-    fn junk_rows() {
-        let r = row_from_bytes(3, &[0xff, 0xfe, b'@', b'x'], 4, None);
-        assert!(r.parsed.unwrap_err().detail.contains("not valid UTF-8"));
-        let r = row_from_bytes(4, &[b'a'; 300], 2_000_000, None);
-        assert!(r.parsed.unwrap_err().detail.contains("2000000 bytes"));
-        assert!(r.address.ends_with('…'));
+impl DerefMut for Inputs {
+    fn deref_mut(&mut self) -> &mut input::Inputs {
+        &mut self.0
     }
 }

@@ -127,6 +127,14 @@ pub fn parse_address(input: &str) -> Result<Address, SyntaxError> {
         _ => domain,
     };
     let domain = normalize_domain(domain)?;
+    // The domain goes on the wire in A-labels, which can be longer than
+    // the U-labels written: the limit holds for that form too.
+    let wire = local.len() + 1 + domain.len();
+    if wire > MAX_ADDRESS {
+        return Err(SyntaxError::address(format!(
+            "address is {wire} octets long with its domain in A-labels ({domain}), more than {MAX_ADDRESS} (RFC 5321 §4.5.3.1.3)"
+        )));
+    }
     Ok(Address {
         local: local.to_string(),
         domain,
@@ -483,6 +491,30 @@ mod tests {
         assert!(e.detail.contains("255 octets"), "{}", e.detail);
     }
 
+    /// Found by the `address` fuzz target: an address of 186 octets as
+    /// written whose domain is 255 octets in A-labels was accepted, and
+    /// its own normal form was then refused.
+    #[test]
+    fn length_limit_holds_for_the_a_label_form() {
+        // Found by the `address` fuzz target: 186 octets as written, 255
+        // with the domain in A-labels. It was accepted, and its own normal
+        // form was then refused.
+        let written = "ivan@no-suchn\u{4d1}\u{2ff}12.ccDeonherbcvdeexample.opgtb\u{fc}cDen\u{4d1}\u{2ff}05.cexample.opgtb\u{fc}cDeon\u{4d1}\u{2ff}on\u{4d1}\u{2ff}11.ccDeon\u{4d1}\u{2ff}05.con\u{4d1}\u{2ff}12.ccDeon\u{4d1}\u{2ff}05.cexample.opgtb\u{fc}cDen\u{4d1}\u{2ff}05.cexample.opgtb\u{fc}cDeon\u{4d1}\u{2ff}o5.c";
+        assert_eq!(written.len(), 186);
+        let e = parse_address(written).unwrap_err();
+        assert_eq!(e.reason, Reason::AddressInvalid);
+        assert!(
+            e.detail
+                .contains("255 octets long with its domain in A-labels"),
+            "{}",
+            e.detail
+        );
+        // One octet less fits, and its normal form parses the same.
+        let a = parse_address(&written[1..]).unwrap();
+        assert_eq!(a.domain.len() + 1 + a.local.len(), 254);
+        assert_eq!(parse_address(&format!("{}@{}", a.local, a.domain)), Ok(a));
+    }
+
     #[test]
     fn junk_never_panics() {
         let long = "x".repeat(1 << 20);
@@ -499,6 +531,102 @@ mod tests {
             "a@ü",
         ] {
             let _ = parse_address(input);
+        }
+    }
+}
+
+/// Property tests: generated valid addresses parse and round-trip, and any
+/// text at all gets a verdict with a reason, never a panic.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// An LDH label, mixed case, never an A-label.
+    fn label() -> impl Strategy<Value = String> {
+        "[a-zA-Z0-9]([a-zA-Z0-9-]{0,14}[a-zA-Z0-9])?".prop_filter("not an A-label", |l| {
+            !l.to_ascii_lowercase().starts_with("xn--")
+        })
+    }
+
+    /// A domain below an ordinary top-level domain, not a special-use name.
+    fn domain() -> impl Strategy<Value = String> {
+        (
+            prop::collection::vec(label(), 1..4),
+            prop::sample::select(vec!["com", "NET", "Org", "de", "zz", "shop"]),
+        )
+            .prop_map(|(labels, tld)| format!("{}.{tld}", labels.join(".")))
+            .prop_filter("not special-use", |d| {
+                special_use_suffix(&d.to_ascii_lowercase()).is_none()
+            })
+    }
+
+    /// A dot-atom local part (ASCII atext and some UTF-8), or a quoted one.
+    fn local() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::collection::vec("[a-zA-Z0-9!#$%&'*+/=?^_`{|}~äøé-]{1,8}", 1..4)
+                .prop_map(|atoms| atoms.join(".")),
+            "\"[a-z0-9 @,.()<>]{0,12}\"",
+        ]
+    }
+
+    fn check_accepted(a: &Address) {
+        assert!(a.domain.len() <= MAX_DOMAIN);
+        assert!(a
+            .domain
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'));
+        assert_eq!(normalize_domain(&a.domain).as_ref(), Ok(&a.domain));
+        let again = parse_address(&format!("{}@{}", a.local, a.domain));
+        assert_eq!(again.as_ref(), Ok(a), "the normal form parses the same");
+    }
+
+    proptest! {
+        #[test]
+        fn valid_addresses_parse_and_round_trip(
+            local in local(),
+            domain in domain(),
+            pad in "[ \t\u{feff}]{0,2}",
+        ) {
+            let input = format!("{pad}{local}@{domain}{pad}");
+            let a = parse_address(&input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
+            prop_assert_eq!(&a.local, &local);
+            prop_assert_eq!(&a.domain, &domain.to_ascii_lowercase());
+            check_accepted(&a);
+        }
+
+        #[test]
+        fn internationalized_domains_become_a_labels(
+            local in "[a-z]{1,8}",
+            labels in prop::collection::vec("[a-zäöüéßçñ]{1,10}", 1..3),
+        ) {
+            let input = format!("{local}@{}.de", labels.join("."));
+            let a = parse_address(&input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
+            check_accepted(&a);
+        }
+
+        #[test]
+        fn any_text_gets_a_reason(
+            input in prop_oneof![
+                any::<String>(),
+                "[a-zA-Z0-9@.\"\\\\ \t\u{0}\u{feff}äß\\[\\]-]{0,80}",
+            ],
+        ) {
+            for result in [parse_address(&input), normalize_domain(&input).map(|domain| Address {
+                local: "x".into(),
+                domain,
+            })] {
+                match result {
+                    Ok(a) => check_accepted(&a),
+                    Err(e) => {
+                        prop_assert!(matches!(
+                            e.reason,
+                            Reason::AddressInvalid | Reason::DomainInvalid | Reason::DomainReserved
+                        ));
+                        prop_assert!(!e.detail.is_empty());
+                    }
+                }
+            }
         }
     }
 }

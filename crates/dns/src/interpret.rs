@@ -304,3 +304,67 @@ mod tests {
         assert!(looped.status.is_temporary());
     }
 }
+
+/// Property tests: whatever the records, a temporary response code never
+/// reads as NXDOMAIN, NODATA or an answer, and records come only with an
+/// answer.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use hickory_proto::op::{MessageType, OpCode, Query};
+    use hickory_proto::rr::rdata::{A, CNAME, MX, NS, SOA};
+    use hickory_proto::rr::Record;
+    use proptest::prelude::*;
+
+    const NAMES: [&str; 5] = ["d.test.", "D.Test.", "e.test.", "f.test.", "x.other."];
+
+    fn n(s: &str) -> Name {
+        Name::from_ascii(s).unwrap()
+    }
+
+    fn record() -> impl Strategy<Value = Record> {
+        (0..NAMES.len(), 0..NAMES.len(), 0u8..5).prop_map(|(owner, target, kind)| {
+            let (owner, target) = (n(NAMES[owner]), n(NAMES[target]));
+            let data = match kind {
+                0 => RData::MX(MX::new(10, target)),
+                1 => RData::CNAME(CNAME(target)),
+                2 => RData::A(A::new(192, 0, 2, 1)),
+                3 => RData::NS(NS(target)),
+                _ => RData::SOA(SOA::new(target.clone(), target, 1, 60, 60, 60, 60)),
+            };
+            Record::from_rdata(owner, 60, data)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn temporary_rcodes_never_read_as_permanent(
+            rcode in prop_oneof![0u16..=10, 0u16..4096],
+            answers in prop::collection::vec(record(), 0..6),
+            authorities in prop::collection::vec(record(), 0..3),
+            qtype in prop::sample::select(vec![RecordType::MX, RecordType::A, RecordType::CNAME]),
+        ) {
+            let code = <ResponseCode as From<u16>>::from(rcode);
+            let mut m = Message::new(1, MessageType::Response, OpCode::Query);
+            m.metadata.response_code = code;
+            m.add_query(Query::query(n("d.test."), qtype));
+            m.answers = answers;
+            m.authorities = authorities;
+            let read = interpret(&n("d.test."), qtype, &Reply::Message(Box::new(m)));
+            prop_assert_eq!(read.rcode, Some(u16::from(code)));
+            match code {
+                ResponseCode::NoError => prop_assert_ne!(read.status, QueryStatus::NxDomain),
+                ResponseCode::NXDomain => prop_assert!(matches!(
+                    read.status,
+                    QueryStatus::NxDomain | QueryStatus::ServFail
+                )),
+                _ => prop_assert!(read.status.is_temporary(), "{:?} read as {:?}", code, read.status),
+            }
+            prop_assert_eq!(read.status == QueryStatus::Answer, !read.records.is_empty());
+            prop_assert!(read.records.iter().all(|r| r.record_type() == qtype));
+            prop_assert!(read.cname.len() <= MAX_CNAME_CHAIN);
+        }
+    }
+}

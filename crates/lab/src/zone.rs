@@ -661,3 +661,95 @@ mod tests {
         .is_err());
     }
 }
+
+/// Property tests: the zone parser never panics, on token soup that looks
+/// like a zone file or on any text, and an accepted zone answers.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use hickory_proto::op::{OpCode, Query};
+    use proptest::prelude::*;
+
+    fn token() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "$ORIGIN",
+                "$TTL",
+                "$INCLUDE",
+                "@",
+                "IN",
+                "SOA",
+                "MX",
+                "A",
+                "AAAA",
+                "CNAME",
+                "NS",
+                "TXT",
+                "SRV",
+                "CAA",
+                "PTR",
+                "*",
+                ".",
+                "zz.",
+                "shop.zz.",
+                "ns",
+                "hostmaster",
+                "0",
+                "10",
+                "300",
+                "65535",
+                "4294967296",
+                "(",
+                ")",
+                ";",
+                ";! fault",
+                "servfail",
+                "timeout",
+                "\"",
+                "\\",
+                "192.0.2.1",
+                "::1",
+                "xn--",
+                "\n",
+                "\n",
+                "\n",
+            ])
+            .prop_map(str::to_string),
+            "[a-z0-9.*@$;\"\\\\()-]{1,8}",
+        ]
+    }
+
+    fn check(text: &str) {
+        if let Ok((zone, faults)) = Zone::parse(text, None) {
+            let apex: Name = zone.origin().into();
+            let mut lab = Lab::new();
+            lab.add_zone(zone, faults).unwrap();
+            for t in [RecordType::MX, RecordType::A, RecordType::CNAME] {
+                let mut q = Message::new(1, MessageType::Query, OpCode::Query);
+                q.add_query(Query::query(apex.clone(), t));
+                let _ = lab.respond(&q, true);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn zone_token_soup_never_panics(
+            head in prop::sample::select(vec![
+                "",
+                "$ORIGIN zz.\n$TTL 300\n@ SOA ns hostmaster 1 3600 600 86400 300\n",
+                "@ 300 IN SOA ns.zz. h.zz. ( 1 2 3 4 5 )\n",
+            ]),
+            tokens in prop::collection::vec(token(), 0..40),
+        ) {
+            check(&format!("{head}{}", tokens.join(" ")));
+        }
+
+        #[test]
+        fn any_text_never_panics(text in any::<String>()) {
+            check(&text);
+        }
+    }
+}
