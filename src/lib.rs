@@ -506,6 +506,16 @@ impl Checker {
         self.inner.health.outage()
     }
 
+    /// Temporary readings this run recorded as not counting toward
+    /// `dead_domain` (their window was an outage on our side).
+    pub fn uncounted(&self) -> u64 {
+        self.inner
+            .history
+            .as_ref()
+            .map(Recorder::uncounted)
+            .unwrap_or(0)
+    }
+
     /// Decides fresh evidence in the light of the past, and records it.
     async fn record(
         &self,
@@ -548,14 +558,25 @@ impl Checker {
             }),
         });
         if let Some(reading) = decision.reading {
-            rec.record(
+            let closed = rec.record(
                 &state,
                 Record {
                     report: report.clone(),
                     reading,
                     counts: true,
+                    escalation: false,
                 },
             );
+            if let Some(window) = closed {
+                // A spike of failures is recorded only once the health
+                // check, asked again, says the resolver is fine.
+                let healthy = if window.spike() && self.inner.health.enabled() {
+                    self.check_resolver(true).await.is_ok()
+                } else {
+                    self.inner.health.unhealthy().is_none()
+                };
+                rec.flush(window, healthy);
+            }
         }
         report
     }
@@ -619,10 +640,7 @@ impl Checker {
     /// a run.
     pub fn finish_history(&self) -> Result<(), HistoryError> {
         match &self.inner.history {
-            Some(r) => r.finish(
-                self.inner.health.outage(),
-                self.inner.health.unhealthy().is_some(),
-            ),
+            Some(r) => r.finish(self.inner.health.unhealthy().is_none()),
             None => Ok(()),
         }
     }
