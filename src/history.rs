@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use prebounce_core::evidence::DomainEvidence;
 use prebounce_core::history::{is_temporary, parse_time, History, HistoryPolicy};
-use prebounce_core::rules::Policy;
 use prebounce_core::verdict::{Action, Reason};
 use prebounce_store::{DomainState, Observation, Store, StoreError};
 
@@ -135,6 +134,9 @@ pub struct ReuseStats {
 /// Observations written per transaction, at most.
 const BATCH: usize = 4096;
 
+/// Records handed to the writer thread per message.
+const SEND: usize = 256;
+
 /// An observation on its way to the writer thread, which encodes it.
 pub(crate) struct Record {
     pub(crate) report: Arc<DomainReport>,
@@ -183,7 +185,9 @@ pub(crate) struct Recorder {
     pub(crate) setup: HistorySetup,
     /// States read ahead, taken by the domain's check.
     ahead: Mutex<HashMap<String, DomainState>>,
-    queue: Mutex<Option<SyncSender<Record>>>,
+    queue: Mutex<Option<SyncSender<Vec<Record>>>>,
+    /// Records waiting to be handed to the writer thread in one message.
+    outbox: Mutex<Vec<Record>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Escalations, kept back until the guard has had its say.
     deferred: Mutex<Vec<Record>>,
@@ -198,7 +202,6 @@ pub(crate) struct Recorder {
     reused: AtomicU64,
     oldest_reused: AtomicI64,
     error: Arc<Mutex<Option<StoreError>>>,
-    policy: Policy,
 }
 
 fn keep_first(slot: &Mutex<Option<StoreError>>, e: StoreError) {
@@ -209,7 +212,7 @@ fn keep_first(slot: &Mutex<Option<StoreError>>, e: StoreError) {
 }
 
 /// The stored form of a record.
-fn observation(r: &Record, policy: &Policy) -> Observation {
+fn observation(r: &Record) -> Observation {
     let report = &r.report;
     let v = &report.verdict;
     let ev = report.evidence.as_ref();
@@ -222,7 +225,9 @@ fn observation(r: &Record, policy: &Policy) -> Observation {
         status: v.status(),
         detail: v.detail.clone(),
         warnings: v.warnings.clone(),
-        mx: ev.map(|e| crate::mx_summary(e, policy)).unwrap_or_default(),
+        // The evidence holds the MX set; the one-line form is derived from
+        // it when a timeline is shown (kept only for schema-1 rows).
+        mx: String::new(),
         probe: ev
             .and_then(|e| e.probe.as_ref())
             .map(|p| p.status().name().to_string()),
@@ -234,17 +239,16 @@ fn observation(r: &Record, policy: &Policy) -> Observation {
 /// The writer thread: batches what arrives and writes each batch in one
 /// transaction, off the runtime's threads.
 fn write_loop(
-    rx: Receiver<Record>,
+    rx: Receiver<Vec<Record>>,
     store: Arc<dyn Store>,
-    policy: Policy,
     error: Arc<Mutex<Option<StoreError>>>,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     while let Ok(first) = rx.recv() {
-        batch.push(observation(&first, &policy));
+        batch.extend(first.iter().map(observation));
         while batch.len() < BATCH {
             match rx.try_recv() {
-                Ok(r) => batch.push(observation(&r, &policy)),
+                Ok(more) => batch.extend(more.iter().map(observation)),
                 Err(_) => break,
             }
         }
@@ -256,22 +260,22 @@ fn write_loop(
 }
 
 impl Recorder {
-    pub(crate) fn new(setup: HistorySetup, policy: Policy) -> Recorder {
+    pub(crate) fn new(setup: HistorySetup) -> Recorder {
         let error = Arc::new(Mutex::new(None));
-        let (tx, rx) = sync_channel(BATCH * 4);
+        let (tx, rx) = sync_channel(64);
         let thread = {
             let store = setup.store.clone();
-            let policy = policy.clone();
             let error = error.clone();
             std::thread::Builder::new()
                 .name("prebounce-history".into())
-                .spawn(move || write_loop(rx, store, policy, error))
+                .spawn(move || write_loop(rx, store, error))
                 .expect("cannot start the history writer thread")
         };
         Recorder {
             setup,
             ahead: Mutex::new(HashMap::new()),
             queue: Mutex::new(Some(tx)),
+            outbox: Mutex::new(Vec::new()),
             thread: Mutex::new(Some(thread)),
             deferred: Mutex::new(Vec::new()),
             window: Mutex::new(Window::default()),
@@ -281,7 +285,6 @@ impl Recorder {
             reused: AtomicU64::new(0),
             oldest_reused: AtomicI64::new(i64::MAX),
             error,
-            policy,
         }
     }
 
@@ -304,14 +307,17 @@ impl Recorder {
         }
     }
 
-    /// The state of a domain: read ahead, else read now (blocking).
-    pub(crate) fn take_state(&self, domain: &str) -> DomainState {
-        let ahead = self
-            .ahead
+    /// The state of a domain when it was read ahead.
+    pub(crate) fn take_ahead(&self, domain: &str) -> Option<DomainState> {
+        self.ahead
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(domain);
-        if let Some(s) = ahead {
+            .remove(domain)
+    }
+
+    /// The state of a domain: read ahead, else read now (blocking).
+    pub(crate) fn take_state(&self, domain: &str) -> DomainState {
+        if let Some(s) = self.take_ahead(domain) {
             return s;
         }
         match self.setup.store.states(&[domain]) {
@@ -402,12 +408,24 @@ impl Recorder {
         (w.seen >= WINDOW).then(|| std::mem::take(&mut *w))
     }
 
+    /// Queues a record for the writer thread, in messages of [`SEND`].
     fn send(&self, record: Record) {
+        let full = {
+            let mut out = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
+            out.push(record);
+            (out.len() >= SEND).then(|| std::mem::take(&mut *out))
+        };
+        if let Some(batch) = full {
+            self.hand_over(batch);
+        }
+    }
+
+    fn hand_over(&self, batch: Vec<Record>) {
         let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(tx) = queue.as_ref() {
             let tx = tx.clone();
             drop(queue);
-            let _ = tx.send(record);
+            let _ = tx.send(batch);
         }
     }
 
@@ -465,6 +483,8 @@ impl Recorder {
     pub(crate) fn finish(&self, healthy: bool) -> Result<(), HistoryError> {
         let last = std::mem::take(&mut *self.window.lock().unwrap_or_else(|p| p.into_inner()));
         self.flush(last, healthy);
+        let rest = std::mem::take(&mut *self.outbox.lock().unwrap_or_else(|p| p.into_inner()));
+        self.hand_over(rest);
         drop(self.queue.lock().unwrap_or_else(|p| p.into_inner()).take());
         if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = t.join();
@@ -478,10 +498,7 @@ impl Recorder {
         if guard.tripped() && !self.setup.force {
             return Err(HistoryError::Guard(guard));
         }
-        let deferred: Vec<Observation> = deferred
-            .iter()
-            .map(|r| observation(r, &self.policy))
-            .collect();
+        let deferred: Vec<Observation> = deferred.iter().map(observation).collect();
         if let Err(e) = self.setup.store.record(&deferred) {
             keep_first(&self.error, e);
         }

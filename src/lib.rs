@@ -300,8 +300,7 @@ impl Checker {
         if let Some(p) = config.probe {
             inner.prober = Some((Prober::new(p.config, inner.resolver.clone()), p.all));
         }
-        let policy = inner.policy.clone();
-        inner.history = config.history.map(|h| Recorder::new(h, policy));
+        inner.history = config.history.map(Recorder::new);
         inner.health = Health::new(config.health);
         Ok(checker)
     }
@@ -390,14 +389,19 @@ impl Checker {
                 history: None,
             });
         };
-        let me = self.clone();
-        let name = domain.clone();
-        let state = tokio::task::spawn_blocking(move || {
-            let rec = me.inner.history.as_ref().expect("history is on");
-            rec.take_state(&name)
-        })
-        .await
-        .unwrap_or_default();
+        let state = match rec.take_ahead(&domain) {
+            Some(state) => state,
+            None => {
+                let me = self.clone();
+                let name = domain.clone();
+                tokio::task::spawn_blocking(move || {
+                    let rec = me.inner.history.as_ref().expect("history is on");
+                    rec.take_state(&name)
+                })
+                .await
+                .unwrap_or_default()
+            }
+        };
         let now = rec.now();
         let hp = &rec.setup.policy;
         if let Some(stored) = rec.reusable(&state, now) {

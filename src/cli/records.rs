@@ -30,13 +30,26 @@ struct ObservationJson<'a> {
     status: Option<String>,
     detail: &'a str,
     warnings: Vec<&'static str>,
-    mx: &'a str,
+    mx: std::borrow::Cow<'a, str>,
     probe: Option<&'a str>,
     /// Whether the reading counts toward dead_domain.
     counts: bool,
     /// The evidence it was judged on (absent for observations recorded
     /// before prebounce kept evidence).
     evidence: Option<serde_json::Value>,
+}
+
+/// An observation's MX set in one line: from its evidence, or as stored
+/// by schema 1.
+fn mx_line(o: &prebounce::store::Observation) -> std::borrow::Cow<'_, str> {
+    match o
+        .evidence
+        .as_deref()
+        .and_then(prebounce_core::evidence::DomainEvidence::decode)
+    {
+        Some(ev) => prebounce::mx_summary(&ev, &Default::default()).into(),
+        None => o.mx.as_str().into(),
+    }
 }
 
 pub fn history(args: HistoryCmdArgs) -> anyhow::Result<()> {
@@ -56,7 +69,7 @@ pub fn history(args: HistoryCmdArgs) -> anyhow::Result<()> {
                     status: o.status.map(|s| s.to_string()),
                     detail: &o.detail,
                     warnings: o.warnings.iter().map(|w| w.code()).collect(),
-                    mx: &o.mx,
+                    mx: mx_line(o),
                     probe: o.probe.as_deref(),
                     counts: o.counts,
                     evidence: o
