@@ -469,6 +469,10 @@ fn man_prints_one_page_for_the_whole_tree_that_renders() {
         assert!(page.contains(section), "no {section}");
     }
     assert!(page.contains("implicit\\-mx"), "flags are listed");
+    assert!(
+        page.contains("17 * * * *"),
+        "recheck's schedule is in the page"
+    );
     closed_from_start(&mut with(&["man"])).assert_quiet("man > closed pipe");
 
     // Rendered by whichever of man or groff this machine has.

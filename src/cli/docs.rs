@@ -102,6 +102,21 @@ fn commands(page: &mut Vec<u8>, cmd: &clap::Command) -> io::Result<()> {
         })
         .collect::<String>();
     page.extend_from_slice(part.as_bytes());
+    // Notes after the options (recheck's schedule) as written, but not the
+    // exit codes again: the page has them once, in EXIT STATUS.
+    let after = cmd.get_after_help().map(|h| h.to_string());
+    let notes = after.as_deref().map(|h| match h.find("Exit codes:") {
+        Some(i) => h[..i].trim_end(),
+        None => h.trim_end(),
+    });
+    if let Some(notes) = notes.filter(|n| !n.is_empty()) {
+        page.extend_from_slice(b".SS NOTES\n.nf\n");
+        for line in notes.lines() {
+            page.extend_from_slice(roff_text(line).as_bytes());
+            page.push(b'\n');
+        }
+        page.extend_from_slice(b".fi\n");
+    }
     for sub in cmd.get_subcommands() {
         commands(page, sub)?;
     }
