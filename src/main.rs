@@ -47,6 +47,10 @@ fn main() -> ExitCode {
             eprintln!("prebounce: {e}");
             ExitCode::from(3)
         }
+        Err(e) if e.is::<cli::input::InputSuspect>() => {
+            eprintln!("prebounce: {e}");
+            ExitCode::from(cli::input::EXIT_INPUT_SUSPECT)
+        }
         Err(e)
             if e.downcast_ref::<std::io::Error>()
                 .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
