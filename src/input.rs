@@ -159,6 +159,9 @@ pub struct ReadOptions {
     /// Read on line by line after a quote that is never closed, instead of
     /// failing.
     pub lenient: bool,
+    /// Take the address out of `Name <a@b.example>` and
+    /// `mailto:a@b.example` ([`extract_address`]).
+    pub extract: bool,
 }
 
 /// The encoding an input was read in.
@@ -285,8 +288,34 @@ fn invalid(detail: String) -> Result<Address, SyntaxError> {
     })
 }
 
+/// The address in `Name <a@b.example>`, `<a@b.example>` or
+/// `mailto:a@b.example?subject=hi`; the text itself otherwise.
+pub fn extract_address(s: &str) -> &str {
+    let mut s = s.trim();
+    if s.ends_with('>') {
+        if let Some(open) = s.rfind('<') {
+            s = s[open + 1..s.len() - 1].trim();
+        }
+    }
+    if s.get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("mailto:"))
+    {
+        s = &s[7..];
+        if let Some(q) = s.find('?') {
+            s = &s[..q];
+        }
+    }
+    s.trim()
+}
+
 /// Makes a row from the raw bytes of one address field.
-fn row_from_bytes(line: u64, bytes: &[u8], full_len: usize, columns: Option<Vec<String>>) -> Row {
+fn row_from_bytes(
+    line: u64,
+    bytes: &[u8],
+    full_len: usize,
+    columns: Option<Vec<String>>,
+    extract: bool,
+) -> Row {
     if full_len > MAX_LINE {
         let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(ECHO)]);
         return Row {
@@ -300,7 +329,10 @@ fn row_from_bytes(line: u64, bytes: &[u8], full_len: usize, columns: Option<Vec<
     }
     match std::str::from_utf8(bytes) {
         Ok(text) => {
-            let text = text.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+            let mut text = text.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+            if extract {
+                text = extract_address(text);
+            }
             Row {
                 line,
                 address: text.to_string(),
@@ -654,6 +686,7 @@ pub struct Inputs {
     pub infos: Vec<InputInfo>,
     stats: Arc<Mutex<ReadStats>>,
     buf: Vec<u8>,
+    extract: bool,
 }
 
 fn open(path: &Path) -> anyhow::Result<Box<dyn Read + Send>> {
@@ -927,7 +960,7 @@ fn header_rank(h: &str) -> Option<u8> {
 }
 
 fn looks_like_address(v: &str) -> bool {
-    let v = v.trim();
+    let v = extract_address(v);
     v.contains('@') && parse_address(v).is_ok()
 }
 
@@ -1043,6 +1076,7 @@ impl Inputs {
         let stdin = [PathBuf::from("-")];
         let files = if files.is_empty() { &stdin[..] } else { files };
         let mut inputs = Inputs::empty();
+        inputs.extract = opts.extract;
         for path in files {
             let reader = open(path)?;
             inputs.add(path.display().to_string(), reader, opts)?;
@@ -1075,6 +1109,7 @@ impl Inputs {
         opts: &ReadOptions,
     ) -> anyhow::Result<Inputs> {
         let mut inputs = Inputs::empty();
+        inputs.extract = opts.extract;
         inputs.add(name.to_string(), reader, opts)?;
         inputs.check_mixed(opts)?;
         Ok(inputs)
@@ -1087,6 +1122,7 @@ impl Inputs {
             infos: Vec::new(),
             stats: Arc::new(Mutex::new(ReadStats::default())),
             buf: Vec::with_capacity(1024),
+            extract: false,
         }
     }
 
@@ -1274,7 +1310,13 @@ impl Inputs {
                     if len <= MAX_LINE && (trimmed.is_empty() || is_comment(trimmed)) {
                         continue;
                     }
-                    return Ok(Some(row_from_bytes(lines.line, &self.buf, len, None)));
+                    return Ok(Some(row_from_bytes(
+                        lines.line,
+                        &self.buf,
+                        len,
+                        None,
+                        self.extract,
+                    )));
                 }
                 Source::Csv {
                     reader,
@@ -1308,7 +1350,13 @@ impl Inputs {
                         }));
                     };
                     let len = record.overlong.unwrap_or(field.len()).max(field.len());
-                    return Ok(Some(row_from_bytes(line, field, len, Some(columns))));
+                    return Ok(Some(row_from_bytes(
+                        line,
+                        field,
+                        len,
+                        Some(columns),
+                        self.extract,
+                    )));
                 }
             }
         }
@@ -1486,9 +1534,9 @@ mod tests {
 
     #[test]
     fn junk_rows() {
-        let r = row_from_bytes(3, &[0xff, 0xfe, b'@', b'x'], 4, None);
+        let r = row_from_bytes(3, &[0xff, 0xfe, b'@', b'x'], 4, None, false);
         assert!(r.parsed.unwrap_err().detail.contains("not valid UTF-8"));
-        let r = row_from_bytes(4, &[b'a'; 300], 2_000_000, None);
+        let r = row_from_bytes(4, &[b'a'; 300], 2_000_000, None, false);
         assert!(r.parsed.unwrap_err().detail.contains("2000000 bytes"));
         assert!(r.address.ends_with('…'));
     }
@@ -1509,6 +1557,28 @@ mod tests {
 
     fn addresses(rows: &[Row]) -> Vec<(u64, &str)> {
         rows.iter().map(|r| (r.line, r.address.as_str())).collect()
+    }
+
+    #[test]
+    fn extraction() {
+        assert_eq!(extract_address("Ann Lee <ann@b.zz>"), "ann@b.zz");
+        assert_eq!(extract_address(" \"Lee, Ann\" < ann@b.zz > "), "ann@b.zz");
+        assert_eq!(extract_address("MAILTO:ann@b.zz?subject=hi"), "ann@b.zz");
+        assert_eq!(extract_address("<mailto:ann@b.zz>"), "ann@b.zz");
+        assert_eq!(extract_address("ann@b.zz"), "ann@b.zz");
+        assert_eq!(extract_address("a <b"), "a <b");
+        let opts = ReadOptions {
+            extract: true,
+            ..Default::default()
+        };
+        let (_, rows) = read_with(b"Email\nAnn <ann@b.zz>\nmailto:c@d.zz\n", &opts).unwrap();
+        assert_eq!(addresses(&rows), vec![(2, "ann@b.zz"), (3, "c@d.zz")]);
+        assert!(rows[0].parsed.is_ok());
+        assert_eq!(rows[0].columns.as_deref().unwrap()[0], "Ann <ann@b.zz>");
+        // Without --extract the column is found, and the rows are invalid.
+        let (inputs, rows) = sniffed(b"who,To\nAnn,Ann <ann@b.zz>\n");
+        assert_eq!(inputs.infos[0].column.as_ref().unwrap().index, 1);
+        assert!(rows[0].parsed.is_err());
     }
 
     #[test]

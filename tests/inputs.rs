@@ -432,3 +432,28 @@ fn delimiter_and_no_header_flags() {
     let out = check(&["--delimiter", "ab"], Some(b""));
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// --extract takes the address out of `Name <a@b>` and `mailto:` forms;
+/// the CSV field passes through as given.
+#[test]
+fn extract_pulls_addresses_out_of_display_forms() {
+    let input =
+        b"Name,To\nAnn,Ann Lee <ann@shop.zz>\nBob,mailto:bob@gone.zz?subject=hi\nCy,cy@shop.zz\n";
+    let out = check(&["-f", "jsonl", "--extract"], Some(input));
+    ok(&out);
+    let rows = jsonl(&out);
+    assert_eq!(
+        rows_of(&rows),
+        want(&[
+            (2, "ann@shop.zz", "deliverable"),
+            (3, "bob@gone.zz", "nxdomain"),
+            (4, "cy@shop.zz", "deliverable"),
+        ])
+    );
+    assert_eq!(rows[0]["columns"]["To"], "Ann Lee <ann@shop.zz>");
+    // Without it, the same column is read, as given.
+    let out = check(&["-f", "jsonl"], Some(input));
+    let rows = jsonl(&out);
+    assert_eq!(rows[0]["reason"], "address_invalid");
+    assert_eq!(rows[2]["reason"], "deliverable");
+}

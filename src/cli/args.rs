@@ -506,6 +506,11 @@ pub struct CheckArgs {
     #[arg(long)]
     pub lenient: bool,
 
+    /// Take the address out of `Name <a@b.example>` and
+    /// `mailto:a@b.example` forms.
+    #[arg(long)]
+    pub extract: bool,
+
     /// Output format [default: by -o's extension (.csv; .jsonl or .ndjson;
     /// .txt for the table), else table on a terminal, else csv].
     #[arg(long, short = 'f', value_enum)]

@@ -46,6 +46,7 @@ impl Inputs {
             delimiter: args.delimiter,
             no_header: args.no_header,
             lenient: args.lenient,
+            extract: args.extract,
         };
         if opts.format == Some(Format::Text)
             && (opts.delimiter.is_some() || opts.no_header || opts.column.is_some())
