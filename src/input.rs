@@ -591,6 +591,17 @@ impl CsvReader {
                 continue; // blank lines are not records
             }
             let mut overlong = (len > bytes.len()).then_some(len);
+            if !self.quoting || !bytes.contains(&b'"') {
+                // The common case: no quotes, no record over lines.
+                return Ok(Some(Record {
+                    line: first,
+                    fields: bytes
+                        .split(|&b| b == self.delim)
+                        .map(<[u8]>::to_vec)
+                        .collect(),
+                    overlong,
+                }));
+            }
             let mut split = Splitter::default();
             split.feed(&bytes, self.delim, self.quoting);
             if !split.open() {
