@@ -752,20 +752,27 @@ impl Utf16Reader {
     }
 
     fn push_unit(&mut self, u: u16) {
-        let mut units = Vec::with_capacity(2);
+        let push = |out: &mut Vec<u8>, c: char| {
+            let mut b = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+        };
         if let Some(h) = self.high.take() {
-            units.push(h);
+            if (0xDC00..0xE000).contains(&u) {
+                let c = char::decode_utf16([h, u])
+                    .next()
+                    .and_then(Result::ok)
+                    .unwrap_or(char::REPLACEMENT_CHARACTER);
+                push(&mut self.out, c);
+                return;
+            }
+            push(&mut self.out, char::REPLACEMENT_CHARACTER);
         }
-        if (0xD800..0xDC00).contains(&u) && units.is_empty() {
+        if (0xD800..0xDC00).contains(&u) {
             self.high = Some(u);
             return;
         }
-        units.push(u);
-        for c in char::decode_utf16(units) {
-            let c = c.unwrap_or(char::REPLACEMENT_CHARACTER);
-            let mut b = [0u8; 4];
-            self.out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
-        }
+        let c = char::from_u32(u32::from(u)).unwrap_or(char::REPLACEMENT_CHARACTER);
+        push(&mut self.out, c);
     }
 
     fn fill(&mut self) -> io::Result<()> {
@@ -1193,8 +1200,10 @@ impl Inputs {
         };
         let found = sniff_delimiter(sniffed);
         let delim = opts.delimiter.or(found).or(by_name).unwrap_or(b',');
+        // --column, --delimiter and --no-header only make sense for CSV.
+        let csv_flags = opts.column.is_some() || opts.delimiter.is_some() || opts.no_header;
         let format = opts.format.unwrap_or_else(|| {
-            if found.is_some() || by_name.is_some() || single_column_csv(sniffed) {
+            if csv_flags || found.is_some() || by_name.is_some() || single_column_csv(sniffed) {
                 InputFormat::Csv
             } else {
                 InputFormat::Text
@@ -1755,7 +1764,7 @@ mod tests {
 
     #[test]
     fn encodings() {
-        let text = "name,email\r\nJosé,a@b.zz\r\nZoë,c@d.zz\r\n";
+        let text = "name,email\r\nJosé 😀,a@b.zz\r\nZoë,c@d.zz\r\n";
         let mut le = vec![0xff, 0xfe];
         let mut be = vec![0xfe, 0xff];
         for u in text.encode_utf16() {
@@ -1766,7 +1775,7 @@ mod tests {
             let (inputs, rows) = sniffed(&bytes);
             assert_eq!(inputs.infos[0].format, InputFormat::Csv);
             assert_eq!(addresses(&rows), vec![(2, "a@b.zz"), (3, "c@d.zz")]);
-            assert_eq!(rows[0].columns.as_deref().unwrap()[0], "José");
+            assert_eq!(rows[0].columns.as_deref().unwrap()[0], "José 😀");
         }
         // Latin-1: an error with a hint.
         let e = read_with(
@@ -1911,7 +1920,7 @@ mod props {
         #[test]
         fn csv_round_trips_with_every_delimiter(
             records in prop::collection::vec(
-                prop::collection::vec("[a-z ,;|\t\"\r\n@.é]{0,8}", 3),
+                prop::collection::vec("[a-z ,;|\t\"\r\n@.é😀]{0,8}", 3),
                 0..10,
             ),
             delim in prop::sample::select(vec![b',', b';', b'\t', b'|']),
