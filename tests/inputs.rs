@@ -308,6 +308,25 @@ fn an_unterminated_quote_is_never_silent() {
     assert_eq!(rows[1]["columns"]["note"], "\"unclosed");
     assert_eq!(rows[999]["address"], "u1000@shop.zz");
 
+    // The small fixture: the same, and its rows read on with --lenient.
+    let file = export("unterminated.csv");
+    let out = check(&["-f", "jsonl", &file], None);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("unterminated.csv: line 3"));
+    let out = check(&["-f", "jsonl", "--lenient", &file], None);
+    ok(&out);
+    let addresses: Vec<String> = rows_of(&jsonl(&out)).into_iter().map(|r| r.1).collect();
+    assert_eq!(
+        addresses,
+        [
+            "ann@shop.zz",
+            "bob@gone.zz",
+            "cy@shop.zz",
+            "di@shop.zz",
+            "ed@shop.zz"
+        ]
+    );
+
     // A quote closed much later still swallows rows: an error too.
     let mut text = String::from("name,email\nA,\"a@shop.zz\n");
     for i in 0..5 {

@@ -466,7 +466,7 @@ pub enum OutputFormat {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum InputFormat {
-    /// One address per line; blank lines and `#` comments skipped.
+    /// One address per line; blank lines and comments (`# ...`) skipped.
     Text,
     /// CSV with a header row.
     Csv,
