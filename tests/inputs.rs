@@ -405,6 +405,7 @@ fn output_format_follows_the_file_name() {
     for (name, first) in [
         ("v.jsonl", "{"),
         ("v.ndjson", "{"),
+        ("v.json", "["),
         ("v.csv", "Record ID,"),
         ("v.txt", "ADDRESS "),
     ] {

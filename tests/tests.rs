@@ -2,6 +2,7 @@
 
 mod addresses;
 mod cli;
+mod conventions;
 mod engines;
 mod evidence;
 mod flags;

@@ -148,22 +148,36 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
 
     // Dispatcher -> in-order window: starts each new domain's check.
     let (win_tx, mut win_rx) = mpsc::channel::<anyhow::Result<Vec<(Row, Step)>>>(WINDOW / BATCH);
+    // Read-ahead -> dispatcher: the history of each batch's new domains is
+    // read in one pass, a few batches ahead of the dispatcher, so that the
+    // store is never waited for domain by domain.
+    let (ahead_tx, mut ahead_rx) = mpsc::channel::<anyhow::Result<Vec<Row>>>(8);
+    let ahead_checker = checker.clone();
+    let read_ahead = tokio::spawn(async move {
+        while let Some(item) = row_rx.recv().await {
+            if let Ok(rows) = &item {
+                let mut fresh: Vec<String> = rows
+                    .iter()
+                    .filter_map(|r| r.parsed.as_ref().ok())
+                    .map(|a| &a.domain)
+                    .filter(|d| !ahead_checker.is_started(d))
+                    .cloned()
+                    .collect();
+                fresh.sort_unstable();
+                fresh.dedup();
+                ahead_checker.read_ahead(fresh).await;
+            }
+            if ahead_tx.send(item).await.is_err() {
+                return;
+            }
+        }
+    });
+
     let dispatch_checker = checker.clone();
     let dispatcher = tokio::spawn(async move {
-        while let Some(item) = row_rx.recv().await {
+        while let Some(item) = ahead_rx.recv().await {
             let item = match item {
                 Ok(rows) => {
-                    // The history of this batch's new domains, in one pass.
-                    let mut fresh: Vec<String> = rows
-                        .iter()
-                        .filter_map(|r| r.parsed.as_ref().ok())
-                        .map(|a| &a.domain)
-                        .filter(|d| !dispatch_checker.is_started(d))
-                        .cloned()
-                        .collect();
-                    fresh.sort_unstable();
-                    fresh.dedup();
-                    dispatch_checker.read_ahead(fresh).await;
                     let mut steps = Vec::with_capacity(rows.len());
                     for row in rows {
                         let step = match &row.parsed {
@@ -292,6 +306,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         .join()
         .map_err(|_| anyhow::anyhow!("the output thread panicked"))?;
     dispatcher.abort();
+    read_ahead.abort();
     let _ = reader.join();
     if let Some(p) = progress {
         p.abort();
@@ -407,6 +422,12 @@ fn summary(
         (None, _) => s.push_str("  health: resolver health check off (--dns-canary none, or an offline --zone run)\n"),
         (Some(n), None) => s.push_str(&format!("  health: resolver healthy ({n} check(s): a canary resolved, a made-up name was NXDOMAIN)\n")),
         (Some(_), Some(why)) => s.push_str(&format!("  health: RESOLVER UNHEALTHY: {why}\n")),
+    }
+    let uncounted = setup.checker.uncounted();
+    if uncounted > 0 {
+        s.push_str(&format!(
+            "  outage guard: {uncounted} temporary failures recorded as not counting toward dead_domain (more than half of their window of domains failed)\n"
+        ));
     }
     let outage = setup.checker.outage();
     if outage.is_outage() {

@@ -158,12 +158,13 @@ impl InputReport {
 }
 
 /// The output format an output file's name implies: `.csv`, `.jsonl` or
-/// `.ndjson`, `.txt` (the table).
+/// `.ndjson`, `.json`, `.txt` (the table).
 pub fn format_for_output(path: &Path) -> Option<OutputFormat> {
     let ext = path.extension()?.to_str()?.to_ascii_lowercase();
     match ext.as_str() {
         "csv" => Some(OutputFormat::Csv),
         "jsonl" | "ndjson" => Some(OutputFormat::Jsonl),
+        "json" => Some(OutputFormat::Json),
         "txt" => Some(OutputFormat::Table),
         _ => None,
     }
