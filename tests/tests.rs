@@ -8,6 +8,7 @@ mod evidence;
 mod flags;
 mod health;
 mod history;
+mod inputs;
 mod knot;
 mod probe;
 mod reasons;

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 
 use super::args::{CheckArgs, OutputFormat};
 use super::config::{dns_setup, history_setup, GuardTripped, UsageError};
-use super::input::{pick_column, Inputs, Row};
+use super::input::{format_for_output, pick_column, InputReport, Inputs, Row};
 use super::output::{Outcome, Writer};
 use super::report::ReportData;
 
@@ -63,7 +63,8 @@ enum Done {
 }
 
 pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
-    let inputs = Inputs::open(&args.files, args.input_format, args.column.as_deref())?;
+    let inputs = Inputs::open(&args)?;
+    let input_report = InputReport::new(&inputs);
     let header = inputs.header.clone();
     let source_index = match (&args.source_column, &header) {
         (None, _) => None,
@@ -87,7 +88,8 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     let _ = checker.check_resolver(true).await;
 
     let to_terminal = args.output.is_none() && io::stdout().is_terminal();
-    let format = args.format.unwrap_or(if to_terminal {
+    let by_name = args.output.as_deref().and_then(format_for_output);
+    let format = args.format.or(by_name).unwrap_or(if to_terminal {
         OutputFormat::Table
     } else {
         OutputFormat::Csv
@@ -352,9 +354,12 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     } else if let Some(why) = blocked {
         eprintln!("prebounce: outbound port 25 seems blocked here: {why}; probing stopped");
     }
+    let invalid = tally.reasons.get(&Reason::AddressInvalid).copied();
+    let input_verdict = input_report.finish(tally.rows, invalid.unwrap_or(0));
     if let Some(why) = checker.resolver_unhealthy() {
         return Err(super::config::unhealthy_error(&why).into());
     }
+    input_verdict?;
     // The process ends now: freeing every domain's evidence one by one
     // would only cost time (a sixth of a run's CPU in profiles).
     std::mem::forget(setup);
