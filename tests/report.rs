@@ -582,4 +582,13 @@ fn report_fits_the_window_explains_every_reason_and_shows_the_run() {
     assert!(setting("trusted-net").starts_with("none"));
     assert!(setting("date").starts_with("20"), "{}", setting("date"));
     assert_eq!(setting("source-column"), "source");
+    // And in brief under the title, linking to them.
+    let brief = &dom[dom
+        .find("<p class=\"meta\" id=\"brief\">")
+        .expect("the brief line")..];
+    let brief = &brief[..brief.find("</p>").unwrap()];
+    assert!(
+        brief.contains("Resolver: in-process zone lab") && brief.contains("href=\"#settings\""),
+        "{brief}"
+    );
 }
