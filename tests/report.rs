@@ -501,8 +501,25 @@ fn report_fits_the_window_explains_every_reason_and_shows_the_run() {
         reasons.keys().cloned().collect::<Vec<_>>(),
         "every reason in the chart"
     );
-    // Not by colour alone: retry and suppress segments carry a pattern.
-    assert!(dom.contains("fill=\"url(#p-retry)\"") && dom.contains("fill=\"url(#p-suppress)\""));
+    // Not by colour alone: every retry and suppress segment carries its
+    // family's pattern, deliver segments none.
+    let mut patterned = 0;
+    for seg in dom.split("<rect class=\"seg\" ").skip(1) {
+        let fam = attr(&format!(" {seg}"), "data-family").unwrap();
+        let next = &seg[seg.find("</rect>").unwrap() + 7..];
+        let pat = next
+            .strip_prefix("<rect class=\"pat\" ")
+            .and_then(|p| attr(&format!(" {p}"), "fill"));
+        match fam.as_str() {
+            "deliver" => assert_eq!(pat, None, "{seg}"),
+            _ => {
+                let pat = pat.unwrap_or_else(|| panic!("no pattern: {seg}"));
+                assert!(pat.starts_with(&format!("url(#p-{fam}")), "{pat}");
+                patterned += 1;
+            }
+        }
+    }
+    assert!(patterned > 20);
 
     // Every reason in the data is explained, with what to do.
     for (reason, n) in &reasons {

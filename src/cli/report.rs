@@ -54,9 +54,12 @@ pub const ACTION_COLORS: [(Action, &str); 3] = [
 /// Every cause, in display order (deliver, retry, suppress; within
 /// suppress: syntax, the domain refuses or lacks mail, its MX leads
 /// nowhere, history). Colours: blues for deliver, ambers for retry,
-/// purples and reds for suppress (Okabe-Ito, Paul Tol's and ColorBrewer's
-/// colour-blind-safe sets), alternating light and dark within a family so
-/// that neighbouring segments stand apart.
+/// purples, magentas and reds for suppress (Okabe-Ito and ColorBrewer's
+/// PRGn, PiYG, RdBu and RdPu); the 13 suppress colours were picked from
+/// those for the largest smallest difference (CIELAB) between any two
+/// colours of this table, as seen with normal vision, deuteranopia and
+/// protanopia (a test checks it),
+/// alternating light and dark so that neighbouring segments stand apart.
 pub const REASON_GUIDE: &[Guide] = &[
     g(
         Reason::Deliverable,
@@ -96,19 +99,19 @@ pub const REASON_GUIDE: &[Guide] = &[
     ),
     g(
         Reason::DomainInvalid,
-        "#9970ab",
+        "#762a83",
         "The part after the @ is not a valid domain name (user@gmail, bad characters).",
         "Remove these addresses, or fix them at the source.",
     ),
     g(
         Reason::DomainReserved,
-        "#c2a5cf",
+        "#e78ac3",
         "The domain is reserved and never receives mail (.example, .test, .invalid, localhost).",
         "Remove these addresses: they are placeholders or test data.",
     ),
     g(
         Reason::Nxdomain,
-        "#cc6677",
+        "#ee6677",
         "The domain does not exist.",
         "Remove these addresses (check the suggested corrections for typos).",
     ),
@@ -120,7 +123,7 @@ pub const REASON_GUIDE: &[Guide] = &[
     ),
     g(
         Reason::NullMxMalformed,
-        "#ee99aa",
+        "#fa9fb5",
         "The domain's mail record is a botched 'accepts no mail' record (MX 0 0.).",
         "Remove these addresses.",
     ),
@@ -132,7 +135,7 @@ pub const REASON_GUIDE: &[Guide] = &[
     ),
     g(
         Reason::NoMx,
-        "#f4a6c8",
+        "#ce1256",
         "The domain has a website but no mail server (MX record).",
         "Remove these addresses, or run with --implicit-mx accept if you trust such domains.",
     ),
@@ -144,25 +147,25 @@ pub const REASON_GUIDE: &[Guide] = &[
     ),
     g(
         Reason::MxUnroutable,
-        "#d6a0d9",
+        "#980043",
         "The domain's mail server has only private or reserved addresses, unreachable from the Internet.",
         "Remove these addresses.",
     ),
     g(
         Reason::MxTypo,
-        "#762a83",
+        "#aa3377",
         "The domain's mail server name is a misspelling of a major provider's (mx1.pphosted.con).",
         "Remove these addresses; the domain's owner has to fix their DNS.",
     ),
     g(
         Reason::MxUnresolvable,
-        "#e7298a",
+        "#49006a",
         "The domain's mail server names do not exist.",
         "Remove these addresses.",
     ),
     g(
         Reason::DeadDomain,
-        "#aa3377",
+        "#8e0152",
         "DNS has been failing for days, on every check: the domain is dead.",
         "Remove these addresses.",
     ),
@@ -644,12 +647,15 @@ fn text_on(hex: &str) -> &'static str {
 
 /// The pattern over an action's segments, so that the three families are
 /// told apart without colour: none for deliver, dots for retry, hatching
-/// for suppress.
-fn pattern(a: Action) -> Option<&'static str> {
-    match a {
-        Action::Deliver => None,
-        Action::Retry => Some("url(#p-retry)"),
-        Action::Suppress => Some("url(#p-suppress)"),
+/// for suppress; white on dark fills, dark on light ones.
+fn pattern(a: Action, fill: &str) -> Option<&'static str> {
+    let light = text_on(fill) != "#ffffff";
+    match (a, light) {
+        (Action::Deliver, _) => None,
+        (Action::Retry, false) => Some("url(#p-retry)"),
+        (Action::Retry, true) => Some("url(#p-retry-dark)"),
+        (Action::Suppress, false) => Some("url(#p-suppress)"),
+        (Action::Suppress, true) => Some("url(#p-suppress-dark)"),
     }
 }
 
@@ -658,7 +664,7 @@ fn swatch(color: &str, a: Action) -> String {
     let mut s = format!(
         r#"<svg class="sw" width="14" height="14" aria-hidden="true"><rect width="14" height="14" rx="2" fill="{color}"/>"#
     );
-    if let Some(p) = pattern(a) {
+    if let Some(p) = pattern(a, color) {
         let _ = write!(s, r#"<rect width="14" height="14" rx="2" fill="{p}"/>"#);
     }
     s.push_str("</svg>");
@@ -714,7 +720,7 @@ fn stacked(id: &str, title: &str, rows: &Bars, kind: &str) -> String {
                 num(*count),
                 pct(w)
             );
-            if let Some(p) = pattern(*action) {
+            if let Some(p) = pattern(*action, color) {
                 let _ = write!(
                     h,
                     r#"<rect class="pat" x="{x:.3}%" y="0" width="{w:.3}%" height="26" fill="{p}"/>"#
@@ -798,7 +804,14 @@ dl.settings dd { margin: 0; overflow-wrap: anywhere; }
 "#;
 
 /// The patterns referred to by [`pattern`], defined once.
-const PATTERNS: &str = r##"<svg width="0" height="0" style="position:absolute" aria-hidden="true"><defs><pattern id="p-retry" patternUnits="userSpaceOnUse" width="6" height="6"><circle cx="3" cy="3" r="1.1" fill="#ffffff" fill-opacity="0.55"/></pattern><pattern id="p-suppress" patternUnits="userSpaceOnUse" width="7" height="7" patternTransform="rotate(45)"><rect width="2.2" height="7" fill="#ffffff" fill-opacity="0.38"/></pattern></defs></svg>"##;
+const PATTERNS: &str = concat!(
+    r##"<svg width="0" height="0" style="position:absolute" aria-hidden="true"><defs>"##,
+    r##"<pattern id="p-retry" patternUnits="userSpaceOnUse" width="6" height="6"><circle cx="3" cy="3" r="1.1" fill="#ffffff" fill-opacity="0.6"/></pattern>"##,
+    r##"<pattern id="p-retry-dark" patternUnits="userSpaceOnUse" width="6" height="6"><circle cx="3" cy="3" r="1.1" fill="#000000" fill-opacity="0.3"/></pattern>"##,
+    r##"<pattern id="p-suppress" patternUnits="userSpaceOnUse" width="7" height="7" patternTransform="rotate(45)"><rect width="2.2" height="7" fill="#ffffff" fill-opacity="0.38"/></pattern>"##,
+    r##"<pattern id="p-suppress-dark" patternUnits="userSpaceOnUse" width="7" height="7" patternTransform="rotate(45)"><rect width="2.2" height="7" fill="#000000" fill-opacity="0.2"/></pattern>"##,
+    "</defs></svg>"
+);
 
 /// The report as one HTML document.
 pub fn html(data: &ReportData, settings: &RunSettings) -> String {
@@ -1218,21 +1231,94 @@ mod tests {
                 g.color
             );
         }
-        // Within a family, every two colours differ clearly in hue or lightness.
+        // Within a family, every two colours differ clearly, as seen with
+        // normal vision and with the two common colour-vision deficiencies;
+        // and the three action colours differ a lot.
         for (i, a) in REASON_GUIDE.iter().enumerate() {
             for b in &REASON_GUIDE[i + 1..] {
-                let ((ha, la), (hb, lb)) = (hue_light(a.color), hue_light(b.color));
-                let dh = (ha - hb).abs().min(360.0 - (ha - hb).abs());
-                assert!(
-                    dh >= 12.0 || (la - lb).abs() >= 0.08,
-                    "{} {} and {} {} are too alike",
-                    a.cause.code(),
-                    a.color,
-                    b.cause.code(),
-                    b.color
-                );
+                for (vision, m) in VISIONS {
+                    let d = delta_e(a.color, b.color, m);
+                    assert!(
+                        d >= 11.0,
+                        "{} {} and {} {} are too alike for {vision} vision (delta E {d:.1})",
+                        a.cause.code(),
+                        a.color,
+                        b.cause.code(),
+                        b.color
+                    );
+                }
             }
         }
+        for (i, (_, a)) in ACTION_COLORS.iter().enumerate() {
+            for (_, b) in &ACTION_COLORS[i + 1..] {
+                for (vision, m) in VISIONS {
+                    let d = delta_e(a, b, m);
+                    assert!(d >= 30.0, "{a} and {b} for {vision} vision: {d:.1}");
+                }
+            }
+        }
+    }
+
+    /// Dichromacy simulation (Machado, Oliveira and Fernandes 2009,
+    /// severity 1), on linear RGB.
+    const VISIONS: [(&str, [[f64; 3]; 3]); 3] = [
+        (
+            "normal",
+            [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+        ),
+        (
+            "deuteranope",
+            [
+                [0.367_322, 0.860_646, -0.227_968],
+                [0.280_085, 0.672_501, 0.047_413],
+                [-0.011_820, 0.042_940, 0.968_881],
+            ],
+        ),
+        (
+            "protanope",
+            [
+                [0.152_286, 1.052_583, -0.204_868],
+                [0.114_503, 0.786_281, 0.099_216],
+                [-0.003_882, -0.048_116, 1.051_998],
+            ],
+        ),
+    ];
+
+    /// CIE76 colour difference of two sRGB colours as seen through `m`.
+    fn delta_e(a: &str, b: &str, m: [[f64; 3]; 3]) -> f64 {
+        let lab = |hex: &str| {
+            let v = u32::from_str_radix(hex.trim_start_matches('#'), 16).unwrap();
+            let lin = |c: u32| {
+                let c = c as f64 / 255.0;
+                if c <= 0.040_45 {
+                    c / 12.92
+                } else {
+                    ((c + 0.055) / 1.055).powf(2.4)
+                }
+            };
+            let c = [lin(v >> 16 & 255), lin(v >> 8 & 255), lin(v & 255)];
+            let s: Vec<f64> = m
+                .iter()
+                .map(|row| (row[0] * c[0] + row[1] * c[1] + row[2] * c[2]).clamp(0.0, 1.0))
+                .collect();
+            let x = (0.4124 * s[0] + 0.3576 * s[1] + 0.1805 * s[2]) / 0.950_47;
+            let y = 0.2126 * s[0] + 0.7152 * s[1] + 0.0722 * s[2];
+            let z = (0.0193 * s[0] + 0.1192 * s[1] + 0.9505 * s[2]) / 1.088_83;
+            let f = |t: f64| {
+                if t > 0.008_856 {
+                    t.cbrt()
+                } else {
+                    7.787 * t + 16.0 / 116.0
+                }
+            };
+            [
+                116.0 * f(y) - 16.0,
+                500.0 * (f(x) - f(y)),
+                200.0 * (f(y) - f(z)),
+            ]
+        };
+        let (p, q) = (lab(a), lab(b));
+        ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2)).sqrt()
     }
 
     #[test]
