@@ -835,9 +835,10 @@ pub fn html(data: &ReportData, settings: &RunSettings) -> String {
     h.push_str("<div class=\"cards\" id=\"totals\">\n");
     let _ = writeln!(
         h,
-        "<div class=\"card\"><span class=\"k\">rows</span><b data-total=\"rows\">{}</b><span class=\"do\">{} sources</span></div>",
+        "<div class=\"card\"><span class=\"k\">rows</span><b data-total=\"rows\">{}</b><span class=\"do\">{} source{}</span></div>",
         num(total.rows),
-        data.sources.len()
+        data.sources.len(),
+        if data.sources.len() == 1 { "" } else { "s" }
     );
     for (a, todo) in [
         (Action::Deliver, "Send."),
