@@ -783,7 +783,7 @@ p { margin: .4em 0; }
 .wrap { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; table-layout: fixed; }
 th, td { padding: 6px 8px; border-bottom: 1px solid #eaeef2; text-align: left; vertical-align: top; overflow-wrap: anywhere; }
-th { font-size: .85em; color: #57606a; font-weight: 600; }
+th { font-size: .85em; color: #57606a; font-weight: 600; overflow-wrap: normal; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 td .sub { display: block; color: #57606a; font-size: .85em; }
 code { overflow-wrap: normal; font: .9em ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; background: #f0f2f5; padding: 0 3px; border-radius: 3px; }
@@ -1031,7 +1031,7 @@ pub fn html(data: &ReportData, settings: &RunSettings) -> String {
             pct(100.0 * total.bad_rate())
         );
     } else {
-        h.push_str("<div class=\"wrap\"><table id=\"outliers\"><colgroup><col style=\"width:52%\"><col style=\"width:12%\"><col style=\"width:12%\"><col style=\"width:12%\"><col style=\"width:12%\"></colgroup>\n<tr><th>source</th><th class=\"n\">rows</th><th class=\"n\">suppressed</th><th class=\"n\">whole list</th><th class=\"n\">z</th></tr>\n");
+        h.push_str("<div class=\"wrap\"><table id=\"outliers\"><colgroup><col style=\"width:46%\"><col style=\"width:11%\"><col style=\"width:16%\"><col style=\"width:15%\"><col style=\"width:12%\"></colgroup>\n<tr><th>source</th><th class=\"n\">rows</th><th class=\"n\">suppressed</th><th class=\"n\">whole list</th><th class=\"n\">z</th></tr>\n");
         for o in &outliers {
             let _ = writeln!(
                 h,
