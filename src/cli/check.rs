@@ -328,18 +328,8 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         Err(e) => return Err(anyhow::anyhow!("{e}")),
     }
     if let (Some(path), Some(data)) = (&args.report, &tally.by_source) {
-        let generated = prebounce_core::history::format_rfc3339(
-            prebounce::Clock::from_env().map(|c| c.now()).unwrap_or(0),
-        );
-        let title = format!(
-            "prebounce report: {}",
-            args.files
-                .iter()
-                .map(|f| f.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        std::fs::write(path, super::report::html(data, &title, &generated))
+        let settings = super::report::RunSettings::new(&args, &setup);
+        std::fs::write(path, super::report::html(data, &settings))
             .map_err(|e| anyhow::anyhow!("cannot write the report {}: {e}", path.display()))?;
     }
     let blocked = match checker.prober() {
