@@ -11,5 +11,6 @@ mod knot;
 mod probe;
 mod reasons;
 mod report;
+mod summary;
 mod unbound;
 mod util;

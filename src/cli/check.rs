@@ -5,7 +5,6 @@
 //! (a bounded window) and hands them to a writer thread. Memory grows with
 //! distinct domains and the window, never with the input's length.
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,7 +12,7 @@ use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use prebounce::{DomainReport, PendingReport};
-use prebounce_core::verdict::{Action, Reason, Verdict};
+use prebounce_core::verdict::Verdict;
 use tokio::sync::mpsc;
 
 use super::args::{CheckArgs, OutputFormat};
@@ -21,6 +20,7 @@ use super::config::{dns_setup, history_setup, GuardTripped, UsageError};
 use super::input::{pick_column, Inputs, Row};
 use super::output::{Outcome, Writer};
 use super::report::ReportData;
+use super::summary::{Counts, Summary};
 
 /// Rows waiting in order for their domain's verdict.
 const WINDOW: usize = 65_536;
@@ -36,9 +36,7 @@ fn syntax_verdict(row: &Row, e: &prebounce_core::address::SyntaxError) -> Verdic
 /// Counts for the summary.
 #[derive(Default)]
 struct Tally {
-    rows: u64,
-    actions: BTreeMap<Action, u64>,
-    reasons: BTreeMap<Reason, u64>,
+    counts: Counts,
     /// Counts by source, for the summary and the HTML report.
     by_source: Option<ReportData>,
 }
@@ -98,6 +96,16 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?,
         ),
         None => Box::new(io::stdout()),
+    };
+    // Created now, so that a path we cannot write stops the run before it
+    // starts; written at the end.
+    let summary_file = match &args.summary_json {
+        Some(path) => Some((
+            path,
+            File::create(path)
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?,
+        )),
+        None => None,
     };
     let mut writer = Writer::new(
         format,
@@ -220,9 +228,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
                 Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(Done::Closed),
                 Err(e) => return Err(e),
             }
-            tally.rows += 1;
-            *tally.actions.entry(verdict.action()).or_default() += 1;
-            *tally.reasons.entry(verdict.reason).or_default() += 1;
+            tally.counts.add(verdict.action(), verdict.reason);
             counter.fetch_add(1, Ordering::Relaxed);
         }
         match writer.flush() {
@@ -306,7 +312,9 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     match checker.finish_history() {
         Ok(()) => {}
         Err(e @ prebounce::HistoryError::Guard(_)) => {
-            return Err(GuardTripped(format!("stopped after {} rows: {e}", tally.rows)).into());
+            return Err(
+                GuardTripped(format!("stopped after {} rows: {e}", tally.counts.rows)).into(),
+            );
         }
         Err(e) => return Err(anyhow::anyhow!("{e}")),
     }
@@ -329,12 +337,17 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         Some(p) => p.blocked().await,
         None => None,
     };
+    let summary = Summary::collect(&tally.counts, started.elapsed(), &setup, blocked, false);
+    if let Some((path, mut file)) = summary_file {
+        file.write_all(summary.json().as_bytes())
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    }
     if !args.quiet {
-        eprint!("{}", summary(&tally, started.elapsed(), &setup, blocked));
+        eprint!("{}", summary.text());
         if let (Some(_), Some(data)) = (&args.source_column, &tally.by_source) {
             eprint!("{}", data.summary());
         }
-    } else if let Some(why) = blocked {
+    } else if let Some(why) = summary.probe.as_ref().and_then(|p| p.blocked.as_ref()) {
         eprintln!("prebounce: outbound port 25 seems blocked here: {why}; probing stopped");
     }
     if let Some(why) = checker.resolver_unhealthy() {
@@ -345,97 +358,4 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     std::mem::forget(setup);
     std::mem::forget(checker);
     Ok(())
-}
-
-fn summary(
-    t: &Tally,
-    elapsed: Duration,
-    setup: &super::config::DnsSetup,
-    probe_blocked: Option<String>,
-) -> String {
-    let secs = elapsed.as_secs_f64().max(1e-6);
-    let domains = setup.checker.domains_seen();
-    let stats = setup.checker.resolver().stats();
-    let mut s = format!(
-        "prebounce: {} rows, {} distinct domains, {:.2} s ({:.0} rows/s, {:.0} domains/s)\n",
-        t.rows,
-        domains,
-        secs,
-        t.rows as f64 / secs,
-        domains as f64 / secs
-    );
-    for action in Action::ALL {
-        let n = t.actions.get(&action).copied().unwrap_or(0);
-        let reasons: Vec<String> = t
-            .reasons
-            .iter()
-            .filter(|(r, _)| r.action() == action)
-            .map(|(r, n)| format!("{r} {n}"))
-            .collect();
-        s.push_str(&format!(
-            "  {:<9}{:>8}  {}\n",
-            action.as_str(),
-            n,
-            reasons.join(", ")
-        ));
-    }
-    if let (Some(reuse), Some(location)) = (
-        setup.checker.history_reuse(),
-        setup.checker.history_location(),
-    ) {
-        let oldest = match reuse.oldest {
-            Some(at) => format!(
-                " (oldest observed {})",
-                prebounce_core::history::format_rfc3339(at)
-            ),
-            None => String::new(),
-        };
-        s.push_str(&format!(
-            "  history: {} domains decided from stored evidence{oldest}, {} resolved now; store {location}\n",
-            reuse.reused,
-            (domains as u64).saturating_sub(reuse.reused),
-        ));
-    } else {
-        s.push_str("  history: off\n");
-    }
-    match (setup.checker.health_checks(), setup.checker.resolver_unhealthy()) {
-        (None, _) => s.push_str("  health: resolver health check off (--dns-canary none, or an offline --zone run)\n"),
-        (Some(n), None) => s.push_str(&format!("  health: resolver healthy ({n} check(s): a canary resolved, a made-up name was NXDOMAIN)\n")),
-        (Some(_), Some(why)) => s.push_str(&format!("  health: RESOLVER UNHEALTHY: {why}\n")),
-    }
-    let outage = setup.checker.outage();
-    if outage.is_outage() {
-        s.push_str(&format!(
-            "  outage guard: {} of {} domains failed temporarily, an outage on our side: those failures do not count toward dead_domain\n",
-            outage.temporary, outage.decided
-        ));
-    }
-    let t = stats.transport;
-    s.push_str(&format!(
-        "  dns: {} queries, {} host lookups answered from the run's cache; {} datagrams sent, {} retransmitted, {} over TCP; {}; {}\n",
-        stats.queries,
-        stats.cache_hits,
-        t.sent,
-        t.retransmits,
-        t.tcp,
-        t.defences(),
-        setup.describe()
-    ));
-    if let Some(prober) = setup.checker.prober() {
-        let p = prober.stats();
-        s.push_str(&format!(
-            "  probe: {} addresses probed on port {}, {} answered, {} failed, {:.2} s probing\n",
-            p.probed,
-            prober.config().port,
-            p.answered,
-            p.failed,
-            p.span_ms as f64 / 1000.0
-        ));
-    }
-    if let Some(why) = probe_blocked {
-        s.push_str(&format!(
-            "  probe: OUTBOUND PORT 25 SEEMS BLOCKED HERE: {why}. Probing stopped; rows keep their DNS verdict (warning probe_unavailable)\n"
-        ));
-    }
-    s
 }

@@ -10,3 +10,4 @@ pub mod output;
 pub mod recheck;
 pub mod records;
 pub mod report;
+pub mod summary;
