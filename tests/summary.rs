@@ -78,6 +78,8 @@ fn summary_json_counts_the_rows_written() {
 
     // The text: the same counts with separators, 80 columns.
     let text = String::from_utf8(out.stderr).unwrap();
+    // Standard error is not a terminal here: no progress display.
+    assert!(!text.contains('\r') && !text.contains("ETA") && !text.contains('\x1b'));
     let rows_text = format!("{},{:03} rows,", rows.len() / 1000, rows.len() % 1000);
     assert!(
         text.starts_with(&format!("prebounce: {rows_text}")),

@@ -7,9 +7,8 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use prebounce::{DomainReport, PendingReport};
 use prebounce_core::verdict::Verdict;
@@ -19,6 +18,7 @@ use super::args::{CheckArgs, OutputFormat};
 use super::config::{dns_setup, history_setup, GuardTripped, UsageError};
 use super::input::{pick_column, Inputs, Row};
 use super::output::{Outcome, Writer};
+use super::progress::{input_size, row_bytes, Progress};
 use super::report::ReportData;
 use super::summary::{Counts, Summary};
 
@@ -97,6 +97,11 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         ),
         None => Box::new(io::stdout()),
     };
+    let progress = Progress::new(
+        !args.quiet && io::stderr().is_terminal(),
+        input_size(&args.files),
+    );
+    let sink = progress.output(sink, to_terminal);
     // Created now, so that a path we cannot write stops the run before it
     // starts; written at the end.
     let summary_file = match &args.summary_json {
@@ -116,7 +121,6 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     )?;
 
     let started = Instant::now();
-    let written = Arc::new(AtomicU64::new(0));
 
     // Reader thread -> dispatcher, in batches of rows.
     let (row_tx, mut row_rx) = mpsc::channel::<anyhow::Result<Vec<Row>>>(8);
@@ -190,12 +194,13 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
 
     // Writer thread.
     let (out_tx, out_rx) = std_mpsc::sync_channel::<Vec<Judged>>(16);
-    let counter = written.clone();
+    let counter = progress.clone();
     let writer_thread = std::thread::spawn(move || -> io::Result<Done> {
         let mut tally = Tally {
             by_source: by_source.then(ReportData::default),
             ..Tally::default()
         };
+        let mut last_line = 0;
         for Judged {
             row,
             verdict,
@@ -229,7 +234,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
                 Err(e) => return Err(e),
             }
             tally.counts.add(verdict.action(), verdict.reason);
-            counter.fetch_add(1, Ordering::Relaxed);
+            counter.row(row_bytes(&row, &mut last_line));
         }
         match writer.flush() {
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(Done::Closed),
@@ -238,23 +243,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         }
     });
 
-    let progress = (!args.quiet && io::stderr().is_terminal()).then(|| {
-        let written = written.clone();
-        let checker = checker.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(250));
-            loop {
-                tick.tick().await;
-                let rows = written.load(Ordering::Relaxed);
-                let secs = started.elapsed().as_secs_f64().max(0.001);
-                eprint!(
-                    "\r\x1b[K{rows} rows, {} domains, {:.0} rows/s",
-                    checker.domains_seen(),
-                    rows as f64 / secs
-                );
-            }
-        })
-    });
+    let ticker = progress.spawn_ticker(checker.clone(), started);
 
     let mut failure = None;
     'rows: while let Some(item) = win_rx.recv().await {
@@ -297,10 +286,10 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         .map_err(|_| anyhow::anyhow!("the output thread panicked"))?;
     dispatcher.abort();
     let _ = reader.join();
-    if let Some(p) = progress {
-        p.abort();
-        eprint!("\r\x1b[K");
+    if let Some(t) = ticker {
+        t.abort();
     }
+    progress.clear();
     let done = done.map_err(|e| anyhow::anyhow!("cannot write the output: {e}"))?;
     if let Some(e) = failure {
         return Err(e);

@@ -7,6 +7,7 @@ pub mod domain;
 pub mod input;
 pub mod lab;
 pub mod output;
+pub mod progress;
 pub mod recheck;
 pub mod records;
 pub mod report;
