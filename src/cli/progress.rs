@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use console::Term;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
 use super::input::Row;
 use super::summary::thousands;
@@ -76,7 +77,7 @@ impl Progress {
     /// A display when `show`, sized by `total` input bytes when known.
     pub fn new(show: bool, total: Option<u64>) -> Progress {
         let bar = show.then(|| {
-            let target = ProgressDrawTarget::stderr_with_hz(5);
+            let target = ProgressDrawTarget::term_like_with_hz(Box::new(Narrow(Term::stderr())), 5);
             match total {
                 Some(total) => {
                     let bar = ProgressBar::with_draw_target(Some(total.max(1)), target);
@@ -169,6 +170,60 @@ impl Progress {
             }),
             _ => out,
         }
+    }
+}
+
+/// Standard error, as a terminal a few columns narrower than it is.
+/// indicatif pads the bar's line to the full width, which leaves the cursor
+/// in the last column; the `^C` the terminal echoes on Ctrl-C then wraps
+/// onto the next line, and the bar's final clearing would clear that line
+/// and leave the bar above it. With room to spare, `^C` stays on the bar's
+/// line and is cleared with it.
+#[derive(Debug)]
+struct Narrow(Term);
+
+/// The columns left free at the end of the bar's line.
+const SPARE: u16 = 4;
+
+impl TermLike for Narrow {
+    fn width(&self) -> u16 {
+        self.0.size().1.saturating_sub(SPARE).max(20)
+    }
+
+    fn height(&self) -> u16 {
+        self.0.size().0
+    }
+
+    fn move_cursor_up(&self, n: usize) -> io::Result<()> {
+        self.0.move_cursor_up(n)
+    }
+
+    fn move_cursor_down(&self, n: usize) -> io::Result<()> {
+        self.0.move_cursor_down(n)
+    }
+
+    fn move_cursor_right(&self, n: usize) -> io::Result<()> {
+        self.0.move_cursor_right(n)
+    }
+
+    fn move_cursor_left(&self, n: usize) -> io::Result<()> {
+        self.0.move_cursor_left(n)
+    }
+
+    fn write_line(&self, s: &str) -> io::Result<()> {
+        self.0.write_line(s)
+    }
+
+    fn write_str(&self, s: &str) -> io::Result<()> {
+        self.0.write_str(s)
+    }
+
+    fn clear_line(&self) -> io::Result<()> {
+        self.0.clear_line()
+    }
+
+    fn flush(&self) -> io::Result<()> {
+        self.0.flush()
     }
 }
 
