@@ -140,3 +140,97 @@ fn summary_json_unwritable() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/nonexistent/dir/summary.json"), "{err}");
 }
+
+/// SIGINT while a domain's answer is outstanding (its resolver never
+/// answers it): the rows before it are written whole and in order, none
+/// after; the history observed so far is recorded; the summary (text and
+/// JSON) says the run was interrupted; the exit code is 130, long before
+/// the slow domain's timeout.
+#[test]
+fn sigint_writes_what_is_done_and_exits_130() {
+    let dir = Dir::new();
+    let zone = dir.write(
+        "slow.zone",
+        ";! fault slow.zz. timeout\n\
+         $ORIGIN .\n$TTL 3600\n\
+         .         SOA ns.lab. hostmaster.lab. 1 3600 600 86400 300\n\
+         .         NS  ns.lab.\n\
+         ns.lab.   A   127.0.0.1\n\
+         ok.zz.    MX  10 mx.ok.zz.\n\
+         mx.ok.zz. A   93.184.215.14\n\
+         slow.zz.  MX  10 mx.ok.zz.\n",
+    );
+    let lab = LabProcess::start(&[&zone], &[]);
+    let mut list = String::new();
+    for i in 0..3000 {
+        list.push_str(&format!("a{i}@ok.zz\n"));
+    }
+    list.push_str("x@slow.zz\n");
+    for i in 0..3000 {
+        list.push_str(&format!("b{i}@ok.zz\n"));
+    }
+    let list = dir.write("list.txt", list);
+    let db = dir.path("history.sqlite");
+    let json_path = dir.path("summary.json");
+    let started = std::time::Instant::now();
+    let child = bin()
+        .args([
+            "check",
+            "--resolver",
+            &lab.resolver(),
+            "--dns-timeout",
+            "10s",
+            "--dns-attempts",
+            "3",
+            "--db",
+            db.to_str().unwrap(),
+            "--summary-json",
+            json_path.to_str().unwrap(),
+            list.to_str().unwrap(),
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the slow domain is asked, everything before it is decided.
+    let deadline = started + std::time::Duration::from_secs(20);
+    while !lab.queries().iter().any(|(_, _, name)| name == "slow.zz.") {
+        assert!(std::time::Instant::now() < deadline, "slow.zz never asked");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "it did not wait for the slow domain"
+    );
+    assert!(err.contains("INTERRUPTED (SIGINT)"), "{err}");
+    assert!(err.contains("3,000 rows"), "{err}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.ends_with('\n'), "ends with a whole line");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.len(),
+        3001,
+        "the header and the 3000 rows before slow.zz"
+    );
+    for (i, line) in lines[1..].iter().enumerate() {
+        assert!(
+            line.starts_with(&format!("a{i}@ok.zz,ok.zz,deliver,deliverable,")),
+            "{line}"
+        );
+    }
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    assert_eq!(summary["interrupted"], true);
+    assert_eq!(summary["rows"], 3000);
+    // The history observed so far is recorded.
+    let history = run_ok(&["history", "ok.zz", "--db", db.to_str().unwrap()], None);
+    let history = String::from_utf8_lossy(&history.stdout);
+    assert!(history.contains("deliverable"), "{history}");
+}

@@ -60,7 +60,37 @@ enum Done {
     Closed,
 }
 
+/// SIGINT, caught from the start of a run: from then on it stops the run
+/// cleanly (see [`run`]) instead of killing the process.
+struct Interrupt(Option<tokio::signal::unix::Signal>);
+
+impl Interrupt {
+    fn catch() -> Interrupt {
+        use tokio::signal::unix::{signal, SignalKind};
+        Interrupt(signal(SignalKind::interrupt()).ok())
+    }
+
+    /// Waits for the next SIGINT (forever when it could not be caught).
+    async fn recv(&mut self) {
+        if let Some(s) = &mut self.0 {
+            if s.recv().await.is_some() {
+                return;
+            }
+        }
+        std::future::pending().await
+    }
+}
+
+/// The exit code of a run stopped by SIGINT (128 + 2, as shells report a
+/// process killed by it).
+const EXIT_INTERRUPTED: i32 = 130;
+
+/// Runs `prebounce check`. On SIGINT, every row decided before the first
+/// undecided one is written (in order, whole), the history observed so far
+/// is recorded, a partial summary says the run was interrupted, and the
+/// process exits with [`EXIT_INTERRUPTED`]; a second SIGINT exits at once.
 pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
+    let mut interrupt = Interrupt::catch();
     let inputs = Inputs::open(&args.files, args.input_format, args.column.as_deref())?;
     let header = inputs.header.clone();
     let source_index = match (&args.source_column, &header) {
@@ -246,7 +276,19 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     let ticker = progress.spawn_ticker(checker.clone(), started);
 
     let mut failure = None;
-    'rows: while let Some(item) = win_rx.recv().await {
+    let mut interrupted = false;
+    'rows: loop {
+        let item = tokio::select! {
+            biased;
+            () = interrupt.recv() => {
+                interrupted = true;
+                break 'rows;
+            }
+            item = win_rx.recv() => match item {
+                Some(item) => item,
+                None => break 'rows,
+            },
+        };
         let steps = match item {
             Ok(steps) => steps,
             Err(e) => {
@@ -263,7 +305,16 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
                     report: None,
                 },
                 Step::Wait(pending) => {
-                    let report = pending.wait().await;
+                    let report = tokio::select! {
+                        biased;
+                        () = interrupt.recv() => None,
+                        report = pending.wait() => Some(report),
+                    };
+                    let Some(report) = report else {
+                        // The rows before this one are written; none after.
+                        interrupted = true;
+                        break;
+                    };
                     Judged {
                         row,
                         verdict: report.verdict.clone(),
@@ -275,9 +326,21 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         if out_tx.send(out).is_err() {
             break 'rows; // the writer stopped: its result says why
         }
+        if interrupted {
+            break 'rows;
+        }
         if checker.guard_tripped() {
             break 'rows; // the resolver looks broken: stop here
         }
+    }
+    if interrupted {
+        // Finishing takes a moment (the output, the history); a second
+        // SIGINT does not wait for it.
+        tokio::spawn(async move {
+            interrupt.recv().await;
+            eprintln!("\nprebounce: interrupted again: exiting now");
+            std::process::exit(EXIT_INTERRUPTED);
+        });
     }
     drop(out_tx);
     drop(win_rx);
@@ -285,7 +348,11 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         .join()
         .map_err(|_| anyhow::anyhow!("the output thread panicked"))?;
     dispatcher.abort();
-    let _ = reader.join();
+    if !interrupted {
+        // (When interrupted, the reader may be waiting on a terminal or a
+        // pipe that never ends: it is left to the process's end.)
+        let _ = reader.join();
+    }
     if let Some(t) = ticker {
         t.abort();
     }
@@ -326,7 +393,13 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         Some(p) => p.blocked().await,
         None => None,
     };
-    let summary = Summary::collect(&tally.counts, started.elapsed(), &setup, blocked, false);
+    let summary = Summary::collect(
+        &tally.counts,
+        started.elapsed(),
+        &setup,
+        blocked,
+        interrupted,
+    );
     if let Some((path, mut file)) = summary_file {
         file.write_all(summary.json().as_bytes())
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
@@ -336,8 +409,20 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         if let (Some(_), Some(data)) = (&args.source_column, &tally.by_source) {
             eprint!("{}", data.summary());
         }
-    } else if let Some(why) = summary.probe.as_ref().and_then(|p| p.blocked.as_ref()) {
-        eprintln!("prebounce: outbound port 25 seems blocked here: {why}; probing stopped");
+    } else {
+        if let Some(why) = summary.probe.as_ref().and_then(|p| p.blocked.as_ref()) {
+            eprintln!("prebounce: outbound port 25 seems blocked here: {why}; probing stopped");
+        }
+        if interrupted {
+            eprintln!(
+                "prebounce: interrupted (SIGINT) after {} rows; the rest of the input was not checked",
+                summary.rows
+            );
+        }
+    }
+    if interrupted {
+        // Everything is written: the rows, the history, the summary.
+        std::process::exit(EXIT_INTERRUPTED);
     }
     if let Some(why) = checker.resolver_unhealthy() {
         return Err(super::config::unhealthy_error(&why).into());
