@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use prebounce_core::evidence::DomainEvidence;
 use prebounce_core::history::{is_temporary, parse_time, History, HistoryPolicy};
-use prebounce_core::rules::Policy;
 use prebounce_core::verdict::{Action, Reason};
 use prebounce_store::{DomainState, Observation, Store, StoreError};
 
@@ -135,11 +134,43 @@ pub struct ReuseStats {
 /// Observations written per transaction, at most.
 const BATCH: usize = 4096;
 
+/// Records handed to the writer thread per message.
+const SEND: usize = 256;
+
 /// An observation on its way to the writer thread, which encodes it.
 pub(crate) struct Record {
     pub(crate) report: Arc<DomainReport>,
     pub(crate) reading: Reason,
     pub(crate) counts: bool,
+    /// A new dead domain, or a deliverable domain turned permanent: written
+    /// only when the sanity guard allows.
+    pub(crate) escalation: bool,
+}
+
+/// Fresh readings of a run, in windows of [`WINDOW`] domains.
+#[derive(Default)]
+pub(crate) struct Window {
+    seen: u64,
+    temporary: u64,
+    nxdomain: u64,
+    held: Vec<Record>,
+}
+
+/// Readings per window (see [`crate::health`]).
+pub const WINDOW: u64 = crate::health::SPIKE_WINDOW;
+
+impl Window {
+    /// More than half of its readings temporary, among at least
+    /// [`crate::health::OUTAGE_MIN`]: an outage on our side.
+    pub(crate) fn outage(&self) -> bool {
+        self.seen >= crate::health::OUTAGE_MIN && self.temporary * 2 > self.seen
+    }
+
+    /// More than half temporary or NXDOMAIN: ask the health check again
+    /// before recording its failures.
+    pub(crate) fn spike(&self) -> bool {
+        (self.temporary + self.nxdomain) * 100 > self.seen * crate::health::SPIKE_SHARE_PERCENT
+    }
 }
 
 /// A stored observation that may be decided again instead of asking DNS.
@@ -154,19 +185,23 @@ pub(crate) struct Recorder {
     pub(crate) setup: HistorySetup,
     /// States read ahead, taken by the domain's check.
     ahead: Mutex<HashMap<String, DomainState>>,
-    queue: Mutex<Option<SyncSender<Record>>>,
+    queue: Mutex<Option<SyncSender<Vec<Record>>>>,
+    /// Records waiting to be handed to the writer thread in one message.
+    outbox: Mutex<Vec<Record>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Escalations, kept back until the guard has had its say.
     deferred: Mutex<Vec<Record>>,
-    /// Failure readings, kept back until the outage guard and the health
-    /// check have had their say.
-    held: Mutex<Vec<Record>>,
+    /// The current window of fresh readings: failures and escalations are
+    /// kept back until the window closes and the outage guard (and, on a
+    /// spike, the health check) has had its say.
+    window: Mutex<Window>,
+    /// Temporary readings recorded as not counting (outage windows).
+    uncounted: AtomicU64,
     previously_deliverable: AtomicU64,
     turned_permanent: AtomicU64,
     reused: AtomicU64,
     oldest_reused: AtomicI64,
     error: Arc<Mutex<Option<StoreError>>>,
-    policy: Policy,
 }
 
 fn keep_first(slot: &Mutex<Option<StoreError>>, e: StoreError) {
@@ -177,7 +212,7 @@ fn keep_first(slot: &Mutex<Option<StoreError>>, e: StoreError) {
 }
 
 /// The stored form of a record.
-fn observation(r: &Record, policy: &Policy) -> Observation {
+fn observation(r: &Record) -> Observation {
     let report = &r.report;
     let v = &report.verdict;
     let ev = report.evidence.as_ref();
@@ -190,7 +225,9 @@ fn observation(r: &Record, policy: &Policy) -> Observation {
         status: v.status(),
         detail: v.detail.clone(),
         warnings: v.warnings.clone(),
-        mx: ev.map(|e| crate::mx_summary(e, policy)).unwrap_or_default(),
+        // The evidence holds the MX set; the one-line form is derived from
+        // it when a timeline is shown (kept only for schema-1 rows).
+        mx: String::new(),
         probe: ev
             .and_then(|e| e.probe.as_ref())
             .map(|p| p.status().name().to_string()),
@@ -202,17 +239,16 @@ fn observation(r: &Record, policy: &Policy) -> Observation {
 /// The writer thread: batches what arrives and writes each batch in one
 /// transaction, off the runtime's threads.
 fn write_loop(
-    rx: Receiver<Record>,
+    rx: Receiver<Vec<Record>>,
     store: Arc<dyn Store>,
-    policy: Policy,
     error: Arc<Mutex<Option<StoreError>>>,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     while let Ok(first) = rx.recv() {
-        batch.push(observation(&first, &policy));
+        batch.extend(first.iter().map(observation));
         while batch.len() < BATCH {
             match rx.try_recv() {
-                Ok(r) => batch.push(observation(&r, &policy)),
+                Ok(more) => batch.extend(more.iter().map(observation)),
                 Err(_) => break,
             }
         }
@@ -224,31 +260,31 @@ fn write_loop(
 }
 
 impl Recorder {
-    pub(crate) fn new(setup: HistorySetup, policy: Policy) -> Recorder {
+    pub(crate) fn new(setup: HistorySetup) -> Recorder {
         let error = Arc::new(Mutex::new(None));
-        let (tx, rx) = sync_channel(BATCH * 4);
+        let (tx, rx) = sync_channel(64);
         let thread = {
             let store = setup.store.clone();
-            let policy = policy.clone();
             let error = error.clone();
             std::thread::Builder::new()
                 .name("prebounce-history".into())
-                .spawn(move || write_loop(rx, store, policy, error))
+                .spawn(move || write_loop(rx, store, error))
                 .expect("cannot start the history writer thread")
         };
         Recorder {
             setup,
             ahead: Mutex::new(HashMap::new()),
             queue: Mutex::new(Some(tx)),
+            outbox: Mutex::new(Vec::new()),
             thread: Mutex::new(Some(thread)),
             deferred: Mutex::new(Vec::new()),
-            held: Mutex::new(Vec::new()),
+            window: Mutex::new(Window::default()),
+            uncounted: AtomicU64::new(0),
             previously_deliverable: AtomicU64::new(0),
             turned_permanent: AtomicU64::new(0),
             reused: AtomicU64::new(0),
             oldest_reused: AtomicI64::new(i64::MAX),
             error,
-            policy,
         }
     }
 
@@ -271,14 +307,17 @@ impl Recorder {
         }
     }
 
-    /// The state of a domain: read ahead, else read now (blocking).
-    pub(crate) fn take_state(&self, domain: &str) -> DomainState {
-        let ahead = self
-            .ahead
+    /// The state of a domain when it was read ahead.
+    pub(crate) fn take_ahead(&self, domain: &str) -> Option<DomainState> {
+        self.ahead
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(domain);
-        if let Some(s) = ahead {
+            .remove(domain)
+    }
+
+    /// The state of a domain: read ahead, else read now (blocking).
+    pub(crate) fn take_state(&self, domain: &str) -> DomainState {
+        if let Some(s) = self.take_ahead(domain) {
             return s;
         }
         match self.setup.store.states(&[domain]) {
@@ -333,10 +372,11 @@ impl Recorder {
         })
     }
 
-    /// Queues today's observation; counts it for the guard. Escalations (a
-    /// new dead domain, a deliverable domain turned permanent) wait for the
-    /// guard.
-    pub(crate) fn record(&self, state: &DomainState, record: Record) {
+    /// Queues today's observation; counts it for the guards. A success is
+    /// written at once; a failure or an escalation waits in the current
+    /// window. Returns the window when this reading closed it: the caller
+    /// asks the health check when it is a spike, then [`Recorder::flush`]es.
+    pub(crate) fn record(&self, state: &DomainState, record: Record) -> Option<Window> {
         let was_deliverable = state
             .latest
             .as_ref()
@@ -348,26 +388,78 @@ impl Recorder {
                 self.turned_permanent.fetch_add(1, Ordering::Relaxed);
             }
         }
-        if record.report.verdict.reason == Reason::DeadDomain || turned {
-            self.deferred
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(record);
-            return;
+        let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        w.seen += 1;
+        if is_temporary(record.reading) {
+            w.temporary += 1;
         }
-        if !prebounce_core::history::is_success(record.reading) {
-            self.held
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(record);
-            return;
+        if record.reading == Reason::Nxdomain {
+            w.nxdomain += 1;
         }
+        let escalation = record.report.verdict.reason == Reason::DeadDomain || turned;
+        if escalation || !prebounce_core::history::is_success(record.reading) {
+            w.held.push(Record {
+                escalation,
+                ..record
+            });
+        } else {
+            self.send(record);
+        }
+        (w.seen >= WINDOW).then(|| std::mem::take(&mut *w))
+    }
+
+    /// Queues a record for the writer thread, in messages of [`SEND`].
+    fn send(&self, record: Record) {
+        let full = {
+            let mut out = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
+            out.push(record);
+            (out.len() >= SEND).then(|| std::mem::take(&mut *out))
+        };
+        if let Some(batch) = full {
+            self.hand_over(batch);
+        }
+    }
+
+    fn hand_over(&self, batch: Vec<Record>) {
         let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(tx) = queue.as_ref() {
             let tx = tx.clone();
             drop(queue);
-            let _ = tx.send(record);
+            let _ = tx.send(batch);
         }
+    }
+
+    /// Records a closed window's held readings: nothing when our resolver
+    /// is unhealthy; in an outage window, temporary readings as not
+    /// counting toward `dead_domain` and no new `dead_domain`; escalations
+    /// kept for the sanity guard.
+    pub(crate) fn flush(&self, window: Window, healthy: bool) {
+        if !healthy {
+            return;
+        }
+        let outage = window.outage();
+        for mut r in window.held {
+            if outage && is_temporary(r.reading) {
+                r.counts = false;
+                self.uncounted.fetch_add(1, Ordering::Relaxed);
+            }
+            if r.escalation {
+                if outage && r.report.verdict.reason == Reason::DeadDomain {
+                    continue;
+                }
+                self.deferred
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(r);
+            } else {
+                self.send(r);
+            }
+        }
+    }
+
+    /// Temporary readings recorded as not counting so far.
+    pub(crate) fn uncounted(&self) -> u64 {
+        self.uncounted.load(Ordering::Relaxed)
     }
 
     pub(crate) fn guard(&self) -> Guard {
@@ -385,48 +477,28 @@ impl Recorder {
         }
     }
 
-    /// Writes what is queued and held. When our resolver was found
-    /// unhealthy, no failure reading and no escalation of the run is
-    /// written. In an outage (see [`crate::health`]), temporary readings are
-    /// written as not counting toward `dead_domain` and new `dead_domain`
-    /// escalations are not written. Escalations wait for the sanity guard.
-    pub(crate) fn finish(
-        &self,
-        outage: crate::Outage,
-        unhealthy: bool,
-    ) -> Result<(), HistoryError> {
+    /// Flushes the last window (`healthy`: our resolver passed its checks),
+    /// writes what is queued, then the escalations when the sanity guard
+    /// allows.
+    pub(crate) fn finish(&self, healthy: bool) -> Result<(), HistoryError> {
+        let last = std::mem::take(&mut *self.window.lock().unwrap_or_else(|p| p.into_inner()));
+        self.flush(last, healthy);
+        let rest = std::mem::take(&mut *self.outbox.lock().unwrap_or_else(|p| p.into_inner()));
+        self.hand_over(rest);
         drop(self.queue.lock().unwrap_or_else(|p| p.into_inner()).take());
         if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = t.join();
         }
-        let held = std::mem::take(&mut *self.held.lock().unwrap_or_else(|p| p.into_inner()));
         let deferred =
             std::mem::take(&mut *self.deferred.lock().unwrap_or_else(|p| p.into_inner()));
-        if unhealthy {
+        if !healthy {
             return self.take_error();
-        }
-        let outage = outage.is_outage();
-        let held: Vec<Observation> = held
-            .into_iter()
-            .map(|mut r| {
-                if outage && is_temporary(r.reading) {
-                    r.counts = false;
-                }
-                observation(&r, &self.policy)
-            })
-            .collect();
-        if let Err(e) = self.setup.store.record(&held) {
-            keep_first(&self.error, e);
         }
         let guard = self.guard();
         if guard.tripped() && !self.setup.force {
             return Err(HistoryError::Guard(guard));
         }
-        let deferred: Vec<Observation> = deferred
-            .iter()
-            .filter(|r| !(outage && r.report.verdict.reason == Reason::DeadDomain))
-            .map(|r| observation(r, &self.policy))
-            .collect();
+        let deferred: Vec<Observation> = deferred.iter().map(observation).collect();
         if let Err(e) = self.setup.store.record(&deferred) {
             keep_first(&self.error, e);
         }

@@ -300,8 +300,7 @@ impl Checker {
         if let Some(p) = config.probe {
             inner.prober = Some((Prober::new(p.config, inner.resolver.clone()), p.all));
         }
-        let policy = inner.policy.clone();
-        inner.history = config.history.map(|h| Recorder::new(h, policy));
+        inner.history = config.history.map(Recorder::new);
         inner.health = Health::new(config.health);
         Ok(checker)
     }
@@ -390,14 +389,19 @@ impl Checker {
                 history: None,
             });
         };
-        let me = self.clone();
-        let name = domain.clone();
-        let state = tokio::task::spawn_blocking(move || {
-            let rec = me.inner.history.as_ref().expect("history is on");
-            rec.take_state(&name)
-        })
-        .await
-        .unwrap_or_default();
+        let state = match rec.take_ahead(&domain) {
+            Some(state) => state,
+            None => {
+                let me = self.clone();
+                let name = domain.clone();
+                tokio::task::spawn_blocking(move || {
+                    let rec = me.inner.history.as_ref().expect("history is on");
+                    rec.take_state(&name)
+                })
+                .await
+                .unwrap_or_default()
+            }
+        };
         let now = rec.now();
         let hp = &rec.setup.policy;
         if let Some(stored) = rec.reusable(&state, now) {
@@ -506,6 +510,16 @@ impl Checker {
         self.inner.health.outage()
     }
 
+    /// Temporary readings this run recorded as not counting toward
+    /// `dead_domain` (their window was an outage on our side).
+    pub fn uncounted(&self) -> u64 {
+        self.inner
+            .history
+            .as_ref()
+            .map(Recorder::uncounted)
+            .unwrap_or(0)
+    }
+
     /// Decides fresh evidence in the light of the past, and records it.
     async fn record(
         &self,
@@ -548,14 +562,25 @@ impl Checker {
             }),
         });
         if let Some(reading) = decision.reading {
-            rec.record(
+            let closed = rec.record(
                 &state,
                 Record {
                     report: report.clone(),
                     reading,
                     counts: true,
+                    escalation: false,
                 },
             );
+            if let Some(window) = closed {
+                // A spike of failures is recorded only once the health
+                // check, asked again, says the resolver is fine.
+                let healthy = if window.spike() && self.inner.health.enabled() {
+                    self.check_resolver(true).await.is_ok()
+                } else {
+                    self.inner.health.unhealthy().is_none()
+                };
+                rec.flush(window, healthy);
+            }
         }
         report
     }
@@ -619,10 +644,7 @@ impl Checker {
     /// a run.
     pub fn finish_history(&self) -> Result<(), HistoryError> {
         match &self.inner.history {
-            Some(r) => r.finish(
-                self.inner.health.outage(),
-                self.inner.health.unhealthy().is_some(),
-            ),
+            Some(r) => r.finish(self.inner.health.unhealthy().is_none()),
             None => Ok(()),
         }
     }

@@ -21,7 +21,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Suppressions(args) => cli::records::suppressions(args),
         Command::Forget(args) => cli::records::forget(args),
         Command::Lab(LabCommand::Serve(args)) => cli::lab::serve(args).await,
+        Command::Completions(args) => cli::docs::completions(args.shell),
+        Command::Man => cli::docs::man(),
     }
+}
+
+/// Whether an error is the reader of our output going away (`| head`): an
+/// EPIPE anywhere in the chain, as an I/O error or inside a CSV or JSON
+/// writer's error.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    fn io_pipe(io: &std::io::Error) -> bool {
+        io.kind() == std::io::ErrorKind::BrokenPipe
+            || io
+                .get_ref()
+                .is_some_and(|inner| inner_pipe(inner as &(dyn std::error::Error + 'static)))
+    }
+    fn inner_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return io_pipe(io);
+        }
+        if let Some(c) = e.downcast_ref::<csv::Error>() {
+            return matches!(c.kind(), csv::ErrorKind::Io(io) if io_pipe(io));
+        }
+        if let Some(j) = e.downcast_ref::<serde_json::Error>() {
+            return j.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe);
+        }
+        false
+    }
+    e.chain().any(inner_pipe)
 }
 
 fn main() -> ExitCode {
@@ -47,12 +74,12 @@ fn main() -> ExitCode {
             eprintln!("prebounce: {e}");
             ExitCode::from(3)
         }
-        Err(e)
-            if e.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
-        {
-            ExitCode::SUCCESS
+        Err(e) if e.is::<cli::input::InputSuspect>() => {
+            eprintln!("prebounce: {e}");
+            ExitCode::from(cli::input::EXIT_INPUT_SUSPECT)
         }
+        // A closed pipe is a normal end, for every command and format.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("prebounce: {e:#}");
             ExitCode::from(1)

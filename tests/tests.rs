@@ -2,11 +2,13 @@
 
 mod addresses;
 mod cli;
+mod conventions;
 mod engines;
 mod evidence;
 mod flags;
 mod health;
 mod history;
+mod inputs;
 mod knot;
 mod probe;
 mod reasons;

@@ -14,7 +14,12 @@ use prebounce_core::net::Cidr;
 /// an RFC 3463 status code and the MX evidence. Temporary DNS failures are
 /// never reported as permanent.
 #[derive(Debug, Parser)]
-#[command(name = "prebounce", version, max_term_width = 100)]
+#[command(
+    name = "prebounce",
+    version = env!("PREBOUNCE_VERSION"),
+    max_term_width = 100,
+    after_help = EXIT_CODES
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -75,14 +80,56 @@ impl ProbeArgs {
     }
 }
 
+/// The exit codes, as `--help` lists them (README: Exit codes).
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  completed, whatever the verdicts (also when the reader of the output goes
+     away, as in `| head`)
+  1  fatal I/O error: an input or output that cannot be read or written, a
+     history database that is corrupt, not prebounce's, or read-only
+  2  usage error: a bad flag or value, before anything is resolved or recorded
+  3  the history's sanity guard stopped the run, or the resolver failed its
+     health check (rows are written, as retry)
+  4  most rows invalid: wrong column?";
+
+/// `recheck --help`: what it does, and how to run it on a schedule.
+const RECHECK_AFTER_HELP: &str = "\
+Run it on a schedule, e.g. every hour from cron:
+  17 * * * *  prebounce recheck --quiet --format jsonl >> /var/log/prebounce-recheck.jsonl
+or from a systemd timer (OnCalendar=hourly) running
+  prebounce recheck --quiet --format jsonl
+
+Exit codes:
+  0  completed, whatever the verdicts (also when the reader of the output goes
+     away, as in `| head`)
+  1  fatal I/O error: an output that cannot be written, a history database
+     that is corrupt, not prebounce's, or read-only
+  2  usage error: a bad flag or value, before anything is resolved or recorded
+  3  the history's sanity guard stopped the run, or the resolver failed its
+     health check (rows are written, as retry)
+  4  most rows invalid: wrong column?";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Classify a list of addresses (text, one per line, or CSV).
+    #[command(after_help = EXIT_CODES)]
     Check(CheckArgs),
     /// Explain the verdict on one or more domains, with all the evidence.
+    #[command(after_help = EXIT_CODES)]
     Domain(DomainArgs),
     /// Check again the domains in `retry` whose next check is due (for cron
     /// or a systemd timer).
+    ///
+    /// Reads the history database for the domains whose verdict is `retry`
+    /// (dns_failure, no_answer, a flip waiting for confirmation) and whose
+    /// next check is due (1 h after the first failure, then 4 h, 12 h, then
+    /// every 24 h), checks them again with
+    /// today's flags, records the readings, and writes one row per domain
+    /// (not per address): domain, action, reason, status, detail, warnings,
+    /// mx, suggestion. Repeated failures make a domain `dead_domain`
+    /// (--dead-after, --dead-min-checks); a recovered domain leaves `retry`.
+    /// A summary line goes to standard error unless --quiet.
+    #[command(after_help = RECHECK_AFTER_HELP)]
     Recheck(RecheckArgs),
     /// Show the observations of a domain, oldest first.
     History(HistoryCmdArgs),
@@ -93,6 +140,25 @@ pub enum Command {
     /// The offline DNS lab.
     #[command(subcommand)]
     Lab(LabCommand),
+    /// Print a shell completion script on standard output.
+    ///
+    /// bash: prebounce completions bash > ~/.local/share/bash-completion/completions/prebounce
+    /// zsh: prebounce completions zsh > ~/.zfunc/_prebounce (with ~/.zfunc in fpath)
+    /// fish: prebounce completions fish > ~/.config/fish/completions/prebounce.fish
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff, the whole command tree) on standard
+    /// output.
+    ///
+    /// prebounce man > ~/.local/share/man/man1/prebounce.1 (then `man prebounce`),
+    /// or read it at once: prebounce man | man -l -
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Where the history database is.
@@ -138,11 +204,12 @@ pub struct HistoryArgs {
 
 #[derive(Debug, Args)]
 pub struct RecheckArgs {
-    /// At most this many domains.
+    /// At most this many domains (the longest overdue first).
     #[arg(long, value_name = "N", default_value = "1000", value_parser = number_in(limits::RECHECK_LIMIT.0, limits::RECHECK_LIMIT.1))]
     pub limit: usize,
 
-    /// Output format [default: table on a terminal, else csv].
+    /// Output format, one row per domain [default: table on a terminal,
+    /// else csv].
     #[arg(long, short = 'f', value_enum)]
     pub format: Option<OutputFormat>,
 
@@ -167,19 +234,24 @@ pub struct HistoryCmdArgs {
     pub domain: String,
 
     /// Output format.
-    #[arg(long, short = 'f', value_enum, default_value_t = ExplainFormat::Text)]
+    #[arg(long, short = 'f', value_enum, default_value_t = ExplainFormat::Table)]
     pub format: ExplainFormat,
 
     #[command(flatten)]
     pub db: DbArgs,
 }
 
+/// `suppressions --format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ListFormat {
+    /// Aligned columns for reading.
+    Table,
     /// CSV with a header.
     Csv,
     /// One JSON object per line.
     Jsonl,
+    /// One JSON array.
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -188,9 +260,9 @@ pub struct SuppressionsArgs {
     #[arg(long, value_name = "DATE", value_parser = parse_date)]
     pub since: Option<i64>,
 
-    /// Output format.
-    #[arg(long, short = 'f', value_enum, default_value_t = ListFormat::Csv)]
-    pub format: ListFormat,
+    /// Output format [default: table on a terminal, else csv].
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<ListFormat>,
 
     #[command(flatten)]
     pub db: DbArgs,
@@ -454,19 +526,22 @@ pub struct ProbeArgs {
     pub probe_canary: Vec<prebounce::probe::Canary>,
 }
 
+/// `check --format` and `recheck --format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
-    /// One JSON object per input row.
-    Jsonl,
-    /// CSV with a header; CSV input columns pass through.
-    Csv,
     /// Aligned columns for reading.
     Table,
+    /// CSV with a header; CSV input columns pass through.
+    Csv,
+    /// One JSON object per row, one per line.
+    Jsonl,
+    /// One JSON array of the objects jsonl writes.
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum InputFormat {
-    /// One address per line; blank lines and `#` comments skipped.
+    /// One address per line; blank lines and comments (`# ...`) skipped.
     Text,
     /// CSV with a header row.
     Csv,
@@ -474,20 +549,45 @@ pub enum InputFormat {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Input files; none or `-` reads standard input. A `.csv` suffix means CSV.
+    /// Input files; none or `-` reads standard input. Text or CSV is
+    /// sniffed from the content, whatever the name.
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
 
-    /// Input format [default: csv for *.csv files, else text].
+    // Input: how the files are read (src/cli/input.rs).
+    /// Input format [default: sniffed: CSV when a delimiter splits the lines
+    /// alike, or a .csv/.tsv name; else text, one address per line].
     #[arg(long, value_enum)]
     pub input_format: Option<InputFormat>,
 
-    /// The CSV column holding the address [default: the first header named
-    /// email, e-mail or address, else the first column].
+    /// The CSV column holding the address, by header [default: a known
+    /// email header (Email, Email Address, E-mail 1 - Value...), else the
+    /// column whose values are addresses].
     #[arg(long, value_name = "NAME")]
     pub column: Option<String>,
 
-    /// Output format [default: table on a terminal, else csv].
+    /// The CSV delimiter: `,` `;` `tab` `|` or another character
+    /// [default: sniffed].
+    #[arg(long, value_name = "CHAR", value_parser = parse_delimiter)]
+    pub delimiter: Option<u8>,
+
+    /// The CSV input has no header row (columns are named column1,
+    /// column2...).
+    #[arg(long)]
+    pub no_header: bool,
+
+    /// After a quote that is never closed, read the rest of the file line
+    /// by line (quotes taken literally) instead of stopping with an error.
+    #[arg(long)]
+    pub lenient: bool,
+
+    /// Take the address out of `Name <a@b.example>` and
+    /// `mailto:a@b.example` forms.
+    #[arg(long)]
+    pub extract: bool,
+
+    /// Output format [default: by -o's extension (.csv; .jsonl or .ndjson;
+    /// .json; .txt for the table), else table on a terminal, else csv].
     #[arg(long, short = 'f', value_enum)]
     pub format: Option<OutputFormat>,
 
@@ -524,12 +624,32 @@ pub struct CheckArgs {
     pub history: HistoryArgs,
 }
 
+/// A CSV delimiter: one ASCII character, or `tab`.
+fn parse_delimiter(s: &str) -> Result<u8, String> {
+    match s {
+        "tab" | "\\t" | "\t" => Ok(b'\t'),
+        s if s.len() == 1 && s.is_ascii() && !matches!(s, "\"" | "\n" | "\r") => {
+            Ok(s.as_bytes()[0])
+        }
+        _ => Err(format!(
+            "'{s}' is not a delimiter: give one character (, ; | or tab)"
+        )),
+    }
+}
+
+/// `domain --format` and `history --format` (`text` is the old name of
+/// `table`, kept for scripts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExplainFormat {
     /// Readable text.
-    Text,
-    /// One JSON object per domain.
+    #[value(alias = "text")]
+    Table,
+    /// JSON: `domain`, one object per domain; `history`, one object with
+    /// the domain and its observations.
     Json,
+    /// One JSON object per line: `domain`, per domain; `history`, per
+    /// observation.
+    Jsonl,
 }
 
 #[derive(Debug, Args)]
@@ -539,7 +659,7 @@ pub struct DomainArgs {
     pub names: Vec<String>,
 
     /// Output format.
-    #[arg(long, short = 'f', value_enum, default_value_t = ExplainFormat::Text)]
+    #[arg(long, short = 'f', value_enum, default_value_t = ExplainFormat::Table)]
     pub format: ExplainFormat,
 
     #[command(flatten)]

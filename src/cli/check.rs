@@ -11,12 +11,12 @@ use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::Instant;
 
 use prebounce::{DomainReport, PendingReport};
-use prebounce_core::verdict::Verdict;
+use prebounce_core::verdict::{Reason, Verdict};
 use tokio::sync::mpsc;
 
 use super::args::{CheckArgs, OutputFormat};
 use super::config::{dns_setup, history_setup, GuardTripped, UsageError};
-use super::input::{pick_column, Inputs, Row};
+use super::input::{format_for_output, pick_column, InputReport, Inputs, Row};
 use super::output::{Outcome, Writer};
 use super::progress::{input_size, row_bytes, Progress};
 use super::report::ReportData;
@@ -91,7 +91,8 @@ const EXIT_INTERRUPTED: i32 = 130;
 /// process exits with [`EXIT_INTERRUPTED`]; a second SIGINT exits at once.
 pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     let mut interrupt = Interrupt::catch();
-    let inputs = Inputs::open(&args.files, args.input_format, args.column.as_deref())?;
+    let inputs = Inputs::open(&args)?;
+    let input_report = InputReport::new(&inputs);
     let header = inputs.header.clone();
     let source_index = match (&args.source_column, &header) {
         (None, _) => None,
@@ -115,7 +116,8 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     let _ = checker.check_resolver(true).await;
 
     let to_terminal = args.output.is_none() && io::stdout().is_terminal();
-    let format = args.format.unwrap_or(if to_terminal {
+    let by_name = args.output.as_deref().and_then(format_for_output);
+    let format = args.format.or(by_name).unwrap_or(if to_terminal {
         OutputFormat::Table
     } else {
         OutputFormat::Csv
@@ -188,22 +190,36 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
 
     // Dispatcher -> in-order window: starts each new domain's check.
     let (win_tx, mut win_rx) = mpsc::channel::<anyhow::Result<Vec<(Row, Step)>>>(WINDOW / BATCH);
+    // Read-ahead -> dispatcher: the history of each batch's new domains is
+    // read in one pass, a few batches ahead of the dispatcher, so that the
+    // store is never waited for domain by domain.
+    let (ahead_tx, mut ahead_rx) = mpsc::channel::<anyhow::Result<Vec<Row>>>(8);
+    let ahead_checker = checker.clone();
+    let read_ahead = tokio::spawn(async move {
+        while let Some(item) = row_rx.recv().await {
+            if let Ok(rows) = &item {
+                let mut fresh: Vec<String> = rows
+                    .iter()
+                    .filter_map(|r| r.parsed.as_ref().ok())
+                    .map(|a| &a.domain)
+                    .filter(|d| !ahead_checker.is_started(d))
+                    .cloned()
+                    .collect();
+                fresh.sort_unstable();
+                fresh.dedup();
+                ahead_checker.read_ahead(fresh).await;
+            }
+            if ahead_tx.send(item).await.is_err() {
+                return;
+            }
+        }
+    });
+
     let dispatch_checker = checker.clone();
     let dispatcher = tokio::spawn(async move {
-        while let Some(item) = row_rx.recv().await {
+        while let Some(item) = ahead_rx.recv().await {
             let item = match item {
                 Ok(rows) => {
-                    // The history of this batch's new domains, in one pass.
-                    let mut fresh: Vec<String> = rows
-                        .iter()
-                        .filter_map(|r| r.parsed.as_ref().ok())
-                        .map(|a| &a.domain)
-                        .filter(|d| !dispatch_checker.is_started(d))
-                        .cloned()
-                        .collect();
-                    fresh.sort_unstable();
-                    fresh.dedup();
-                    dispatch_checker.read_ahead(fresh).await;
                     let mut steps = Vec::with_capacity(rows.len());
                     for row in rows {
                         let step = match &row.parsed {
@@ -348,6 +364,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         .join()
         .map_err(|_| anyhow::anyhow!("the output thread panicked"))?;
     dispatcher.abort();
+    read_ahead.abort();
     if !interrupted {
         // (When interrupted, the reader may be waiting on a terminal or a
         // pipe that never ends: it is left to the process's end.)
@@ -420,6 +437,10 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
             );
         }
     }
+    let input_verdict = input_report.finish(
+        tally.counts.rows,
+        tally.counts.of_reason(Reason::AddressInvalid),
+    );
     if interrupted {
         // Everything is written: the rows, the history, the summary.
         std::process::exit(EXIT_INTERRUPTED);
@@ -427,6 +448,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     if let Some(why) = checker.resolver_unhealthy() {
         return Err(super::config::unhealthy_error(&why).into());
     }
+    input_verdict?;
     // The process ends now: freeing every domain's evidence one by one
     // would only cost time (a sixth of a run's CPU in profiles).
     std::mem::forget(setup);

@@ -310,11 +310,14 @@ pub async fn run(args: DomainArgs) -> anyhow::Result<()> {
             None => checker.check_domain(name).await,
         };
         match args.format {
-            ExplainFormat::Json => {
+            // One object per domain, each on its own line: for one domain,
+            // one JSON document (as `json` always wrote), and JSON lines for
+            // several.
+            ExplainFormat::Json | ExplainFormat::Jsonl => {
                 serde_json::to_writer(&mut out, &to_json(&report, &policy, hp.as_ref()))?;
                 writeln!(out)?;
             }
-            ExplainFormat::Text => write_text(&mut out, &report, &policy, hp.as_ref())?,
+            ExplainFormat::Table => write_text(&mut out, &report, &policy, hp.as_ref())?,
         }
     }
     out.flush()?;

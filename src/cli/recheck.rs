@@ -39,10 +39,10 @@ pub async fn run(args: RecheckArgs) -> anyhow::Result<()> {
     } else {
         OutputFormat::Csv
     });
-    let mut writer = Writer::new(
+    // One row per domain: no address column.
+    let mut writer = Writer::for_domains(
         format,
         BufWriter::new(io::stdout()),
-        None,
         checker.policy().clone(),
         checker.prober().is_some(),
     )?;

@@ -1,7 +1,7 @@
 //! `prebounce history`, `suppressions` and `forget`: reading and editing
 //! the history store.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 
 use prebounce_core::history::format_rfc3339;
 use serde::Serialize;
@@ -23,6 +23,9 @@ pub fn domain_key(d: &str) -> anyhow::Result<String> {
 
 #[derive(Serialize)]
 struct ObservationJson<'a> {
+    /// The domain, in JSON lines (one observation per line).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    domain: Option<&'a str>,
     at: String,
     reading: &'static str,
     verdict: &'static str,
@@ -30,7 +33,7 @@ struct ObservationJson<'a> {
     status: Option<String>,
     detail: &'a str,
     warnings: Vec<&'static str>,
-    mx: &'a str,
+    mx: std::borrow::Cow<'a, str>,
     probe: Option<&'a str>,
     /// Whether the reading counts toward dead_domain.
     counts: bool,
@@ -39,16 +42,31 @@ struct ObservationJson<'a> {
     evidence: Option<serde_json::Value>,
 }
 
+/// An observation's MX set in one line: from its evidence, or as stored
+/// by schema 1.
+fn mx_line(o: &prebounce::store::Observation) -> std::borrow::Cow<'_, str> {
+    match o
+        .evidence
+        .as_deref()
+        .and_then(prebounce_core::evidence::DomainEvidence::decode)
+    {
+        Some(ev) => prebounce::mx_summary(&ev, &Default::default()).into(),
+        None => o.mx.as_str().into(),
+    }
+}
+
 pub fn history(args: HistoryCmdArgs) -> anyhow::Result<()> {
     let store = open_store(&args.db, StoreMode::Read)?;
     let domain = domain_key(&args.domain)?;
     let timeline = store.timeline(&domain)?;
     let mut out = io::BufWriter::new(io::stdout().lock());
+    let jsonl = args.format == ExplainFormat::Jsonl;
     match args.format {
-        ExplainFormat::Json => {
+        ExplainFormat::Json | ExplainFormat::Jsonl => {
             let rows: Vec<ObservationJson> = timeline
                 .iter()
                 .map(|o| ObservationJson {
+                    domain: jsonl.then_some(domain.as_str()),
                     at: format_rfc3339(o.at),
                     reading: o.reading.code(),
                     verdict: o.verdict.code(),
@@ -56,7 +74,7 @@ pub fn history(args: HistoryCmdArgs) -> anyhow::Result<()> {
                     status: o.status.map(|s| s.to_string()),
                     detail: &o.detail,
                     warnings: o.warnings.iter().map(|w| w.code()).collect(),
-                    mx: &o.mx,
+                    mx: mx_line(o),
                     probe: o.probe.as_deref(),
                     counts: o.counts,
                     evidence: o
@@ -66,13 +84,20 @@ pub fn history(args: HistoryCmdArgs) -> anyhow::Result<()> {
                         .and_then(|mut v| v.get_mut("evidence").map(serde_json::Value::take)),
                 })
                 .collect();
-            serde_json::to_writer(
-                &mut out,
-                &serde_json::json!({"domain": domain, "observations": rows}),
-            )?;
-            writeln!(out)?;
+            if jsonl {
+                for row in &rows {
+                    serde_json::to_writer(&mut out, row)?;
+                    writeln!(out)?;
+                }
+            } else {
+                serde_json::to_writer(
+                    &mut out,
+                    &serde_json::json!({"domain": domain, "observations": rows}),
+                )?;
+                writeln!(out)?;
+            }
         }
-        ExplainFormat::Text => {
+        ExplainFormat::Table => {
             if timeline.is_empty() {
                 writeln!(out, "{domain}: no observations")?;
             } else {
@@ -112,26 +137,65 @@ struct SuppressionJson<'a> {
     detail: &'a str,
 }
 
+fn suppression_json(s: &prebounce_store::Suppression) -> SuppressionJson<'_> {
+    SuppressionJson {
+        domain: &s.domain,
+        reason: s.reason.code(),
+        status: s.status.map(|s| s.to_string()),
+        since: format_rfc3339(s.since),
+        last_seen: format_rfc3339(s.last_seen),
+        detail: &s.detail,
+    }
+}
+
 pub fn suppressions(args: SuppressionsArgs) -> anyhow::Result<()> {
     let store = open_store(&args.db, StoreMode::Read)?;
     let list = store.suppressions(args.since)?;
     let stdout = io::stdout();
-    match args.format {
+    let format = args.format.unwrap_or(if stdout.is_terminal() {
+        ListFormat::Table
+    } else {
+        ListFormat::Csv
+    });
+    match format {
         ListFormat::Jsonl => {
             let mut out = io::BufWriter::new(stdout.lock());
             for s in &list {
-                serde_json::to_writer(
-                    &mut out,
-                    &SuppressionJson {
-                        domain: &s.domain,
-                        reason: s.reason.code(),
-                        status: s.status.map(|s| s.to_string()),
-                        since: format_rfc3339(s.since),
-                        last_seen: format_rfc3339(s.last_seen),
-                        detail: &s.detail,
-                    },
-                )?;
+                serde_json::to_writer(&mut out, &suppression_json(s))?;
                 writeln!(out)?;
+            }
+            out.flush()?;
+        }
+        ListFormat::Json => {
+            let mut out = io::BufWriter::new(stdout.lock());
+            out.write_all(b"[")?;
+            for (i, s) in list.iter().enumerate() {
+                out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+                serde_json::to_writer(&mut out, &suppression_json(s))?;
+            }
+            out.write_all(b"\n]\n")?;
+            out.flush()?;
+        }
+        ListFormat::Table => {
+            let mut out = io::BufWriter::new(stdout.lock());
+            writeln!(
+                out,
+                "{:<40} {:<18} {:<6} {:<20} {:<20} DETAIL",
+                "DOMAIN", "REASON", "STATUS", "SINCE", "LAST SEEN"
+            )?;
+            for s in &list {
+                writeln!(
+                    out,
+                    "{:<40} {:<18} {:<6} {:<20} {:<20} {}",
+                    s.domain,
+                    s.reason.code(),
+                    s.status
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    format_rfc3339(s.since),
+                    format_rfc3339(s.last_seen),
+                    s.detail
+                )?;
             }
             out.flush()?;
         }
@@ -156,10 +220,16 @@ pub fn suppressions(args: SuppressionsArgs) -> anyhow::Result<()> {
 
 pub fn forget(args: ForgetArgs) -> anyhow::Result<()> {
     let store = open_store(&args.db, StoreMode::Write)?;
+    let mut out = io::stdout().lock();
+    // Every domain is forgotten even when the reader of the output went
+    // away: the first write error is returned at the end.
+    let mut written: io::Result<()> = Ok(());
     for d in &args.domains {
         let domain = domain_key(d)?;
         let n = store.forget(&domain)?;
-        println!("{domain}: forgot {n} observations");
+        if written.is_ok() {
+            written = writeln!(out, "{domain}: forgot {n} observations");
+        }
     }
-    Ok(())
+    Ok(written?)
 }

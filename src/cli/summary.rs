@@ -27,6 +27,15 @@ impl Counts {
         self.rows += 1;
         *self.verdicts.entry((action, reason)).or_default() += 1;
     }
+
+    /// Rows with this reason, whatever their action.
+    pub fn of_reason(&self, reason: Reason) -> u64 {
+        self.verdicts
+            .iter()
+            .filter(|((_, r), _)| *r == reason)
+            .map(|(_, n)| n)
+            .sum()
+    }
 }
 
 /// Everything the summary says.
@@ -100,6 +109,9 @@ pub struct OutageFacts {
     pub temporary: u64,
     /// More than half of at least 20 failed: an outage on our side.
     pub outage: bool,
+    /// Temporary failures recorded as not counting toward `dead_domain`
+    /// (more than half of their window of domains failed).
+    pub uncounted: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -229,6 +241,7 @@ impl Summary {
                 decided: outage.decided,
                 temporary: outage.temporary,
                 outage: outage.is_outage(),
+                uncounted: checker.uncounted(),
             },
             dns: DnsFacts {
                 queries: stats.queries,
@@ -310,6 +323,16 @@ impl Summary {
             (true, Some(why)) => format!("RESOLVER UNHEALTHY: {why}"),
         };
         s.push_str(&wrap("  health: ", &line, 10));
+        if self.outage.uncounted > 0 {
+            s.push_str(&wrap(
+                "  outage guard: ",
+                &format!(
+                    "{} temporary failures recorded, not counting toward dead_domain; more than half of their window of domains failed",
+                    thousands(self.outage.uncounted)
+                ),
+                16,
+            ));
+        }
         if self.outage.outage {
             s.push_str(&wrap(
                 "  outage guard: ",
@@ -595,6 +618,7 @@ mod tests {
                 decided: big,
                 temporary: big,
                 outage: true,
+                uncounted: big,
             },
             dns: DnsFacts {
                 queries: big,
@@ -703,6 +727,7 @@ mod tests {
             "resolver: resolver 192.0.2.53:53",
             "health: resolver healthy",
             "outage guard: 9,876,543,210,987 of 9,876,543,210,987 domains failed temporarily",
+            "outage guard: 9,876,543,210,987 temporary failures recorded, not counting toward dead_domain",
             "dns: 9,876,543,210,987 queries",
             "9,876,543,210,987 stray or forged replies dropped",
             "0x20 TURNED OFF for 1 server(s) that do not echo the query's case",
@@ -727,6 +752,7 @@ mod tests {
         summary.interrupted = false;
         summary.domains = 1;
         summary.outage.outage = false;
+        summary.outage.uncounted = 0;
         let text = summary.text();
         assert!(
             text.starts_with("prebounce: 1 rows, 1 distinct domains, "),

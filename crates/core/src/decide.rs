@@ -1109,6 +1109,23 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_decodes() {
+        let doc = include_str!("../../../docs/evidence-format.md");
+        let json = doc
+            .split("```json\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("docs/evidence-format.md has a json example");
+        let ev = DomainEvidence::decode(json.trim()).expect("the example decodes");
+        assert_eq!(ev.domain, "shop.example.net");
+        assert_eq!(
+            judge(&ev, &Policy::default()).reason,
+            Reason::MxUnroutable,
+            "192.0.2.1 is documentation space"
+        );
+    }
+
+    #[test]
     fn evidence_round_trips_through_its_encoding() {
         let mut ev = mx_to("mx.d.zz", &["8.8.8.8"], QueryStatus::Answer);
         ev.typos.meant = Some("gmail.com".into());

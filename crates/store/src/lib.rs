@@ -353,6 +353,12 @@ impl SqliteStore {
             })?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| err(path, "cannot set synchronous", e))?;
+        // Runs write a domain per observation in random key order: a page
+        // cache of 64 MiB and memory-mapped reads keep the B-trees in memory.
+        for (pragma, value) in [("cache_size", "-65536"), ("mmap_size", "268435456")] {
+            conn.pragma_update(None, pragma, value)
+                .map_err(|e| err(path, &format!("cannot set {pragma}"), e))?;
+        }
         migrate(&conn, path, version)?;
         let reader = open(OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         reader
