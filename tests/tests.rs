@@ -13,5 +13,6 @@ mod knot;
 mod probe;
 mod reasons;
 mod report;
+mod summary;
 mod unbound;
 mod util;

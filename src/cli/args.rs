@@ -609,6 +609,11 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE.html")]
     pub report: Option<PathBuf>,
 
+    /// Also write the end-of-run summary as JSON to this file (written
+    /// with --quiet too, and when interrupted).
+    #[arg(long, value_name = "FILE")]
+    pub summary_json: Option<PathBuf>,
+
     #[command(flatten)]
     pub dns: DnsArgs,
 
