@@ -151,7 +151,10 @@ pub struct MxRecord {
 /// The A and AAAA lookups of one host.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostEvidence {
-    /// The host name, lowercase, without the trailing dot.
+    /// The host name, lowercase, without the trailing dot. Not written by
+    /// [`DomainEvidence::encode`]: it is the MX exchange (or the domain, for
+    /// the implicit MX), and [`DomainEvidence::decode`] puts it back.
+    #[serde(default, skip_serializing)]
     pub name: String,
     /// The A query.
     pub a: Lookup<IpAddr>,
@@ -296,10 +299,13 @@ impl TypoEvidence {
 pub struct DomainEvidence {
     /// The domain, ASCII lowercase.
     pub domain: String,
-    /// The MX query (its records are also in `targets`).
+    /// The MX query (its records are also in `targets`: the encoding keeps
+    /// them there only, and [`DomainEvidence::decode`] puts them back).
+    #[serde(with = "mx_query")]
     pub mx: Lookup<MxRecord>,
     /// The MX records with their address lookups, in RFC 5321 §5.1 order
     /// (preference, then name).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<MxTarget>,
     /// The domain's own A/AAAA, looked up when the MX query said NODATA
     /// (the implicit MX of RFC 5321 §5.1).
@@ -311,6 +317,37 @@ pub struct DomainEvidence {
     /// The typo analysis of the MX exchanges and of the domain itself.
     #[serde(default, skip_serializing_if = "TypoEvidence::is_empty")]
     pub typos: TypoEvidence,
+}
+
+/// The MX query as encoded: its status and CNAME chain (its records are
+/// the targets').
+mod mx_query {
+    use super::{Lookup, MxRecord, QueryStatus};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Query<'a> {
+        status: QueryStatus,
+        #[serde(default, borrow, skip_serializing_if = "<[_]>::is_empty")]
+        cname: std::borrow::Cow<'a, [String]>,
+    }
+
+    pub fn serialize<S: Serializer>(l: &Lookup<MxRecord>, s: S) -> Result<S::Ok, S::Error> {
+        Query {
+            status: l.status,
+            cname: std::borrow::Cow::Borrowed(&l.cname),
+        }
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Lookup<MxRecord>, D::Error> {
+        let q = Query::deserialize(d)?;
+        Ok(Lookup {
+            status: q.status,
+            records: Vec::new(),
+            cname: q.cname.into_owned(),
+        })
+    }
 }
 
 /// The version of the stored evidence encoding written by
@@ -333,11 +370,16 @@ impl DomainEvidence {
     /// The evidence as the history stores it: JSON, `{"v":1,"evidence":{..}}`,
     /// stable field names (documented in `docs/evidence-format.md`).
     pub fn encode(&self) -> String {
-        serde_json::to_string(&EncodedRef {
-            v: EVIDENCE_FORMAT,
-            evidence: self,
-        })
-        .expect("evidence always serializes")
+        let mut out = Vec::with_capacity(512);
+        serde_json::to_writer(
+            &mut out,
+            &EncodedRef {
+                v: EVIDENCE_FORMAT,
+                evidence: self,
+            },
+        )
+        .expect("evidence always serializes");
+        String::from_utf8(out).expect("serde_json writes UTF-8")
     }
 
     /// Reads evidence written by [`DomainEvidence::encode`]; `None` for a
@@ -345,7 +387,21 @@ impl DomainEvidence {
     /// evidence is never reused: the domain is asked again).
     pub fn decode(text: &str) -> Option<DomainEvidence> {
         let e: Encoded = serde_json::from_str(text).ok()?;
-        (e.v == EVIDENCE_FORMAT).then_some(e.evidence)
+        if e.v != EVIDENCE_FORMAT {
+            return None;
+        }
+        let mut ev = e.evidence;
+        // What the encoding leaves out because it is written elsewhere.
+        ev.mx.records = ev.targets.iter().map(|t| t.mx.clone()).collect();
+        for t in &mut ev.targets {
+            if let Some(h) = &mut t.host {
+                Arc::make_mut(h).name = t.mx.exchange.clone();
+            }
+        }
+        if let Some(h) = &mut ev.implicit {
+            Arc::make_mut(h).name = ev.domain.clone();
+        }
+        Some(ev)
     }
 }
 
