@@ -619,6 +619,12 @@ mod tests {
             lines(b"n,email\n\"n8\",x@y.zz\r\n\"# c\r\nlast\",u@v.zz\n"),
             want(&[(2, "x@y.zz"), (3, "u@v.zz")])
         );
+        // Lines are counted by `\n`, as in text input; a bare CR ends a
+        // record (the csv crate's rule), so two records share a line.
+        assert_eq!(
+            lines(b"n,email\nA,a@b.zz\rB,c@d.zz\n"),
+            want(&[(2, "a@b.zz"), (2, "c@d.zz")])
+        );
     }
 
     #[test]
