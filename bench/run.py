@@ -113,8 +113,9 @@ def dns_queries(summary):
     return int(m.group(1)) if m else 0
 
 
-def check(resolver, addresses, engine, out_path, extra=()):
-    cmd = [BIN, "check", "--resolver", resolver, "--dns-engine", engine, "--no-history",
+def check(resolver, addresses, engine, out_path, extra=(), db=None):
+    history = ["--db", db] if db else ["--no-history"]
+    cmd = [BIN, "check", "--resolver", resolver, "--dns-engine", engine, "--dns-canary", "none"] + history + [
            "--format", "csv", "-o", out_path, addresses] + list(extra)
     wall, rss, summary = timed(cmd)
     return {"wall": wall, "rss": rss, "queries": dns_queries(summary), "summary": summary}
@@ -158,12 +159,33 @@ print(len(lines), time.time() - t0, ok)
     return int(n) / float(secs)
 
 
+def history_ratio(resolver, addresses, work, a):
+    """History on (the default; a fresh store each time) against --no-history,
+    in alternating pairs on the same list, and a second run over a warm store."""
+    off, on = [], []
+    for i in range(a.history_pairs):
+        off.append(check(resolver, addresses, "bulk", os.path.join(work, "hist-off.csv"))["wall"])
+        db = os.path.join(work, f"hist-{i}.sqlite")
+        on.append(check(resolver, addresses, "bulk", os.path.join(work, "hist-on.csv"), db=db)["wall"])
+    warm = check(resolver, addresses, "bulk", os.path.join(work, "hist-warm.csv"), db=db)
+    med = lambda xs: sorted(xs)[len(xs) // 2]
+    same, total = agreement(os.path.join(work, "hist-off.csv"), os.path.join(work, "hist-on.csv"))
+    print(f"history on (fresh store) vs --no-history, {a.addresses:,} addresses, {a.history_pairs} alternating pairs: "
+          f"off median {med(off):.2f} s, on median {med(on):.2f} s = {med(on) / med(off):.2f} x; "
+          f"{same:,} of {total:,} verdicts identical")
+    m = re.search(r"history: (\d+) domains decided from stored evidence", warm["summary"])
+    print(f"history on, second run over the warm store: {warm['wall']:.2f} s = {warm['wall'] / med(off):.2f} x --no-history, "
+          f"{m.group(1) if m else '?'} domains decided from stored evidence, {warm['queries']:,} DNS queries")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--domains", type=int, default=100_000)
     ap.add_argument("--addresses", type=int, default=1_000_000)
     ap.add_argument("--big", type=int, default=10, help="the RSS run repeats the list this many times")
     ap.add_argument("--sample", type=int, default=3000, help="addresses given to email-validator")
+    ap.add_argument("--history-pairs", type=int, default=3, help="history on/off pairs")
+    ap.add_argument("--only-history", action="store_true", help="stop after the history figures")
     ap.add_argument("--python", default=sys.executable, help="a Python with email-validator")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="prebounce-bench.")
@@ -184,6 +206,10 @@ def main():
                                       capture_output=True, text=True).stdout.split()[-1]
         print(f"== {a.domains:,} domains, {a.addresses:,} addresses; knot {knot_version} on {resolver}; "
               f"{os.cpu_count()} cores; everything below measured in this run")
+
+        if a.only_history:
+            history_ratio(resolver, addresses, work, a)
+            return
 
         p = subprocess.run(["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", os.path.join(data, "queries.txt"),
                             "-l", "10", "-c", "4", "-T", "1", "-q", "200"], capture_output=True, text=True)
@@ -208,6 +234,8 @@ def main():
             print(f"verdict agreement bulk vs {other}: {same:,} of {total:,} rows identical ({100 * same / total:.3f}%)")
         print("bulk run summary:")
         print("".join("    " + l for l in rows["bulk"]["summary"].splitlines(True)))
+
+        history_ratio(resolver, addresses, work, a)
 
         ev = email_validator_rate(a.python, port, addresses, a.sample)
         ours = a.addresses / rows["bulk"]["wall"]

@@ -1,15 +1,22 @@
-//! History in a run: reading the store before asking DNS, applying the
-//! history rules after, recording observations, and the sanity guard.
+//! History in a run: reading the store ahead, deciding whether a stored
+//! observation may be reused, recording observations on a writer thread,
+//! and the sanity guard. The judgement itself is core's
+//! [`prebounce_core::decide::decide`]: this module only fetches the past and
+//! keeps today's evidence.
 
-use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use prebounce_core::evidence::DomainEvidence;
-use prebounce_core::history::{apply_history, parse_time, History, HistoryPolicy};
-use prebounce_core::verdict::{Action, Reason, Verdict, Warning};
-use prebounce_store::{Observation, Store, StoreError};
+use prebounce_core::history::{is_temporary, parse_time, History, HistoryPolicy};
+use prebounce_core::verdict::{Action, Reason};
+use prebounce_store::{DomainState, Observation, Store, StoreError};
+
+use crate::DomainReport;
 
 /// The one clock of a run: the system's, or a fixed time (`PREBOUNCE_NOW`)
 /// for tests and for replaying.
@@ -57,7 +64,8 @@ pub struct HistorySetup {
     pub store: Arc<dyn Store>,
     /// The rules' thresholds.
     pub policy: HistoryPolicy,
-    /// An observation younger than this is used instead of asking DNS.
+    /// An observation younger than this is decided again from its evidence
+    /// instead of asking DNS again.
     pub max_age: Duration,
     /// Whether to reuse young observations at all (`recheck` does not).
     pub reuse: bool,
@@ -70,6 +78,7 @@ pub struct HistorySetup {
 impl std::fmt::Debug for HistorySetup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HistorySetup")
+            .field("store", &self.store.location())
             .field("policy", &self.policy)
             .field("max_age", &self.max_age)
             .field("reuse", &self.reuse)
@@ -82,12 +91,14 @@ impl std::fmt::Debug for HistorySetup {
 /// What history says of a report.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HistoryNote {
-    /// When the observation was made (Unix seconds).
+    /// When the evidence was observed (Unix seconds).
     pub observed: i64,
     /// Whether it was reused from an earlier run instead of asking DNS.
     pub reused: bool,
-    /// The MX evidence in one line, as stored (for reused observations).
-    pub mx: String,
+    /// How old the evidence was when used, in seconds (0 when fresh).
+    pub age: i64,
+    /// The domain's past before this observation.
+    pub past: History,
 }
 
 /// The sanity guard: when a run turns a fifth of at least this many
@@ -111,50 +122,169 @@ impl Guard {
     }
 }
 
-/// Observations written per transaction while the run goes on.
-const BATCH: usize = 512;
+/// How many domains history served in a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReuseStats {
+    /// Domains decided again from stored evidence, without DNS.
+    pub reused: u64,
+    /// The oldest reused observation's time (Unix seconds).
+    pub oldest: Option<i64>,
+}
+
+/// Observations written per transaction, at most.
+const BATCH: usize = 4096;
+
+/// Records handed to the writer thread per message.
+const SEND: usize = 256;
+
+/// An observation on its way to the writer thread, which encodes it.
+pub(crate) struct Record {
+    pub(crate) report: Arc<DomainReport>,
+    pub(crate) reading: Reason,
+    pub(crate) counts: bool,
+    /// A new dead domain, or a deliverable domain turned permanent: written
+    /// only when the sanity guard allows.
+    pub(crate) escalation: bool,
+}
+
+/// Fresh readings of a run, in windows of [`WINDOW`] domains.
+#[derive(Default)]
+pub(crate) struct Window {
+    seen: u64,
+    temporary: u64,
+    nxdomain: u64,
+    held: Vec<Record>,
+}
+
+/// Readings per window (see [`crate::health`]).
+pub const WINDOW: u64 = crate::health::SPIKE_WINDOW;
+
+impl Window {
+    /// More than half of its readings temporary, among at least
+    /// [`crate::health::OUTAGE_MIN`]: an outage on our side.
+    pub(crate) fn outage(&self) -> bool {
+        self.seen >= crate::health::OUTAGE_MIN && self.temporary * 2 > self.seen
+    }
+
+    /// More than half temporary or NXDOMAIN: ask the health check again
+    /// before recording its failures.
+    pub(crate) fn spike(&self) -> bool {
+        (self.temporary + self.nxdomain) * 100 > self.seen * crate::health::SPIKE_SHARE_PERCENT
+    }
+}
+
+/// A stored observation that may be decided again instead of asking DNS.
+pub(crate) struct Reusable {
+    pub(crate) evidence: DomainEvidence,
+    pub(crate) at: i64,
+    /// The past before that observation.
+    pub(crate) past: History,
+}
 
 pub(crate) struct Recorder {
     pub(crate) setup: HistorySetup,
-    pending: Mutex<Vec<Observation>>,
+    /// States read ahead, taken by the domain's check.
+    ahead: Mutex<HashMap<String, DomainState>>,
+    queue: Mutex<Option<SyncSender<Vec<Record>>>>,
+    /// Records waiting to be handed to the writer thread in one message.
+    outbox: Mutex<Vec<Record>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
     /// Escalations, kept back until the guard has had its say.
-    deferred: Mutex<Vec<Observation>>,
+    deferred: Mutex<Vec<Record>>,
+    /// The current window of fresh readings: failures and escalations are
+    /// kept back until the window closes and the outage guard (and, on a
+    /// spike, the health check) has had its say.
+    window: Mutex<Window>,
+    /// Temporary readings recorded as not counting (outage windows).
+    uncounted: AtomicU64,
     previously_deliverable: AtomicU64,
     turned_permanent: AtomicU64,
-    error: Mutex<Option<StoreError>>,
+    reused: AtomicU64,
+    oldest_reused: AtomicI64,
+    error: Arc<Mutex<Option<StoreError>>>,
 }
 
-/// Before DNS: reuse a young observation, or the past to judge against.
-pub(crate) enum Before {
-    Reuse(Verdict, HistoryNote),
-    Fresh {
-        previous: Option<Observation>,
-        past: History,
-    },
+fn keep_first(slot: &Mutex<Option<StoreError>>, e: StoreError) {
+    let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+    if slot.is_none() {
+        *slot = Some(e);
+    }
 }
 
-fn digest(line: &str) -> String {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    line.hash(&mut h);
-    format!("{:016x}", h.finish())
+/// The stored form of a record.
+fn observation(r: &Record) -> Observation {
+    let report = &r.report;
+    let v = &report.verdict;
+    let ev = report.evidence.as_ref();
+    Observation {
+        domain: report.domain.clone(),
+        at: report.history.as_ref().map(|h| h.observed).unwrap_or(0),
+        reading: r.reading,
+        verdict: v.reason,
+        action: v.action(),
+        status: v.status(),
+        detail: v.detail.clone(),
+        warnings: v.warnings.clone(),
+        // The evidence holds the MX set; the one-line form is derived from
+        // it when a timeline is shown (kept only for schema-1 rows).
+        mx: String::new(),
+        probe: ev
+            .and_then(|e| e.probe.as_ref())
+            .map(|p| p.status().name().to_string()),
+        evidence: ev.map(DomainEvidence::encode),
+        counts: r.counts,
+    }
+}
+
+/// The writer thread: batches what arrives and writes each batch in one
+/// transaction, off the runtime's threads.
+fn write_loop(
+    rx: Receiver<Vec<Record>>,
+    store: Arc<dyn Store>,
+    error: Arc<Mutex<Option<StoreError>>>,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while let Ok(first) = rx.recv() {
+        batch.extend(first.iter().map(observation));
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(more) => batch.extend(more.iter().map(observation)),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = store.record(&batch) {
+            keep_first(&error, e);
+        }
+        batch.clear();
+    }
 }
 
 impl Recorder {
     pub(crate) fn new(setup: HistorySetup) -> Recorder {
+        let error = Arc::new(Mutex::new(None));
+        let (tx, rx) = sync_channel(64);
+        let thread = {
+            let store = setup.store.clone();
+            let error = error.clone();
+            std::thread::Builder::new()
+                .name("prebounce-history".into())
+                .spawn(move || write_loop(rx, store, error))
+                .expect("cannot start the history writer thread")
+        };
         Recorder {
             setup,
-            pending: Mutex::new(Vec::new()),
+            ahead: Mutex::new(HashMap::new()),
+            queue: Mutex::new(Some(tx)),
+            outbox: Mutex::new(Vec::new()),
+            thread: Mutex::new(Some(thread)),
             deferred: Mutex::new(Vec::new()),
+            window: Mutex::new(Window::default()),
+            uncounted: AtomicU64::new(0),
             previously_deliverable: AtomicU64::new(0),
             turned_permanent: AtomicU64::new(0),
-            error: Mutex::new(None),
-        }
-    }
-
-    fn fail(&self, e: StoreError) {
-        let mut slot = self.error.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.is_none() {
-            *slot = Some(e);
+            reused: AtomicU64::new(0),
+            oldest_reused: AtomicI64::new(i64::MAX),
+            error,
         }
     }
 
@@ -162,100 +292,174 @@ impl Recorder {
         self.setup.clock.now()
     }
 
-    pub(crate) fn before(&self, domain: &str) -> Before {
-        let (previous, past) = match self.setup.store.history(domain) {
-            Ok(x) => x,
-            Err(e) => {
-                self.fail(e);
-                (None, History::default())
-            }
-        };
-        let now = self.now();
-        if let Some(p) = &previous {
-            let age = now - p.at;
-            if self.setup.reuse && (0..self.setup.max_age.as_secs() as i64).contains(&age) {
-                if let Some(reason) = Reason::from_code(&p.verdict) {
-                    let mut v = Verdict::new(reason, p.detail.clone())
-                        .with_warnings(p.warnings.split(';').filter_map(Warning::from_code));
-                    v.held = p.action == "retry" && reason.action() == Action::Suppress;
-                    if prebounce_hygiene::SUGGEST_FOR.contains(&reason) {
-                        v.suggestion = prebounce_hygiene::suggest_domain(domain)
-                            .map(|d| prebounce_core::verdict::Suggestion::Domain(d.to_string()));
-                    }
-                    let note = HistoryNote {
-                        observed: p.at,
-                        reused: true,
-                        mx: p.mx.clone(),
-                    };
-                    return Before::Reuse(v, note);
+    /// Reads the states of `domains` in one pass (blocking: call it from a
+    /// blocking thread).
+    pub(crate) fn read_ahead(&self, domains: &[&str]) {
+        match self.setup.store.states(domains) {
+            Ok(found) => {
+                let mut ahead = self.ahead.lock().unwrap_or_else(|p| p.into_inner());
+                for d in domains {
+                    ahead.insert(d.to_string(), DomainState::default());
                 }
+                ahead.extend(found);
             }
+            Err(e) => keep_first(&self.error, e),
         }
-        Before::Fresh { previous, past }
     }
 
-    /// Applies the history rules to today's reading and queues the observation.
-    pub(crate) fn after(
-        &self,
-        domain: &str,
-        previous: Option<Observation>,
-        past: &History,
-        evidence: &DomainEvidence,
-        mx: String,
-        reading: Verdict,
-    ) -> (Verdict, HistoryNote) {
-        let now = self.now();
-        let raw = reading.reason;
-        let verdict = apply_history(now, reading, past, &self.setup.policy);
-        let was_deliverable = previous.as_ref().is_some_and(|p| p.action == "deliver");
-        let turned = was_deliverable && raw.action() == Action::Suppress;
+    /// The state of a domain when it was read ahead.
+    pub(crate) fn take_ahead(&self, domain: &str) -> Option<DomainState> {
+        self.ahead
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(domain)
+    }
+
+    /// The state of a domain: read ahead, else read now (blocking).
+    pub(crate) fn take_state(&self, domain: &str) -> DomainState {
+        if let Some(s) = self.take_ahead(domain) {
+            return s;
+        }
+        match self.setup.store.states(&[domain]) {
+            Ok(mut m) => m.remove(domain).unwrap_or_default(),
+            Err(e) => {
+                keep_first(&self.error, e);
+                DomainState::default()
+            }
+        }
+    }
+
+    /// The newest observation, when it may be decided again instead of
+    /// asking DNS: younger than `--max-age`, with evidence this version
+    /// reads, and not a temporary reading (`dns_failure`, `no_answer`, or a
+    /// probe that could not be made: those are always asked again).
+    pub(crate) fn reusable(&self, state: &DomainState, now: i64) -> Option<Reusable> {
+        if !self.setup.reuse {
+            return None;
+        }
+        let latest = state.latest.as_ref()?;
+        let age = now - latest.at;
+        if !(0..self.setup.max_age.as_secs().min(i64::MAX as u64) as i64).contains(&age) {
+            return None;
+        }
+        if latest.reading.is_none_or(is_temporary) {
+            return None;
+        }
+        let evidence = DomainEvidence::decode(latest.evidence.as_deref()?)?;
+        if evidence
+            .probe
+            .as_ref()
+            .is_some_and(|p| p.unavailable.is_some())
+        {
+            return None;
+        }
+        // The past before that observation: without its own reading, and
+        // without the success it was (re-deciding it under another policy
+        // must not hold it against itself).
+        let mut past = state.history.clone();
+        if past.since_success.last().is_some_and(|r| r.at == latest.at) {
+            past.since_success.pop();
+        }
+        if past.last_success == Some(latest.at) {
+            past.last_success = None;
+        }
+        self.reused.fetch_add(1, Ordering::Relaxed);
+        self.oldest_reused.fetch_min(latest.at, Ordering::Relaxed);
+        Some(Reusable {
+            evidence,
+            at: latest.at,
+            past,
+        })
+    }
+
+    /// Queues today's observation; counts it for the guards. A success is
+    /// written at once; a failure or an escalation waits in the current
+    /// window. Returns the window when this reading closed it: the caller
+    /// asks the health check when it is a spike, then [`Recorder::flush`]es.
+    pub(crate) fn record(&self, state: &DomainState, record: Record) -> Option<Window> {
+        let was_deliverable = state
+            .latest
+            .as_ref()
+            .is_some_and(|l| l.action == Some(Action::Deliver));
+        let turned = was_deliverable && record.reading.action() == Action::Suppress;
         if was_deliverable {
             self.previously_deliverable.fetch_add(1, Ordering::Relaxed);
             if turned {
                 self.turned_permanent.fetch_add(1, Ordering::Relaxed);
             }
         }
-        let obs = Observation {
-            domain: domain.to_string(),
-            at: now,
-            reading: raw.code().to_string(),
-            verdict: verdict.reason.code().to_string(),
-            action: verdict.action().as_str().to_string(),
-            status: verdict.status().map(|s| s.to_string()),
-            detail: verdict.detail.clone(),
-            warnings: Warning::join(&verdict.warnings),
-            digest: digest(&mx),
-            mx: mx.clone(),
-            probe: evidence
-                .probe
-                .as_ref()
-                .map(|p| p.status().name().to_string()),
-        };
-        // Escalations wait for the sanity guard: a new dead domain, or a
-        // deliverable domain turned permanent (confirmed or held).
-        if verdict.reason == Reason::DeadDomain || turned {
-            self.deferred
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(obs);
+        let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        w.seen += 1;
+        if is_temporary(record.reading) {
+            w.temporary += 1;
+        }
+        if record.reading == Reason::Nxdomain {
+            w.nxdomain += 1;
+        }
+        let escalation = record.report.verdict.reason == Reason::DeadDomain || turned;
+        if escalation || !prebounce_core::history::is_success(record.reading) {
+            w.held.push(Record {
+                escalation,
+                ..record
+            });
         } else {
-            let batch = {
-                let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-                pending.push(obs);
-                (pending.len() >= BATCH).then(|| std::mem::take(&mut *pending))
-            };
-            if let Some(batch) = batch {
-                if let Err(e) = self.setup.store.record(&batch) {
-                    self.fail(e);
+            self.send(record);
+        }
+        (w.seen >= WINDOW).then(|| std::mem::take(&mut *w))
+    }
+
+    /// Queues a record for the writer thread, in messages of [`SEND`].
+    fn send(&self, record: Record) {
+        let full = {
+            let mut out = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
+            out.push(record);
+            (out.len() >= SEND).then(|| std::mem::take(&mut *out))
+        };
+        if let Some(batch) = full {
+            self.hand_over(batch);
+        }
+    }
+
+    fn hand_over(&self, batch: Vec<Record>) {
+        let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = queue.as_ref() {
+            let tx = tx.clone();
+            drop(queue);
+            let _ = tx.send(batch);
+        }
+    }
+
+    /// Records a closed window's held readings: nothing when our resolver
+    /// is unhealthy; in an outage window, temporary readings as not
+    /// counting toward `dead_domain` and no new `dead_domain`; escalations
+    /// kept for the sanity guard.
+    pub(crate) fn flush(&self, window: Window, healthy: bool) {
+        if !healthy {
+            return;
+        }
+        let outage = window.outage();
+        for mut r in window.held {
+            if outage && is_temporary(r.reading) {
+                r.counts = false;
+                self.uncounted.fetch_add(1, Ordering::Relaxed);
+            }
+            if r.escalation {
+                if outage && r.report.verdict.reason == Reason::DeadDomain {
+                    continue;
                 }
+                self.deferred
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(r);
+            } else {
+                self.send(r);
             }
         }
-        let note = HistoryNote {
-            observed: now,
-            reused: false,
-            mx,
-        };
-        (verdict, note)
+    }
+
+    /// Temporary readings recorded as not counting so far.
+    pub(crate) fn uncounted(&self) -> u64 {
+        self.uncounted.load(Ordering::Relaxed)
     }
 
     pub(crate) fn guard(&self) -> Guard {
@@ -265,21 +469,43 @@ impl Recorder {
         }
     }
 
-    /// Writes what is queued; escalations only when the guard allows.
-    pub(crate) fn finish(&self) -> Result<(), HistoryError> {
-        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
-        if let Err(e) = self.setup.store.record(&pending) {
-            self.fail(e);
+    pub(crate) fn reuse_stats(&self) -> ReuseStats {
+        let oldest = self.oldest_reused.load(Ordering::Relaxed);
+        ReuseStats {
+            reused: self.reused.load(Ordering::Relaxed),
+            oldest: (oldest != i64::MAX).then_some(oldest),
         }
-        let guard = self.guard();
+    }
+
+    /// Flushes the last window (`healthy`: our resolver passed its checks),
+    /// writes what is queued, then the escalations when the sanity guard
+    /// allows.
+    pub(crate) fn finish(&self, healthy: bool) -> Result<(), HistoryError> {
+        let last = std::mem::take(&mut *self.window.lock().unwrap_or_else(|p| p.into_inner()));
+        self.flush(last, healthy);
+        let rest = std::mem::take(&mut *self.outbox.lock().unwrap_or_else(|p| p.into_inner()));
+        self.hand_over(rest);
+        drop(self.queue.lock().unwrap_or_else(|p| p.into_inner()).take());
+        if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = t.join();
+        }
         let deferred =
             std::mem::take(&mut *self.deferred.lock().unwrap_or_else(|p| p.into_inner()));
+        if !healthy {
+            return self.take_error();
+        }
+        let guard = self.guard();
         if guard.tripped() && !self.setup.force {
             return Err(HistoryError::Guard(guard));
         }
+        let deferred: Vec<Observation> = deferred.iter().map(observation).collect();
         if let Err(e) = self.setup.store.record(&deferred) {
-            self.fail(e);
+            keep_first(&self.error, e);
         }
+        self.take_error()
+    }
+
+    fn take_error(&self) -> Result<(), HistoryError> {
         match self.error.lock().unwrap_or_else(|p| p.into_inner()).take() {
             Some(e) => Err(HistoryError::Store(e)),
             None => Ok(()),

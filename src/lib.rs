@@ -42,6 +42,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod health;
 pub mod history;
 pub mod input;
 
@@ -60,19 +61,21 @@ pub use prebounce_probe as probe;
 pub use prebounce_probe::{ProbeConfig, Prober};
 pub use prebounce_store as store;
 
-use history::{Before, Recorder};
-pub use history::{Clock, Guard, HistoryError, HistoryNote, HistorySetup};
+use health::Health;
+pub use health::{HealthConfig, Outage, DEFAULT_CANARIES};
+pub use history::{Clock, Guard, HistoryError, HistoryNote, HistorySetup, ReuseStats};
+use history::{Record, Recorder};
 
 use prebounce_core::address::{normalize_domain, parse_address, SyntaxError};
+use prebounce_core::decide::{decide, judge, Past, Subject};
 use prebounce_core::evidence::{DomainEvidence, QueryStatus};
 use prebounce_core::probe::probe_plan;
-use prebounce_core::rules::{judge, ImplicitMx, Policy};
+use prebounce_core::rules::{ImplicitMx, Policy};
 use prebounce_core::verdict::{Action, Verdict};
 use prebounce_dns::oncemap::{OnceMap, Ticket};
 use prebounce_dns::{
     BulkConfig, BulkTransport, HickoryTransport, Resolver, StubConfig, StubTransport,
 };
-use prebounce_hygiene::apply_hygiene;
 
 /// The evidence about one domain and the verdict on it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,12 +93,46 @@ pub struct DomainReport {
 impl DomainReport {
     fn from_syntax(domain: &str, e: SyntaxError) -> DomainReport {
         DomainReport {
-            domain: e.domain.unwrap_or_else(|| domain.to_string()),
+            domain: e.domain.clone().unwrap_or_else(|| domain.to_string()),
             evidence: None,
-            verdict: Verdict::new(e.reason, e.detail),
+            verdict: syntax_verdict(&e, domain),
             history: None,
         }
     }
+}
+
+/// The report of a domain that was not checked because our own resolver
+/// is unhealthy: `retry`, never recorded.
+fn our_fault(domain: String, why: &str) -> Arc<DomainReport> {
+    let verdict = decide(
+        Subject::OurFault {
+            domain: &domain,
+            why,
+        },
+        None,
+        &Policy::default(),
+        0,
+    )
+    .verdict;
+    Arc::new(DomainReport {
+        domain,
+        evidence: None,
+        verdict,
+        history: None,
+    })
+}
+
+/// The verdict on an address or domain that failed the syntax checks; a
+/// mistyped popular domain (`user@gmail`) gets the domain meant.
+pub fn syntax_verdict(e: &SyntaxError, domain: &str) -> Verdict {
+    let meant = prebounce_hygiene::suggest_domain(domain);
+    decide(
+        Subject::Syntax { error: e, meant },
+        None,
+        &Policy::default(),
+        0,
+    )
+    .verdict
 }
 
 /// The verdict on one address.
@@ -172,6 +209,8 @@ pub struct CheckerConfig {
     pub probe: Option<ProbeSetup>,
     /// The history store, when on.
     pub history: Option<HistorySetup>,
+    /// The resolver health check's canaries (none: no check).
+    pub health: HealthConfig,
 }
 
 /// Port-25 probing of a run.
@@ -199,6 +238,7 @@ impl CheckerConfig {
             qps: None,
             probe: None,
             history: None,
+            health: HealthConfig::default(),
         }
     }
 }
@@ -211,6 +251,7 @@ struct Inner {
     resolver: Resolver,
     prober: Option<(Prober, bool)>,
     history: Option<Recorder>,
+    health: Health,
     policy: Policy,
     domains: Arc<OnceMap<Arc<DomainReport>>>,
     slots: Arc<Semaphore>,
@@ -260,6 +301,7 @@ impl Checker {
             inner.prober = Some((Prober::new(p.config, inner.resolver.clone()), p.all));
         }
         inner.history = config.history.map(Recorder::new);
+        inner.health = Health::new(config.health);
         Ok(checker)
     }
 
@@ -270,6 +312,7 @@ impl Checker {
                 resolver,
                 prober: None,
                 history: None,
+                health: Health::new(HealthConfig::default()),
                 policy,
                 domains: Arc::new(OnceMap::default()),
                 slots: Arc::new(Semaphore::new(concurrency.max(1))),
@@ -292,60 +335,293 @@ impl Checker {
         self.inner.prober.as_ref().map(|(p, _)| p)
     }
 
-    /// Gathers and judges one domain: DNS first; then, when probing is on
-    /// and DNS says deliverable (or, under `--implicit-mx probe`, the
-    /// domain has only its own address), port 25; then the rules again.
-    async fn evaluate(&self, domain: &str) -> (DomainEvidence, Verdict) {
+    /// Adds port-25 evidence when today's policy wants it and the evidence
+    /// lacks it: every domain DNS finds deliverable (`--probe`), or, under
+    /// `--implicit-mx probe`, a domain that has only its own address.
+    async fn probe_if_wanted(&self, evidence: &mut DomainEvidence) -> bool {
         let inner = &self.inner;
-        let mut evidence = inner.resolver.gather(domain).await;
-        let mut verdict = judge(&evidence, &inner.policy);
-        if let Some((prober, all)) = &inner.prober {
-            let implicit = evidence.mx.status == QueryStatus::NoData
-                && inner.policy.implicit_mx == ImplicitMx::Probe;
-            let deliverable = *all && verdict.action() == Action::Deliver;
-            if implicit || deliverable {
-                let plan = probe_plan(&evidence, &inner.policy);
-                if !plan.is_empty() {
-                    evidence.probe = Some(prober.probe_domain(plan).await);
-                    verdict = judge(&evidence, &inner.policy);
-                }
-            }
+        let Some((prober, all)) = &inner.prober else {
+            return false;
+        };
+        if evidence.probe.is_some() {
+            return false;
         }
-        let verdict = apply_hygiene(&evidence, verdict, &inner.policy);
-        (evidence, verdict)
+        let implicit = evidence.mx.status == QueryStatus::NoData
+            && inner.policy.implicit_mx == ImplicitMx::Probe;
+        let deliverable = *all && judge(evidence, &inner.policy).action() == Action::Deliver;
+        if !(implicit || deliverable) {
+            return false;
+        }
+        let plan = probe_plan(evidence, &inner.policy);
+        if plan.is_empty() {
+            return false;
+        }
+        evidence.probe = Some(prober.probe_domain(plan).await);
+        true
     }
 
-    /// The report of a domain: from a young observation in the history
-    /// store, or from DNS (and the probe) judged in the light of history.
-    async fn report(&self, domain: String) -> DomainReport {
+    /// Gathers today's evidence: DNS, the probe when wanted, the typo
+    /// analysis.
+    async fn gather(&self, domain: &str) -> DomainEvidence {
+        let mut evidence = self.inner.resolver.gather(domain).await;
+        self.probe_if_wanted(&mut evidence).await;
+        evidence.typos = prebounce_hygiene::analyse(&evidence);
+        evidence
+    }
+
+    /// The report of a domain: its evidence (fresh, or stored and young
+    /// enough) decided under today's policy in the light of its past.
+    async fn report(&self, domain: String) -> Arc<DomainReport> {
+        let policy = &self.inner.policy;
+        if let Some(why) = self.inner.health.unhealthy() {
+            return our_fault(domain, &why);
+        }
         let Some(rec) = &self.inner.history else {
-            let (evidence, verdict) = self.evaluate(&domain).await;
-            return DomainReport {
+            let evidence = self.gather(&domain).await;
+            let decision = decide(Subject::Evidence(&evidence), None, policy, 0);
+            if let Some(reading) = decision.reading {
+                self.observe(reading);
+            }
+            return Arc::new(DomainReport {
                 domain,
                 evidence: Some(evidence),
-                verdict,
+                verdict: decision.verdict,
                 history: None,
-            };
+            });
         };
-        match rec.before(&domain) {
-            Before::Reuse(verdict, note) => DomainReport {
-                domain,
-                evidence: None,
-                verdict,
-                history: Some(note),
-            },
-            Before::Fresh { previous, past } => {
-                let (evidence, reading) = self.evaluate(&domain).await;
-                let mx = mx_summary(&evidence, &self.inner.policy);
-                let (verdict, note) = rec.after(&domain, previous, &past, &evidence, mx, reading);
-                DomainReport {
+        let state = match rec.take_ahead(&domain) {
+            Some(state) => state,
+            None => {
+                let me = self.clone();
+                let name = domain.clone();
+                tokio::task::spawn_blocking(move || {
+                    let rec = me.inner.history.as_ref().expect("history is on");
+                    rec.take_state(&name)
+                })
+                .await
+                .unwrap_or_default()
+            }
+        };
+        let now = rec.now();
+        let hp = &rec.setup.policy;
+        if let Some(stored) = rec.reusable(&state, now) {
+            let mut evidence = stored.evidence;
+            if !self.probe_if_wanted(&mut evidence).await {
+                // Decided again as of its own time, with the past it had.
+                let past = Past {
+                    history: &stored.past,
+                    policy: hp,
+                    today_counts: true,
+                };
+                let verdict =
+                    decide(Subject::Evidence(&evidence), Some(past), policy, stored.at).verdict;
+                return Arc::new(DomainReport {
                     domain,
                     evidence: Some(evidence),
                     verdict,
-                    history: Some(note),
-                }
+                    history: Some(HistoryNote {
+                        observed: stored.at,
+                        reused: true,
+                        age: now - stored.at,
+                        past: stored.past,
+                    }),
+                });
+            }
+            // Today's policy needed a probe the stored evidence lacked: the
+            // probe is new, so this is a new observation.
+            return self.record(rec, domain, evidence, state, now).await;
+        }
+        let evidence = self.gather(&domain).await;
+        self.record(rec, domain, evidence, state, now).await
+    }
+
+    /// Counts a fresh reading for the outage guard; a spike of temporary
+    /// failures or NXDOMAINs asks the health check again.
+    fn observe(&self, reading: prebounce_core::verdict::Reason) {
+        let health = &self.inner.health;
+        if health.observe(reading) && health.enabled() {
+            let me = self.clone();
+            tokio::spawn(async move {
+                let _ = me.check_resolver(true).await;
+            });
+        }
+    }
+
+    /// The resolver health check (see [`health`]): `Err` says why the
+    /// resolver is unhealthy, and from then on no domain is judged on its
+    /// answers (rows are `retry`, warning `resolver_unhealthy`). `force`
+    /// asks again even when a check passed lately. Without canaries, `Ok`.
+    pub async fn check_resolver(&self, force: bool) -> Result<(), String> {
+        let health = &self.inner.health;
+        if !health.enabled() {
+            return Ok(());
+        }
+        let _one = health.single_flight().await;
+        if let Some(why) = health.unhealthy() {
+            return Err(why);
+        }
+        if !force && health.fresh() {
+            return Ok(());
+        }
+        health
+            .checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let canaries = &health.config.canaries;
+        let mut failures = Vec::new();
+        let mut answered = Vec::new();
+        for c in canaries {
+            let ev = self.inner.resolver.gather(c).await;
+            let v = judge(&ev, &self.inner.policy);
+            match health::canary_ok(c, v.action(), v.reason) {
+                Ok(()) => answered.push(c.clone()),
+                Err(e) => failures.push(e),
             }
         }
+        let made_up = health::made_up_name(canaries);
+        let ev = self.inner.resolver.gather(&made_up).await;
+        let invented = health::made_up_ok(&made_up, ev.mx.status).err();
+        if !answered.is_empty() && invented.is_none() {
+            health.passed();
+            return Ok(());
+        }
+        failures.extend(invented);
+        let why = format!(
+            "the resolver failed its health check ({})",
+            failures.join("; ")
+        );
+        health.set_unhealthy(why.clone());
+        Err(why)
+    }
+
+    /// Why the resolver was found unhealthy in this run, if it was.
+    pub fn resolver_unhealthy(&self) -> Option<String> {
+        self.inner.health.unhealthy()
+    }
+
+    /// How many health checks ran, and whether any is configured.
+    pub fn health_checks(&self) -> Option<u64> {
+        let h = &self.inner.health;
+        h.enabled()
+            .then(|| h.checks.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// The outage guard's counts so far.
+    pub fn outage(&self) -> Outage {
+        self.inner.health.outage()
+    }
+
+    /// Temporary readings this run recorded as not counting toward
+    /// `dead_domain` (their window was an outage on our side).
+    pub fn uncounted(&self) -> u64 {
+        self.inner
+            .history
+            .as_ref()
+            .map(Recorder::uncounted)
+            .unwrap_or(0)
+    }
+
+    /// Decides fresh evidence in the light of the past, and records it.
+    async fn record(
+        &self,
+        rec: &Recorder,
+        domain: String,
+        evidence: DomainEvidence,
+        state: prebounce_store::DomainState,
+        now: i64,
+    ) -> Arc<DomainReport> {
+        let past = Past {
+            history: &state.history,
+            policy: &rec.setup.policy,
+            today_counts: true,
+        };
+        let decision = decide(
+            Subject::Evidence(&evidence),
+            Some(past),
+            &self.inner.policy,
+            now,
+        );
+        if let Some(reading) = decision.reading {
+            self.observe(reading);
+        }
+        // A domain is never declared dead on the word of a resolver that
+        // fails its health check now.
+        if decision.verdict.reason == prebounce_core::verdict::Reason::DeadDomain {
+            if let Err(why) = self.check_resolver(false).await {
+                return our_fault(domain, &why);
+            }
+        }
+        let report = Arc::new(DomainReport {
+            domain,
+            evidence: Some(evidence),
+            verdict: decision.verdict,
+            history: Some(HistoryNote {
+                observed: now,
+                reused: false,
+                age: 0,
+                past: state.history.clone(),
+            }),
+        });
+        if let Some(reading) = decision.reading {
+            let closed = rec.record(
+                &state,
+                Record {
+                    report: report.clone(),
+                    reading,
+                    counts: true,
+                    escalation: false,
+                },
+            );
+            if let Some(window) = closed {
+                // A spike of failures is recorded only once the health
+                // check, asked again, says the resolver is fine.
+                let healthy = if window.spike() && self.inner.health.enabled() {
+                    self.check_resolver(true).await.is_ok()
+                } else {
+                    self.inner.health.unhealthy().is_none()
+                };
+                rec.flush(window, healthy);
+            }
+        }
+        report
+    }
+
+    /// Reads the history of `domains` ahead, in one pass, so that their
+    /// checks need not each ask the store (a no-op without history).
+    pub async fn read_ahead(&self, domains: Vec<String>) {
+        if self.inner.history.is_none() || domains.is_empty() {
+            return;
+        }
+        let me = self.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(rec) = &me.inner.history {
+                let names: Vec<&str> = domains.iter().map(String::as_str).collect();
+                rec.read_ahead(&names);
+            }
+        })
+        .await;
+    }
+
+    /// Whether `domain` has been started (see [`Checker::start`]).
+    pub fn is_started(&self, domain: &str) -> bool {
+        self.inner.domains.get(domain).is_some()
+    }
+
+    /// How many domains history served, when it is on.
+    pub fn history_reuse(&self) -> Option<ReuseStats> {
+        self.inner.history.as_ref().map(Recorder::reuse_stats)
+    }
+
+    /// Where the history store is, when history is on.
+    pub fn history_location(&self) -> Option<String> {
+        self.inner
+            .history
+            .as_ref()
+            .map(|r| r.setup.store.location())
+    }
+
+    /// The history policy in force, when history is on.
+    pub fn history_policy(&self) -> Option<&prebounce_core::history::HistoryPolicy> {
+        self.inner.history.as_ref().map(|r| &r.setup.policy)
     }
 
     /// The sanity guard's counts so far, when history is on.
@@ -361,11 +637,14 @@ impl Checker {
             .is_some_and(|r| !r.setup.force && r.guard().tripped())
     }
 
-    /// Writes the observations still queued (escalations only when the
-    /// sanity guard allows). Call once, at the end of a run.
+    /// Writes the observations still held: failure readings (as not
+    /// counting toward `dead_domain` when the run was an outage, not at all
+    /// when the resolver was found unhealthy) and escalations (when the
+    /// sanity guard allows, and not in an outage). Call once, at the end of
+    /// a run.
     pub fn finish_history(&self) -> Result<(), HistoryError> {
         match &self.inner.history {
-            Some(r) => r.finish(),
+            Some(r) => r.finish(self.inner.health.unhealthy().is_none()),
             None => Ok(()),
         }
     }
@@ -396,7 +675,7 @@ impl Checker {
             let task = tokio::spawn(async move {
                 let report = me.report(name).await;
                 drop(permit);
-                Arc::new(report)
+                report
             });
             task.map(|r| match r {
                 Ok(report) => report,
@@ -432,7 +711,10 @@ impl Checker {
             Err(e) => AddressReport {
                 address: trimmed.to_string(),
                 domain: e.domain.clone(),
-                verdict: Verdict::new(e.reason, e.detail),
+                verdict: syntax_verdict(
+                    &e,
+                    trimmed.rsplit_once('@').map(|(_, d)| d).unwrap_or_default(),
+                ),
                 report: None,
             },
         }

@@ -2,8 +2,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 mod cli;
 
 // The run allocates small objects at a high rate on several threads;
@@ -23,12 +21,39 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Suppressions(args) => cli::records::suppressions(args),
         Command::Forget(args) => cli::records::forget(args),
         Command::Lab(LabCommand::Serve(args)) => cli::lab::serve(args).await,
+        Command::Completions(args) => cli::docs::completions(args.shell),
+        Command::Man => cli::docs::man(),
     }
+}
+
+/// Whether an error is the reader of our output going away (`| head`): an
+/// EPIPE anywhere in the chain, as an I/O error or inside a CSV or JSON
+/// writer's error.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    fn io_pipe(io: &std::io::Error) -> bool {
+        io.kind() == std::io::ErrorKind::BrokenPipe
+            || io
+                .get_ref()
+                .is_some_and(|inner| inner_pipe(inner as &(dyn std::error::Error + 'static)))
+    }
+    fn inner_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return io_pipe(io);
+        }
+        if let Some(c) = e.downcast_ref::<csv::Error>() {
+            return matches!(c.kind(), csv::ErrorKind::Io(io) if io_pipe(io));
+        }
+        if let Some(j) = e.downcast_ref::<serde_json::Error>() {
+            return j.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe);
+        }
+        false
+    }
+    e.chain().any(inner_pipe)
 }
 
 fn main() -> ExitCode {
     // clap prints usage errors itself and exits with 2.
-    let cli = Cli::parse();
+    let cli = Cli::parse_checked();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -49,12 +74,8 @@ fn main() -> ExitCode {
             eprintln!("prebounce: {e}");
             ExitCode::from(3)
         }
-        Err(e)
-            if e.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
-        {
-            ExitCode::SUCCESS
-        }
+        // A closed pipe is a normal end, for every command and format.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("prebounce: {e:#}");
             ExitCode::from(1)

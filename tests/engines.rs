@@ -1,10 +1,14 @@
-//! The two DNS engines: same verdicts, loss tolerance, and rejection of
-//! replies that do not answer the question.
+//! The DNS engines: same verdicts (oversize and malformed replies
+//! included), loss tolerance, rejection of replies that do not answer the
+//! question, blind spoofing floods, and servers that do not echo DNS 0x20.
 
-use std::net::UdpSocket;
+use std::collections::HashSet;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_proto::op::{Message, MessageType, ResponseCode};
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::{A, MX, SOA};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
@@ -34,7 +38,7 @@ fn engine_rows(
     (jsonl(&out), String::from_utf8(out.stderr).unwrap())
 }
 
-const FAULT_LIST: &str = "a@ok.zz\na@mx-servfail.zz\na@mx-refused.zz\na@mx-timeout.zz\na@mx-lame.zz\na@mx-malformed.zz\na@mx-formerr.zz\na@big-answer.zz\na@nodata.zz\na@nxdomain.zz\na@implicit-ok.zz\na@implicit-slow.zz\na@target-timeout.zz\na@target-servfail.zz\na@target-mixed.zz\na@trusted.zz\na@v6-loopback.zz\na@v4-mapped.zz\na@zero-mx.zz\na@doc-mx.zz\na@null-mx-ten.zz\na@numeric-pair.zz\na@cname-domain.zz\na@alias-nx.zz\na@chase.zz\na@mx-to-sub.zz\n";
+const FAULT_LIST: &str = "a@ok.zz\na@mx-servfail.zz\na@mx-refused.zz\na@mx-timeout.zz\na@mx-lame.zz\na@mx-malformed.zz\na@mx-formerr.zz\na@big-answer.zz\na@nodata.zz\na@nxdomain.zz\na@implicit-ok.zz\na@implicit-slow.zz\na@target-timeout.zz\na@target-servfail.zz\na@target-mixed.zz\na@trusted.zz\na@v6-loopback.zz\na@v4-mapped.zz\na@zero-mx.zz\na@doc-mx.zz\na@null-mx-ten.zz\na@numeric-pair.zz\na@cname-domain.zz\na@alias-nx.zz\na@chase.zz\na@mx-to-sub.zz\na@mx-oversize.zz\na@target-oversize.zz\n";
 
 #[test]
 fn both_engines_give_identical_output() {
@@ -42,14 +46,37 @@ fn both_engines_give_identical_output() {
     let demo = std::fs::read_to_string(root().join("examples/addresses.txt")).unwrap();
     let demo_lab = LabProcess::start(&[&root().join("examples/demo.zone")], &[]);
     for (lab, input) in [(&lab, FAULT_LIST), (&demo_lab, demo.as_str())] {
-        let (bulk, _) = engine_rows("bulk", &lab.resolver(), input, &[]);
-        let (stub, _) = engine_rows("stub", &lab.resolver(), input, &[]);
+        let (bulk, bulk_summary) = engine_rows("bulk", &lab.resolver(), input, &[]);
+        let (stub, stub_summary) = engine_rows("stub", &lab.resolver(), input, &[]);
         let (hickory, _) = engine_rows("hickory", &lab.resolver(), input, &[]);
-        assert!(bulk.len() >= 26);
+        assert!(bulk.len() >= 28);
         assert_eq!(bulk.len(), stub.len());
         assert_eq!(bulk.len(), hickory.len());
         for (b, s) in bulk.iter().zip(&stub) {
             assert_eq!(b, s, "the engines disagree");
+        }
+        // A UDP reply larger than the EDNS payload we advertise (1232), TC
+        // not set, is not believed by any engine: each asks again over TCP
+        // and delivers on the TCP answer (see prebounce_dns::EDNS_PAYLOAD).
+        if input == FAULT_LIST {
+            let rows = by_address(&bulk);
+            for a in ["a@mx-oversize.zz", "a@target-oversize.zz"] {
+                assert_eq!(rows[a]["reason"], "deliverable", "{}", rows[a]);
+            }
+            let tcp = |name: &str, rtype: &str| {
+                lab.queries()
+                    .iter()
+                    .filter(|(t, ty, n)| t == "tcp" && ty == rtype && n == name)
+                    .count()
+            };
+            assert_eq!(tcp("mx-oversize.zz.", "MX"), 3, "one TCP query per engine");
+            assert_eq!(tcp("big-host.zz.", "A"), 3, "one TCP query per engine");
+            for summary in [&bulk_summary, &stub_summary] {
+                assert!(
+                    summary.contains(", 2 oversize UDP replies asked again over TCP"),
+                    "{summary}"
+                );
+            }
         }
         // hickory-resolver keeps less evidence (no CNAME chain before an
         // NXDOMAIN, a malformed reply waited out as a timeout): the
@@ -193,5 +220,203 @@ fn replies_that_do_not_match_the_question_are_ignored() {
         let (rows, _) = engine_rows(engine, &resolver, "a@spoof.zz\n", &[]);
         assert_eq!(rows[0]["reason"], "deliverable", "{engine}: {}", rows[0]);
         assert_eq!(rows[0]["dns"]["mx"], "answer");
+    }
+}
+
+/// The number written just before `what` in `summary`, 0 when absent.
+fn count_before(summary: &str, what: &str) -> u64 {
+    summary
+        .split(what)
+        .next()
+        .filter(|head| head.len() < summary.len())
+        .and_then(|head| head.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A resolver that never answers, and an attacker beside it who learns
+/// the source port of every query (not its id, nor the case of its name)
+/// and floods that port with forged NXDOMAIN replies for `name` MX in
+/// lowercase, with every id from 0 to 65535: first from another socket
+/// (the wrong source), then from the resolver's own address and port.
+/// Stronger than a blind attacker, who must also guess the port. Returns
+/// the resolver's address and the count of forgeries sent.
+fn silent_resolver_with_attacker(name: &str) -> (SocketAddr, Arc<AtomicU64>) {
+    use hickory_proto::rr::rdata::SOA;
+    let zz = Name::from_ascii("zz.").unwrap();
+    let mut m = Message::new(0, MessageType::Response, OpCode::Query);
+    m.metadata.response_code = ResponseCode::NXDomain;
+    m.metadata.authoritative = true;
+    m.metadata.recursion_desired = true;
+    m.add_query(Query::query(
+        Name::from_ascii(name).unwrap(),
+        RecordType::MX,
+    ));
+    m.add_authority(Record::from_rdata(
+        zz.clone(),
+        300,
+        RData::SOA(SOA::new(zz.clone(), zz, 1, 60, 60, 60, 60)),
+    ));
+    let mut forged = m.to_vec().unwrap();
+    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let elsewhere = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().unwrap();
+    let sent = Arc::new(AtomicU64::new(0));
+    let count = sent.clone();
+    std::thread::spawn(move || {
+        let mut flooded = HashSet::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let Ok((_, peer)) = server.recv_from(&mut buf) else {
+                return;
+            };
+            // Once per port: a retransmission comes from the same one.
+            if !flooded.insert(peer.port()) {
+                continue;
+            }
+            for from in [&elsewhere, &server] {
+                for id in 0..=u16::MAX {
+                    forged[..2].copy_from_slice(&id.to_be_bytes());
+                    let _ = from.send_to(&forged, peer);
+                    count.fetch_add(1, Ordering::Relaxed);
+                    if id % 512 == 511 {
+                        // Paced (a pass takes about half a second), so the
+                        // kernel's receive buffer does not overflow: every
+                        // forgery reaches the engine.
+                        std::thread::sleep(Duration::from_millis(3));
+                    }
+                }
+            }
+        }
+    });
+    (addr, sent)
+}
+
+#[test]
+fn a_flood_of_forged_nxdomain_replies_is_never_believed() {
+    let name = "never-answers-this-question.zz.";
+    let address = format!("a@{}\n", name.trim_end_matches('.'));
+    for engine in ["bulk", "stub", "hickory"] {
+        let (resolver, sent) = silent_resolver_with_attacker(name);
+        let (rows, summary) = engine_rows(
+            engine,
+            &resolver.to_string(),
+            &address,
+            // Generous: a hit ends the run at once (TCP is refused), and
+            // each attempt gives the attacker a full pass of ids.
+            &["--dns-timeout", "3s", "--dns-attempts", "2"],
+        );
+        assert_eq!(rows.len(), 1, "{summary}");
+        assert_eq!(
+            (rows[0]["action"].as_str(), rows[0]["reason"].as_str()),
+            (Some("retry"), Some("dns_failure")),
+            "{engine}: a forged NXDOMAIN was believed: {}\n{summary}",
+            rows[0]
+        );
+        // The wrong-source pass was over before the right-source one began.
+        let sent = sent.load(Ordering::Relaxed);
+        assert!(sent > 65_536, "{engine}: only {sent} forgeries sent");
+        if engine == "hickory" {
+            continue; // hickory counts nothing
+        }
+        // Some forgeries had the right source, port and id and matched
+        // the question but for its random case: not believed, the question
+        // went to TCP (where nothing listens: a temporary failure).
+        let wrong_case = count_before(&summary, " replies with the wrong case");
+        assert!(wrong_case >= 1, "{engine}: no forgery hit\n{summary}");
+        assert!(summary.contains("0x20 on"), "{engine}: {summary}");
+        if engine == "bulk" {
+            // The rest were dropped for their source or id (the stub
+            // engine's connected socket drops the wrong source unseen).
+            let dropped = count_before(&summary, " stray or forged replies dropped");
+            assert!(dropped >= 65_536, "{engine}: {summary}");
+        }
+    }
+}
+
+#[test]
+fn a_resolver_that_does_not_echo_the_case_gives_the_same_verdicts() {
+    let (faults, other) = (fixture("faults.zone"), fixture("other.zone"));
+    let zones = [faults.as_path(), other.as_path()];
+    let echoing = LabProcess::start(&zones, &[]);
+    let lowercasing = LabProcess::start(&zones, &["--no-case-echo"]);
+    for engine in ["bulk", "stub", "hickory"] {
+        let (want, _) = engine_rows(engine, &echoing.resolver(), FAULT_LIST, &[]);
+        let (got, summary) = engine_rows(engine, &lowercasing.resolver(), FAULT_LIST, &[]);
+        assert_eq!(want.len(), got.len());
+        for (w, g) in want.iter().zip(&got) {
+            if engine == "hickory" {
+                // Over TCP hickory sees the malformed reply it waits out
+                // over UDP: the evidence differs, not the verdict.
+                for f in ["reason", "action", "status", "warnings", "mx"] {
+                    assert_eq!(w[f], g[f], "{engine}: a lost case changed a verdict");
+                }
+            } else {
+                assert_eq!(w, g, "{engine}: a lost case changed a verdict");
+            }
+        }
+        if engine != "hickory" {
+            assert!(
+                summary
+                    .contains("0x20 TURNED OFF for 1 server(s) that do not echo the query's case"),
+                "{engine}: {summary}"
+            );
+            assert_eq!(
+                count_before(&summary, " replies with the wrong case"),
+                u64::from(prebounce::dns::guard::FALLBACK_STREAK),
+                "{engine}: {summary}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_engine_advertises_the_same_edns_buffer_and_randomizes_the_case() {
+    for engine in ["bulk", "stub", "hickory"] {
+        // A resolver that notes each query's EDNS buffer and name, and
+        // answers REFUSED.
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .unwrap();
+        let addr = socket.local_addr().unwrap();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok((n, peer)) = socket.recv_from(&mut buf) {
+                let Ok(query) = Message::from_vec(&buf[..n]) else {
+                    continue;
+                };
+                let payload = query.edns.as_ref().map(|e| e.max_payload());
+                sink.lock()
+                    .unwrap()
+                    .push((payload, query.queries[0].name().to_ascii()));
+                let mut reply = query.clone();
+                reply.metadata.message_type = MessageType::Response;
+                reply.metadata.response_code = ResponseCode::Refused;
+                let _ = socket.send_to(&reply.to_vec().unwrap(), peer);
+            }
+        });
+        let (rows, _) = engine_rows(
+            engine,
+            &addr.to_string(),
+            "a@mail-service-provider.zz\n",
+            &[],
+        );
+        assert_eq!(rows[0]["reason"], "dns_failure", "{engine}: {}", rows[0]);
+        let seen = seen.lock().unwrap();
+        assert!(!seen.is_empty(), "{engine}: no query");
+        for (payload, name) in seen.iter() {
+            assert_eq!(*payload, Some(1232), "{engine}: {name}");
+            assert_eq!(name.to_lowercase(), "mail-service-provider.zz.");
+        }
+        // 0x20: 21 letters, each query its own random case.
+        assert!(
+            seen.iter()
+                .all(|(_, n)| n.chars().any(|c| c.is_ascii_uppercase())
+                    && n.chars().any(|c| c.is_ascii_lowercase())),
+            "{engine}: {seen:?}"
+        );
     }
 }

@@ -625,14 +625,36 @@ fn lab_serve_takes_faults_from_the_command_line() {
 #[test]
 fn readme_reason_table_matches_the_code() {
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let mut last = 0;
     for info in prebounce::core::verdict::REASONS {
         let status = info
             .status
             .map(|s| s.to_string())
             .unwrap_or_else(|| "-".into());
         let row = format!("| `{}` | {} | {} |", info.code, info.action, status);
-        assert!(readme.contains(&row), "README lacks the row {row}");
+        assert_eq!(
+            readme.matches(&row).count(),
+            1,
+            "README needs the row {row} once"
+        );
+        let at = readme.find(&row).unwrap();
+        assert!(
+            at > last,
+            "README lists {} out of the rule order",
+            info.code
+        );
+        last = at;
     }
+    // The rule table tries the reasons in the same order.
+    let rules: Vec<_> = prebounce::core::decide::RULES
+        .iter()
+        .map(|r| r.reason)
+        .collect();
+    let table: Vec<_> = prebounce::core::verdict::REASONS
+        .iter()
+        .map(|r| r.reason)
+        .collect();
+    assert_eq!(rules, table);
     for w in prebounce::core::verdict::Warning::ALL {
         assert!(
             readme.contains(&format!("| `{}` |", w.code())),

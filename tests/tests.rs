@@ -1,7 +1,12 @@
 //! End-to-end tests: the real binary against real DNS servers on loopback.
 
+mod addresses;
 mod cli;
+mod conventions;
 mod engines;
+mod evidence;
+mod flags;
+mod health;
 mod history;
 mod knot;
 mod probe;

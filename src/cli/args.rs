@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use prebounce_core::net::Cidr;
 
 /// Find email addresses that can never be delivered, from DNS, before you send.
@@ -14,20 +14,122 @@ use prebounce_core::net::Cidr;
 /// an RFC 3463 status code and the MX evidence. Temporary DNS failures are
 /// never reported as permanent.
 #[derive(Debug, Parser)]
-#[command(name = "prebounce", version, max_term_width = 100)]
+#[command(
+    name = "prebounce",
+    version = env!("PREBOUNCE_VERSION"),
+    max_term_width = 100,
+    after_help = EXIT_CODES
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
+impl Cli {
+    /// Parses the command line; a usage error (exit code 2) for what clap
+    /// cannot see alone: combinations of flags.
+    pub fn parse_checked() -> Cli {
+        let cli = Cli::parse();
+        if let Err(msg) = cli.validate() {
+            Cli::command()
+                .error(clap::error::ErrorKind::ArgumentConflict, msg)
+                .exit();
+        }
+        cli
+    }
+
+    /// Checks the combinations of flags.
+    pub fn validate(&self) -> Result<(), String> {
+        let (dns, probe) = match &self.command {
+            Command::Check(a) => (&a.dns, &a.probe),
+            Command::Domain(a) => (&a.dns, &a.probe),
+            Command::Recheck(a) => (&a.dns, &a.probe),
+            _ => return Ok(()),
+        };
+        dns.validate()?;
+        probe.validate(dns)
+    }
+}
+
+impl DnsArgs {
+    /// The bulk engine sends from sockets of one address family.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.dns_engine == EngineArg::Bulk {
+            let v4 = self.resolver.iter().find(|s| s.is_ipv4());
+            let v6 = self.resolver.iter().find(|s| s.is_ipv6());
+            if let (Some(v4), Some(v6)) = (v4, v6) {
+                return Err(format!(
+                    "--resolver {v4} and --resolver {v6}: the bulk DNS engine takes IPv4 or IPv6 resolvers, not both; give resolvers of one family, or use --dns-engine stub"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ProbeArgs {
+    /// A canary given as a loopback or private address needs a trusted
+    /// network.
+    pub fn validate(&self, dns: &DnsArgs) -> Result<(), String> {
+        for c in &self.probe_canary {
+            if let Some(why) = c.refused(&dns.trusted_net) {
+                return Err(format!("--probe-canary {c}: {why}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The exit codes, as `--help` lists them (README: Exit codes).
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  completed, whatever the verdicts (also when the reader of the output goes
+     away, as in `| head`)
+  1  fatal I/O error: an input or output that cannot be read or written, a
+     history database that is corrupt, not prebounce's, or read-only
+  2  usage error: a bad flag or value, before anything is resolved or recorded
+  3  the history's sanity guard stopped the run, or the resolver failed its
+     health check (rows are written, as retry)
+  4  most rows invalid: wrong column?";
+
+/// `recheck --help`: what it does, and how to run it on a schedule.
+const RECHECK_AFTER_HELP: &str = "\
+Run it on a schedule, e.g. every hour from cron:
+  17 * * * *  prebounce recheck --quiet --format jsonl >> /var/log/prebounce-recheck.jsonl
+or from a systemd timer (OnCalendar=hourly) running
+  prebounce recheck --quiet --format jsonl
+
+Exit codes:
+  0  completed, whatever the verdicts (also when the reader of the output goes
+     away, as in `| head`)
+  1  fatal I/O error: an output that cannot be written, a history database
+     that is corrupt, not prebounce's, or read-only
+  2  usage error: a bad flag or value, before anything is resolved or recorded
+  3  the history's sanity guard stopped the run, or the resolver failed its
+     health check (rows are written, as retry)
+  4  most rows invalid: wrong column?";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Classify a list of addresses (text, one per line, or CSV).
+    #[command(after_help = EXIT_CODES)]
     Check(CheckArgs),
     /// Explain the verdict on one or more domains, with all the evidence.
+    #[command(after_help = EXIT_CODES)]
     Domain(DomainArgs),
     /// Check again the domains in `retry` whose next check is due (for cron
     /// or a systemd timer).
+    ///
+    /// Reads the history database for the domains whose verdict is `retry`
+    /// (dns_failure, no_answer, a flip waiting for confirmation) and whose
+    /// next check is due (1 h after the first failure, then 4 h, 12 h, then
+    /// every 24 h), checks them again with
+    /// today's flags, records the readings, and writes one row per domain
+    /// (not per address): domain, action, reason, status, detail, warnings,
+    /// mx, suggestion. Repeated failures make a domain `dead_domain`
+    /// (--dead-after, --dead-min-checks); a recovered domain leaves `retry`.
+    /// A summary line goes to standard error unless --quiet.
+    #[command(after_help = RECHECK_AFTER_HELP)]
     Recheck(RecheckArgs),
     /// Show the observations of a domain, oldest first.
     History(HistoryCmdArgs),
@@ -38,6 +140,25 @@ pub enum Command {
     /// The offline DNS lab.
     #[command(subcommand)]
     Lab(LabCommand),
+    /// Print a shell completion script on standard output.
+    ///
+    /// bash: prebounce completions bash > ~/.local/share/bash-completion/completions/prebounce
+    /// zsh: prebounce completions zsh > ~/.zfunc/_prebounce (with ~/.zfunc in fpath)
+    /// fish: prebounce completions fish > ~/.config/fish/completions/prebounce.fish
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff, the whole command tree) on standard
+    /// output.
+    ///
+    /// prebounce man > ~/.local/share/man/man1/prebounce.1 (then `man prebounce`),
+    /// or read it at once: prebounce man | man -l -
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Where the history database is.
@@ -62,16 +183,16 @@ pub struct HistoryArgs {
     pub no_history: bool,
 
     /// Reuse an observation younger than this instead of asking DNS again.
-    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = duration_in(SECS(1), DAYS(365)))]
     pub max_age: Duration,
 
     /// Temporary failures for this long (and --dead-min-checks checks) make
     /// a domain `dead_domain`.
-    #[arg(long, value_name = "DURATION", default_value = "5d", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "5d", value_parser = duration_in(SECS(3600), DAYS(365)))]
     pub dead_after: Duration,
 
     /// How many checks that takes, at least.
-    #[arg(long, value_name = "N", default_value = "3", value_parser = parse_positive)]
+    #[arg(long, value_name = "N", default_value = "3", value_parser = number_in(limits::DEAD_MIN_CHECKS.0, limits::DEAD_MIN_CHECKS.1))]
     pub dead_min_checks: usize,
 
     /// Record escalations even when more than 20% of at least 100
@@ -83,11 +204,12 @@ pub struct HistoryArgs {
 
 #[derive(Debug, Args)]
 pub struct RecheckArgs {
-    /// At most this many domains.
-    #[arg(long, value_name = "N", default_value = "1000", value_parser = parse_positive)]
+    /// At most this many domains (the longest overdue first).
+    #[arg(long, value_name = "N", default_value = "1000", value_parser = number_in(limits::RECHECK_LIMIT.0, limits::RECHECK_LIMIT.1))]
     pub limit: usize,
 
-    /// Output format [default: table on a terminal, else csv].
+    /// Output format, one row per domain [default: table on a terminal,
+    /// else csv].
     #[arg(long, short = 'f', value_enum)]
     pub format: Option<OutputFormat>,
 
@@ -112,19 +234,24 @@ pub struct HistoryCmdArgs {
     pub domain: String,
 
     /// Output format.
-    #[arg(long, short = 'f', value_enum, default_value_t = ExplainFormat::Text)]
+    #[arg(long, short = 'f', value_enum, default_value_t = ExplainFormat::Table)]
     pub format: ExplainFormat,
 
     #[command(flatten)]
     pub db: DbArgs,
 }
 
+/// `suppressions --format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ListFormat {
+    /// Aligned columns for reading.
+    Table,
     /// CSV with a header.
     Csv,
     /// One JSON object per line.
     Jsonl,
+    /// One JSON array.
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -133,9 +260,9 @@ pub struct SuppressionsArgs {
     #[arg(long, value_name = "DATE", value_parser = parse_date)]
     pub since: Option<i64>,
 
-    /// Output format.
-    #[arg(long, short = 'f', value_enum, default_value_t = ListFormat::Csv)]
-    pub format: ListFormat,
+    /// Output format [default: table on a terminal, else csv].
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<ListFormat>,
 
     #[command(flatten)]
     pub db: DbArgs,
@@ -159,7 +286,99 @@ pub enum LabCommand {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
+    // A duration is a few parts (`1h30m`); a very long one is a mistake
+    // (and summing thousands of parts could overflow).
+    if s.len() > 40 {
+        let head: String = s.chars().take(20).collect();
+        return Err(format!(
+            "'{head}...' is not a duration (expected e.g. 500ms, 2s, 5d)"
+        ));
+    }
     prebounce_core::duration::parse_duration(s)
+}
+
+/// A duration in words: `500ms`, `10s`, `5m`, `365d`.
+fn show_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    for (unit, per) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ] {
+        if ms >= per && ms % per == 0 {
+            return format!("{}{unit}", ms / per);
+        }
+    }
+    format!("{ms}ms")
+}
+
+/// A value parser for durations from `min` to `max`.
+fn duration_in(
+    min: Duration,
+    max: Duration,
+) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync + 'static {
+    move |s: &str| {
+        let d = parse_duration(s)?;
+        if d < min || d > max {
+            return Err(format!(
+                "'{s}' is out of range: give a duration from {} to {}",
+                show_duration(min),
+                show_duration(max)
+            ));
+        }
+        Ok(d)
+    }
+}
+
+/// A value parser for whole numbers from `min` to `max`.
+fn number_in<T>(
+    min: T,
+    max: T,
+) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy + Send + Sync + 'static,
+{
+    move |s: &str| match s.trim().parse::<T>() {
+        Ok(n) if n >= min && n <= max => Ok(n),
+        _ => Err(format!("'{s}' is not a whole number from {min} to {max}")),
+    }
+}
+
+#[allow(non_snake_case)]
+fn MS(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[allow(non_snake_case)]
+fn SECS(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+#[allow(non_snake_case)]
+fn DAYS(n: u64) -> Duration {
+    Duration::from_secs(n * 86_400)
+}
+
+/// The limits of every number on the command line: zero and absurd values
+/// are usage errors, never a panic or a run that records nonsense.
+pub mod limits {
+    /// `--concurrency`: domains at once and DNS questions in flight.
+    pub const CONCURRENCY: (usize, usize) = (1, 100_000);
+    /// `--qps`.
+    pub const QPS: (u32, u32) = (1, 1_000_000);
+    /// `--dns-attempts`.
+    pub const DNS_ATTEMPTS: (u32, u32) = (1, 10);
+    /// `--probe-concurrency`: open connections.
+    pub const PROBE_CONCURRENCY: (usize, usize) = (1, 10_000);
+    /// `--probe-max-hosts`.
+    pub const PROBE_MAX_HOSTS: (usize, usize) = (1, 100);
+    /// `--dead-min-checks`.
+    pub const DEAD_MIN_CHECKS: (usize, usize) = (1, 1_000);
+    /// `recheck --limit`.
+    pub const RECHECK_LIMIT: (usize, usize) = (1, 100_000_000);
+    /// `--smtp-port`.
+    pub const PORT: (u16, u16) = (1, 65_535);
 }
 
 fn parse_date(s: &str) -> Result<i64, String> {
@@ -174,13 +393,6 @@ fn parse_server(s: &str) -> Result<SocketAddr, String> {
     prebounce_dns::parse_server(s)
 }
 
-fn parse_positive(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!("'{s}' is not a whole number above 0")),
-    }
-}
-
 fn parse_share(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
@@ -188,20 +400,8 @@ fn parse_share(s: &str) -> Result<f64, String> {
     }
 }
 
-fn parse_qps(s: &str) -> Result<u32, String> {
-    match s.parse::<u32>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!(
-            "'{s}' is not a number of queries per second above 0"
-        )),
-    }
-}
-
-fn parse_attempts(s: &str) -> Result<u32, String> {
-    match s.parse::<u32>() {
-        Ok(n) if (1..=10).contains(&n) => Ok(n),
-        _ => Err(format!("'{s}' is not a number of attempts from 1 to 10")),
-    }
+fn parse_canary(s: &str) -> Result<prebounce::probe::Canary, String> {
+    s.parse()
 }
 
 /// How DNS is asked and how its answers are judged (shared by `check` and `domain`).
@@ -218,26 +418,26 @@ pub struct DnsArgs {
     pub zone: Vec<PathBuf>,
 
     /// Timeout of each DNS attempt [default: resolv.conf's, else 3s].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = duration_in(MS(10), SECS(60)))]
     pub dns_timeout: Option<Duration>,
 
     /// DNS attempts per question [default: resolv.conf's, else 2].
-    #[arg(long, value_name = "N", value_parser = parse_attempts)]
+    #[arg(long, value_name = "N", value_parser = number_in(limits::DNS_ATTEMPTS.0, limits::DNS_ATTEMPTS.1))]
     pub dns_attempts: Option<u32>,
 
-    /// The DNS engine: `bulk` (few long-lived sockets, adaptive
-    /// retransmission), `stub` (a socket per question) or `hickory`
+    /// The DNS engine: `bulk` (a rotating pool of sockets on random ports,
+    /// adaptive retransmission), `stub` (a socket per question) or `hickory`
     /// (hickory-resolver). Same verdicts.
     #[arg(long, value_enum, default_value_t = EngineArg::Bulk)]
     pub dns_engine: EngineArg,
 
     /// At most this many new DNS questions per second (be kind to a shared
     /// resolver). Bulk engine only.
-    #[arg(long, value_name = "N", value_parser = parse_qps)]
+    #[arg(long, value_name = "N", value_parser = number_in(limits::QPS.0, limits::QPS.1))]
     pub qps: Option<u32>,
 
     /// How many domains are checked at once (also the DNS queries in flight).
-    #[arg(long, value_name = "N", default_value = "256", value_parser = parse_positive)]
+    #[arg(long, value_name = "N", default_value = "256", value_parser = number_in(limits::CONCURRENCY.0, limits::CONCURRENCY.1))]
     pub concurrency: usize,
 
     /// Treat addresses in this network as usable MX destinations although
@@ -248,11 +448,21 @@ pub struct DnsArgs {
     /// What to do with a domain that has no MX but has A/AAAA records.
     #[arg(long, value_enum, default_value_t = ImplicitMxArg::Suppress)]
     pub implicit_mx: ImplicitMxArg,
+
+    /// Resolver health check: a domain that must have a usable MX;
+    /// repeatable. The resolver is healthy when one of them resolves and a
+    /// made-up name under the first one's TLD is NXDOMAIN; otherwise no row
+    /// is judged on its answers (retry, warning resolver_unhealthy), nothing
+    /// is recorded, and the exit code is 3. `none` turns the check off
+    /// [env: PREBOUNCE_DNS_CANARY, comma-separated; default: gmail.com,
+    /// yahoo.com, hotmail.com; offline --zone runs: none].
+    #[arg(long, value_name = "NAME")]
+    pub dns_canary: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EngineArg {
-    /// Few long-lived sockets, one timer task: for big lists.
+    /// A rotating pool of sockets on random ports, one timer task: for big lists.
     Bulk,
     /// A socket per question, fixed timeouts.
     Stub,
@@ -281,19 +491,20 @@ pub struct ProbeArgs {
     pub probe: bool,
 
     /// Addresses tried per domain, in MX preference order.
-    #[arg(long, value_name = "N", default_value = "5", value_parser = parse_positive)]
+    #[arg(long, value_name = "N", default_value = "5", value_parser = number_in(limits::PROBE_MAX_HOSTS.0, limits::PROBE_MAX_HOSTS.1))]
     pub probe_max_hosts: usize,
 
     /// Connections open at once, at most.
-    #[arg(long, value_name = "N", default_value = "100", value_parser = parse_positive)]
+    #[arg(long, value_name = "N", default_value = "100", value_parser = number_in(limits::PROBE_CONCURRENCY.0, limits::PROBE_CONCURRENCY.1))]
     pub probe_concurrency: usize,
 
     /// How long a connection may take to open.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration_in(MS(100), SECS(300)))]
     pub connect_timeout: Duration,
 
-    /// How long the greeting may take.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    /// How long the whole greeting may take (a complete `220` reply, at
+    /// most 512 bytes a line and 4 KiB in all).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration_in(MS(100), SECS(600)))]
     pub greeting_timeout: Duration,
 
     /// The name to give in EHLO [default: this machine's host name].
@@ -301,23 +512,31 @@ pub struct ProbeArgs {
     pub helo_name: Option<String>,
 
     /// The SMTP port to probe.
-    #[arg(long, value_name = "PORT", default_value = "25")]
+    #[arg(long, value_name = "PORT", default_value = "25", value_parser = number_in(limits::PORT.0, limits::PORT.1))]
     pub smtp_port: u16,
 
-    /// A host that answers on port 25 whenever outbound port 25 works here;
-    /// when it does not answer, probing stops and no domain is blamed.
-    #[arg(long, value_name = "HOST[:PORT]", default_value = prebounce::probe::DEFAULT_CANARY)]
-    pub probe_canary: String,
+    /// A host that answers on port 25 whenever outbound port 25 works here,
+    /// for the address families of its addresses (IPv4, IPv6); repeatable.
+    /// A family whose canaries do not answer (or that has none) is not
+    /// probed, and no domain is blamed for it. A name is resolved with the
+    /// system resolver, never --resolver; a loopback or private canary
+    /// needs --trusted-net. [default: gmail-smtp-in.l.google.com:25, its A
+    /// record for IPv4 and its AAAA record for IPv6]
+    #[arg(long, value_name = "HOST[:PORT]", value_parser = parse_canary)]
+    pub probe_canary: Vec<prebounce::probe::Canary>,
 }
 
+/// `check --format` and `recheck --format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
-    /// One JSON object per input row.
-    Jsonl,
-    /// CSV with a header; CSV input columns pass through.
-    Csv,
     /// Aligned columns for reading.
     Table,
+    /// CSV with a header; CSV input columns pass through.
+    Csv,
+    /// One JSON object per row, one per line.
+    Jsonl,
+    /// One JSON array of the objects jsonl writes.
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -375,12 +594,19 @@ pub struct CheckArgs {
     pub history: HistoryArgs,
 }
 
+/// `domain --format` and `history --format` (`text` is the old name of
+/// `table`, kept for scripts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExplainFormat {
     /// Readable text.
-    Text,
-    /// One JSON object per domain.
+    #[value(alias = "text")]
+    Table,
+    /// JSON: `domain`, one object per domain; `history`, one object with
+    /// the domain and its observations.
     Json,
+    /// One JSON object per line: `domain`, per domain; `history`, per
+    /// observation.
+    Jsonl,
 }
 
 #[derive(Debug, Args)]
@@ -390,7 +616,7 @@ pub struct DomainArgs {
     pub names: Vec<String>,
 
     /// Output format.
-    #[arg(long, short = 'f', value_enum, default_value_t = ExplainFormat::Text)]
+    #[arg(long, short = 'f', value_enum, default_value_t = ExplainFormat::Table)]
     pub format: ExplainFormat,
 
     #[command(flatten)]
@@ -398,6 +624,9 @@ pub struct DomainArgs {
 
     #[command(flatten)]
     pub probe: ProbeArgs,
+
+    #[command(flatten)]
+    pub history: HistoryArgs,
 }
 
 #[derive(Debug, Args)]
@@ -412,13 +641,19 @@ pub struct LabServeArgs {
     pub listen: SocketAddr,
 
     /// Inject a fault: NAME=KIND[/TYPE] with KIND one of servfail, refused,
-    /// formerr, timeout, truncate, malformed, lame; `*.NAME` covers the subtree.
+    /// formerr, timeout, truncate, malformed, lame, oversize; `*.NAME`
+    /// covers the subtree.
     #[arg(long, value_name = "NAME=KIND")]
     pub fault: Vec<String>,
 
     /// Print every query received to standard error.
     #[arg(long)]
     pub log_queries: bool,
+
+    /// Echo every question in lowercase, not in the case it was asked in
+    /// (a server that defeats DNS 0x20).
+    #[arg(long)]
+    pub no_case_echo: bool,
 
     /// Drop this share of UDP replies at random (0 to 1), to simulate a
     /// lossy network.

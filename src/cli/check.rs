@@ -27,17 +27,10 @@ const WINDOW: usize = 65_536;
 /// Rows handed between threads at once.
 const BATCH: usize = 1024;
 
-/// The verdict on a row that failed the syntax checks; a mistyped popular
-/// domain (`user@gmail`) gets a suggestion.
+/// The verdict on a row that failed the syntax checks.
 fn syntax_verdict(row: &Row, e: &prebounce_core::address::SyntaxError) -> Verdict {
-    let mut v = Verdict::new(e.reason, e.detail.clone());
-    if e.reason == Reason::DomainInvalid {
-        if let Some((_, domain)) = row.address.rsplit_once('@') {
-            v.suggestion = prebounce::hygiene::suggest_domain(domain)
-                .map(|d| prebounce_core::verdict::Suggestion::Domain(d.to_string()));
-        }
-    }
-    v
+    let domain = row.address.rsplit_once('@').map(|(_, d)| d);
+    prebounce::syntax_verdict(e, domain.unwrap_or_default())
 }
 
 /// Counts for the summary.
@@ -90,6 +83,8 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     let setup = dns_setup(&args.dns, &args.probe, history).await?;
     let checker = setup.checker.clone();
     let policy = checker.policy().clone();
+    // Before any domain: is our resolver healthy? (If not, the rows say so.)
+    let _ = checker.check_resolver(true).await;
 
     let to_terminal = args.output.is_none() && io::stdout().is_terminal();
     let format = args.format.unwrap_or(if to_terminal {
@@ -151,9 +146,34 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
 
     // Dispatcher -> in-order window: starts each new domain's check.
     let (win_tx, mut win_rx) = mpsc::channel::<anyhow::Result<Vec<(Row, Step)>>>(WINDOW / BATCH);
+    // Read-ahead -> dispatcher: the history of each batch's new domains is
+    // read in one pass, a few batches ahead of the dispatcher, so that the
+    // store is never waited for domain by domain.
+    let (ahead_tx, mut ahead_rx) = mpsc::channel::<anyhow::Result<Vec<Row>>>(8);
+    let ahead_checker = checker.clone();
+    let read_ahead = tokio::spawn(async move {
+        while let Some(item) = row_rx.recv().await {
+            if let Ok(rows) = &item {
+                let mut fresh: Vec<String> = rows
+                    .iter()
+                    .filter_map(|r| r.parsed.as_ref().ok())
+                    .map(|a| &a.domain)
+                    .filter(|d| !ahead_checker.is_started(d))
+                    .cloned()
+                    .collect();
+                fresh.sort_unstable();
+                fresh.dedup();
+                ahead_checker.read_ahead(fresh).await;
+            }
+            if ahead_tx.send(item).await.is_err() {
+                return;
+            }
+        }
+    });
+
     let dispatch_checker = checker.clone();
     let dispatcher = tokio::spawn(async move {
-        while let Some(item) = row_rx.recv().await {
+        while let Some(item) = ahead_rx.recv().await {
             let item = match item {
                 Ok(rows) => {
                     let mut steps = Vec::with_capacity(rows.len());
@@ -284,6 +304,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         .join()
         .map_err(|_| anyhow::anyhow!("the output thread panicked"))?;
     dispatcher.abort();
+    read_ahead.abort();
     let _ = reader.join();
     if let Some(p) = progress {
         p.abort();
@@ -331,6 +352,9 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     } else if let Some(why) = blocked {
         eprintln!("prebounce: outbound port 25 seems blocked here: {why}; probing stopped");
     }
+    if let Some(why) = checker.resolver_unhealthy() {
+        return Err(super::config::unhealthy_error(&why).into());
+    }
     // The process ends now: freeing every domain's evidence one by one
     // would only cost time (a sixth of a run's CPU in profiles).
     std::mem::forget(setup);
@@ -348,7 +372,7 @@ fn summary(
     let domains = setup.checker.domains_seen();
     let stats = setup.checker.resolver().stats();
     let mut s = format!(
-        "prebounce: {} rows, {} distinct domains resolved, {:.2} s ({:.0} rows/s, {:.0} domains/s)\n",
+        "prebounce: {} rows, {} distinct domains, {:.2} s ({:.0} rows/s, {:.0} domains/s)\n",
         t.rows,
         domains,
         secs,
@@ -370,14 +394,52 @@ fn summary(
             reasons.join(", ")
         ));
     }
+    if let (Some(reuse), Some(location)) = (
+        setup.checker.history_reuse(),
+        setup.checker.history_location(),
+    ) {
+        let oldest = match reuse.oldest {
+            Some(at) => format!(
+                " (oldest observed {})",
+                prebounce_core::history::format_rfc3339(at)
+            ),
+            None => String::new(),
+        };
+        s.push_str(&format!(
+            "  history: {} domains decided from stored evidence{oldest}, {} resolved now; store {location}\n",
+            reuse.reused,
+            (domains as u64).saturating_sub(reuse.reused),
+        ));
+    } else {
+        s.push_str("  history: off\n");
+    }
+    match (setup.checker.health_checks(), setup.checker.resolver_unhealthy()) {
+        (None, _) => s.push_str("  health: resolver health check off (--dns-canary none, or an offline --zone run)\n"),
+        (Some(n), None) => s.push_str(&format!("  health: resolver healthy ({n} check(s): a canary resolved, a made-up name was NXDOMAIN)\n")),
+        (Some(_), Some(why)) => s.push_str(&format!("  health: RESOLVER UNHEALTHY: {why}\n")),
+    }
+    let uncounted = setup.checker.uncounted();
+    if uncounted > 0 {
+        s.push_str(&format!(
+            "  outage guard: {uncounted} temporary failures recorded as not counting toward dead_domain (more than half of their window of domains failed)\n"
+        ));
+    }
+    let outage = setup.checker.outage();
+    if outage.is_outage() {
+        s.push_str(&format!(
+            "  outage guard: {} of {} domains failed temporarily, an outage on our side: those failures do not count toward dead_domain\n",
+            outage.temporary, outage.decided
+        ));
+    }
     let t = stats.transport;
     s.push_str(&format!(
-        "  dns: {} queries, {} host lookups answered from the run's cache; {} datagrams sent, {} retransmitted, {} over TCP; {}\n",
+        "  dns: {} queries, {} host lookups answered from the run's cache; {} datagrams sent, {} retransmitted, {} over TCP; {}; {}\n",
         stats.queries,
         stats.cache_hits,
         t.sent,
         t.retransmits,
         t.tcp,
+        t.defences(),
         setup.describe()
     ));
     if let Some(prober) = setup.checker.prober() {

@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use prebounce::lab::{Lab, LabServer};
-use prebounce::{Checker, CheckerConfig, Engine, ProbeConfig, ProbeSetup};
+use prebounce::{
+    Checker, CheckerConfig, Engine, HealthConfig, ProbeConfig, ProbeSetup, DEFAULT_CANARIES,
+};
 use prebounce_core::rules::{ImplicitMx, Policy};
 use prebounce_dns::SystemConfig;
 
@@ -42,14 +44,35 @@ impl fmt::Display for GuardTripped {
 
 impl std::error::Error for GuardTripped {}
 
+/// A `--db` value that is a URL (`postgres://...`): this build keeps
+/// history in an SQLite file only.
+fn refuse_url(value: &Path, from: &str) -> anyhow::Result<()> {
+    let text = value.to_string_lossy();
+    let scheme = text.split_once("://").map(|(s, _)| s).filter(|s| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    });
+    if let Some(scheme) = scheme {
+        return Err(UsageError(format!(
+            "{from}: '{scheme}://' URLs are not supported by this build, which keeps history in an SQLite file: name a file path"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 /// The history database path: `--db`, else `PREBOUNCE_DB`, else the XDG
 /// data directory.
 pub fn db_path(args: &DbArgs) -> anyhow::Result<PathBuf> {
     if let Some(p) = &args.db {
+        refuse_url(p, "--db")?;
         return Ok(p.clone());
     }
     if let Some(p) = std::env::var_os("PREBOUNCE_DB").filter(|p| !p.is_empty()) {
-        return Ok(PathBuf::from(p));
+        let p = PathBuf::from(p);
+        refuse_url(&p, "PREBOUNCE_DB")?;
+        return Ok(p);
     }
     let data = std::env::var_os("XDG_DATA_HOME")
         .filter(|p| !p.is_empty())
@@ -61,10 +84,23 @@ pub fn db_path(args: &DbArgs) -> anyhow::Result<PathBuf> {
     Ok(data.join("prebounce").join("history.sqlite"))
 }
 
+/// What a command does with the history store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreMode {
+    /// Only reads (`history`, `suppressions`): a read-only store will do.
+    Read,
+    /// Records or forgets.
+    Write,
+}
+
 /// Opens the history store.
-pub fn open_store(args: &DbArgs) -> anyhow::Result<Arc<dyn Store>> {
+pub fn open_store(args: &DbArgs, mode: StoreMode) -> anyhow::Result<Arc<dyn Store>> {
     let path = db_path(args)?;
-    let store = SqliteStore::open(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let store = match mode {
+        StoreMode::Read => SqliteStore::open_for_reading(&path),
+        StoreMode::Write => SqliteStore::open(&path),
+    }
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(Arc::new(store))
 }
 
@@ -85,7 +121,7 @@ pub fn history_setup(
         return Ok(None);
     }
     Ok(Some(HistorySetup {
-        store: open_store(&args.db)?,
+        store: open_store(&args.db, StoreMode::Write)?,
         policy: HistoryPolicy {
             dead_after: args.dead_after,
             dead_min_checks: args.dead_min_checks,
@@ -141,10 +177,17 @@ fn host_name() -> String {
         .unwrap_or_else(|| "localhost.localdomain".into())
 }
 
-fn probe_setup(args: &ProbeArgs, implicit: ImplicitMxArg) -> Option<ProbeSetup> {
-    if !args.probe && implicit != ImplicitMxArg::Probe {
+/// The probe setup: each family's canaries (the defaults when none is
+/// given) and the trusted networks that may hold a canary.
+fn probe_setup(args: &ProbeArgs, dns: &DnsArgs) -> Option<ProbeSetup> {
+    if !args.probe && dns.implicit_mx != ImplicitMxArg::Probe {
         return None;
     }
+    let canaries = if args.probe_canary.is_empty() {
+        prebounce::probe::default_canaries()
+    } else {
+        args.probe_canary.clone()
+    };
     Some(ProbeSetup {
         config: ProbeConfig {
             port: args.smtp_port,
@@ -152,11 +195,59 @@ fn probe_setup(args: &ProbeArgs, implicit: ImplicitMxArg) -> Option<ProbeSetup> 
             greeting_timeout: args.greeting_timeout,
             concurrency: args.probe_concurrency,
             max_hosts: args.probe_max_hosts,
-            canary: args.probe_canary.clone(),
+            canaries,
+            trusted_nets: dns.trusted_net.clone(),
             ..ProbeConfig::new(args.helo_name.clone().unwrap_or_else(host_name))
         },
         all: args.probe,
     })
+}
+
+/// The resolver health check's canaries: `--dns-canary`, else
+/// `PREBOUNCE_DNS_CANARY` (comma-separated), else the defaults; `none`
+/// turns it off, and offline `--zone` runs need none.
+fn health_config(args: &DnsArgs) -> anyhow::Result<HealthConfig> {
+    if !args.zone.is_empty() {
+        return Ok(HealthConfig::default());
+    }
+    let named: Vec<String> = if !args.dns_canary.is_empty() {
+        args.dns_canary.clone()
+    } else if let Ok(v) = std::env::var("PREBOUNCE_DNS_CANARY") {
+        v.split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    } else {
+        DEFAULT_CANARIES.iter().map(|s| s.to_string()).collect()
+    };
+    if named.iter().any(|n| n.eq_ignore_ascii_case("none")) {
+        if named.len() > 1 {
+            return Err(UsageError(
+                "--dns-canary none turns the health check off: name no other canary".into(),
+            )
+            .into());
+        }
+        return Ok(HealthConfig::default());
+    }
+    let canaries = named
+        .iter()
+        .map(|n| {
+            prebounce_core::address::normalize_domain(n.trim().trim_end_matches('.')).map_err(|e| {
+                UsageError(format!(
+                    "--dns-canary {n}: not a domain that can have MX records ({})",
+                    e.detail
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(HealthConfig { canaries })
+}
+
+/// The line that ends a run whose resolver failed its health check (exit 3).
+pub fn unhealthy_error(why: &str) -> GuardTripped {
+    GuardTripped(format!(
+        "{why}. No domain was judged on its answers: those rows are retry (warning resolver_unhealthy) and no failure was recorded. Fix the resolver, name another with --resolver, or choose canaries with --dns-canary (none skips the check)"
+    ))
 }
 
 /// Builds the checker that `args` describe; starts the lab for `--zone`.
@@ -165,6 +256,10 @@ pub async fn dns_setup(
     probe: &ProbeArgs,
     history: Option<HistorySetup>,
 ) -> anyhow::Result<DnsSetup> {
+    // The command line checks these (Cli::validate); a caller that builds
+    // the flags itself gets the same usage errors.
+    args.validate().map_err(UsageError)?;
+    probe.validate(args).map_err(UsageError)?;
     let policy = Policy {
         implicit_mx: match args.implicit_mx {
             ImplicitMxArg::Suppress => ImplicitMx::Suppress,
@@ -199,17 +294,36 @@ pub async fn dns_setup(
             )
             .into());
         }
-        (system.servers.clone(), None, system)
+        let mut servers = system.servers.clone();
+        // The bulk engine sends from sockets of one family: with both in
+        // resolv.conf, it asks those of the first nameserver's family.
+        if args.dns_engine == EngineArg::Bulk {
+            let first_v6 = servers[0].is_ipv6();
+            if servers.iter().any(|s| s.is_ipv6() != first_v6) {
+                servers.retain(|s| s.is_ipv6() == first_v6);
+                eprintln!(
+                    "prebounce: /etc/resolv.conf names IPv4 and IPv6 nameservers; the bulk engine asks the {} ones ({}); --dns-engine stub asks all",
+                    if first_v6 { "IPv6" } else { "IPv4" },
+                    servers.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
+                );
+            }
+        }
+        (servers, None, system)
     };
-    let timeout = args
-        .dns_timeout
-        .or(system.timeout)
-        .unwrap_or(Duration::from_secs(3));
+    // resolv.conf's `timeout:` is in whole seconds, at most 30 for glibc; a
+    // 0 there must not turn every row into dns_failure.
+    let timeout = args.dns_timeout.unwrap_or_else(|| {
+        system
+            .timeout
+            .map(|t| t.clamp(Duration::from_secs(1), Duration::from_secs(30)))
+            .unwrap_or(Duration::from_secs(3))
+    });
     let attempts = args
         .dns_attempts
         .or(system.attempts)
         .unwrap_or(2)
         .clamp(1, 10);
+    let health = health_config(args)?;
     let config = CheckerConfig {
         servers: servers.clone(),
         timeout,
@@ -223,8 +337,9 @@ pub async fn dns_setup(
             EngineArg::Hickory => Engine::Hickory,
         },
         qps: args.qps,
-        probe: probe_setup(probe, args.implicit_mx),
+        probe: probe_setup(probe, args),
         history,
+        health,
     };
     let checker = Checker::new(config)?;
     Ok(DnsSetup {

@@ -8,8 +8,10 @@ use prebounce_core::verdict::Suggestion;
 use serde::Serialize;
 
 use super::args::{DomainArgs, ExplainFormat};
-use super::config::dns_setup;
+use super::config::{dns_setup, history_setup, GuardTripped};
 use super::output::{dns_view, probe_view, DnsView, ProbeView};
+use prebounce_core::decide::judge;
+use prebounce_core::history::{explain, format_rfc3339, HistoryPolicy};
 
 #[derive(Serialize)]
 struct AddrJson {
@@ -50,13 +52,54 @@ struct DomainJson<'a> {
     typos: Vec<TypoJson>,
     /// The host or mailbox domain probably meant.
     suggestion: Option<String>,
+    /// What history says (absent with --no-history).
+    history: Option<HistoryJson>,
+}
+
+#[derive(Serialize)]
+struct HistoryJson {
+    /// When the evidence was observed.
+    observed: String,
+    /// Whether it was decided from stored evidence instead of asking DNS.
+    reused: bool,
+    /// Its age then, in seconds.
+    age: i64,
+    last_success: Option<String>,
+    /// When the current run of temporary failures began.
+    failing_since: Option<String>,
+    /// Checks in that run, today's included.
+    checks: usize,
+    /// When the run makes (or made) the domain dead_domain, if failures go on.
+    dead_from: Option<String>,
+    /// Checks still needed for that.
+    checks_needed: usize,
+}
+
+fn history_json(
+    r: &DomainReport,
+    policy: &Policy,
+    hp: Option<&HistoryPolicy>,
+) -> Option<HistoryJson> {
+    let h = r.history.as_ref()?;
+    let reading = r.evidence.as_ref().map(|ev| judge(ev, policy).reason);
+    let e = explain(&h.past, reading, h.observed, hp?);
+    Some(HistoryJson {
+        observed: format_rfc3339(h.observed),
+        reused: h.reused,
+        age: h.age,
+        last_success: e.last_success.map(format_rfc3339),
+        failing_since: e.failing_since.map(format_rfc3339),
+        checks: e.checks,
+        dead_from: e.dead_from.map(format_rfc3339),
+        checks_needed: e.checks_needed,
+    })
 }
 
 #[derive(Serialize)]
 struct TypoJson {
     host: String,
-    provider: &'static str,
-    provider_domain: &'static str,
+    provider: String,
+    provider_domain: String,
     meant: String,
 }
 
@@ -71,7 +114,7 @@ fn addrs(a: &TargetAssessment) -> Vec<AddrJson> {
         .collect()
 }
 
-fn to_json<'a>(r: &'a DomainReport, policy: &Policy) -> DomainJson<'a> {
+fn to_json<'a>(r: &'a DomainReport, policy: &Policy, hp: Option<&HistoryPolicy>) -> DomainJson<'a> {
     let v = &r.verdict;
     let mx = r
         .evidence
@@ -109,23 +152,28 @@ fn to_json<'a>(r: &'a DomainReport, policy: &Policy) -> DomainJson<'a> {
         typos: r
             .evidence
             .iter()
-            .flat_map(|ev| ev.targets.iter())
-            .filter_map(|t| prebounce::hygiene::mx_near_miss(&t.mx.exchange))
+            .flat_map(|ev| ev.typos.near_misses.iter())
             .map(|m| TypoJson {
-                host: m.host,
-                provider: m.provider.name,
-                provider_domain: m.provider.domain,
-                meant: m.meant,
+                host: m.host.clone(),
+                provider: m.provider.clone(),
+                provider_domain: m.provider_domain.clone(),
+                meant: m.meant.clone(),
             })
             .collect(),
+        history: history_json(r, policy, hp),
         suggestion: v.suggestion.as_ref().map(|s| match s {
             Suggestion::Host(h) | Suggestion::Domain(h) => h.clone(),
         }),
     }
 }
 
-fn write_text(out: &mut impl Write, r: &DomainReport, policy: &Policy) -> io::Result<()> {
-    let j = to_json(r, policy);
+fn write_text(
+    out: &mut impl Write,
+    r: &DomainReport,
+    policy: &Policy,
+    hp: Option<&HistoryPolicy>,
+) -> io::Result<()> {
+    let j = to_json(r, policy, hp);
     writeln!(out, "{}", j.domain)?;
     writeln!(
         out,
@@ -184,6 +232,38 @@ fn write_text(out: &mut impl Write, r: &DomainReport, policy: &Policy) -> io::Re
     if let Some(s) = &j.suggestion {
         writeln!(out, "  suggest   {s}")?;
     }
+    if let Some(h) = &j.history {
+        let seen = if h.reused {
+            format!(
+                "decided from evidence observed {} ({} s old)",
+                h.observed, h.age
+            )
+        } else {
+            format!("observed now ({})", h.observed)
+        };
+        writeln!(out, "  history   {seen}")?;
+        match &h.last_success {
+            Some(t) => writeln!(out, "            last success {t}")?,
+            None => writeln!(out, "            no success on record")?,
+        }
+        if let (Some(since), Some(dead)) = (&h.failing_since, &h.dead_from) {
+            let when = if j.reason == "dead_domain" {
+                format!("dead_domain since {dead}")
+            } else if h.checks_needed > 0 {
+                format!(
+                    "becomes dead_domain from {dead} if failures persist, after {} more check(s)",
+                    h.checks_needed
+                )
+            } else {
+                format!("becomes dead_domain from {dead} if failures persist")
+            };
+            writeln!(
+                out,
+                "            failing temporarily since {since}, {} check(s); {when}",
+                h.checks
+            )?;
+        }
+    }
     if let Some(p) = &j.probe {
         writeln!(out, "  port 25   {}", p.status)?;
         if let Some(why) = &p.unavailable {
@@ -210,9 +290,12 @@ fn write_text(out: &mut impl Write, r: &DomainReport, policy: &Policy) -> io::Re
 }
 
 pub async fn run(args: DomainArgs) -> anyhow::Result<()> {
-    let setup = dns_setup(&args.dns, &args.probe, None).await?;
+    let history = history_setup(&args.history, !args.dns.zone.is_empty(), true)?;
+    let setup = dns_setup(&args.dns, &args.probe, history).await?;
     let checker = setup.checker.clone();
     let policy = checker.policy().clone();
+    let hp = checker.history_policy().cloned();
+    let _ = checker.check_resolver(true).await;
     let mut out = io::BufWriter::new(io::stdout().lock());
     for name in &args.names {
         let report = match name.rsplit_once('@') {
@@ -227,13 +310,24 @@ pub async fn run(args: DomainArgs) -> anyhow::Result<()> {
             None => checker.check_domain(name).await,
         };
         match args.format {
-            ExplainFormat::Json => {
-                serde_json::to_writer(&mut out, &to_json(&report, &policy))?;
+            // One object per domain, each on its own line: for one domain,
+            // one JSON document (as `json` always wrote), and JSON lines for
+            // several.
+            ExplainFormat::Json | ExplainFormat::Jsonl => {
+                serde_json::to_writer(&mut out, &to_json(&report, &policy, hp.as_ref()))?;
                 writeln!(out)?;
             }
-            ExplainFormat::Text => write_text(&mut out, &report, &policy)?,
+            ExplainFormat::Table => write_text(&mut out, &report, &policy, hp.as_ref())?,
         }
     }
     out.flush()?;
-    Ok(())
+    let finished = checker.finish_history();
+    if let Some(why) = checker.resolver_unhealthy() {
+        return Err(super::config::unhealthy_error(&why).into());
+    }
+    match finished {
+        Ok(()) => Ok(()),
+        Err(e @ prebounce::HistoryError::Guard(_)) => Err(GuardTripped(e.to_string()).into()),
+        Err(e) => Err(anyhow::anyhow!("{e}")),
+    }
 }

@@ -18,6 +18,7 @@ pub async fn serve(args: LabServeArgs) -> anyhow::Result<()> {
         lab.add_fault(Fault::parse(f, None).map_err(|e| UsageError(format!("--fault {e}")))?);
     }
     lab.set_drop_rate(args.drop_rate);
+    lab.set_lowercase_questions(args.no_case_echo);
     let zones: Vec<String> = lab.zones().iter().map(|z| z.origin().to_string()).collect();
     let log: Option<QueryLog> = args.log_queries.then(|| -> QueryLog {
         Arc::new(|transport: &str, name: &str, rtype: &str| {
@@ -28,8 +29,13 @@ pub async fn serve(args: LabServeArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
     // The bound address on stdout (port 0 picks one), the rest on stderr.
-    println!("{}", server.local_addr());
-    std::io::stdout().flush()?;
+    // A reader that went away (`| head -1`) does not stop the server.
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{}", server.local_addr()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+        _ => {}
+    }
+    drop(out);
     eprintln!(
         "prebounce lab: serving {} on {} (UDP and TCP); Ctrl-C stops",
         zones.join(", "),

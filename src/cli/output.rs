@@ -89,7 +89,9 @@ pub fn dns_view(report: &DomainReport, policy: &Policy) -> Option<DnsView> {
 #[derive(Debug, Serialize)]
 pub struct HostView {
     pub address: String,
-    /// `answered`, `refused`, `timeout`, `reset`, `no_greeting`, `rejected`, `unreachable`.
+    /// `answered`, `refused`, `timeout`, `reset`, `no_greeting`,
+    /// `bad_greeting`, `rejected`, `unreachable`, `unavailable` (not the
+    /// host's failure: ours).
     pub outcome: &'static str,
     /// The greeting's code when not 220.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -116,6 +118,22 @@ pub struct ProbeView {
     /// Why probing was not possible (outbound port 25 blocked here).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unavailable: Option<String>,
+    /// Each address family's canary (`ipv4`, `ipv6`) when the domain was
+    /// probed.
+    pub canary: std::collections::BTreeMap<&'static str, CanaryView>,
+}
+
+/// One address family's canary as shown to users.
+#[derive(Debug, Serialize)]
+pub struct CanaryView {
+    /// `answered`, `failed`, `not_checked`.
+    pub status: &'static str,
+    /// The canary address that answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Why the family is unavailable here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The probes of a report, when it was probed.
@@ -141,13 +159,29 @@ pub fn probe_view(report: &DomainReport) -> Option<ProbeView> {
                 ms: h.millis,
                 starttls: h.starttls,
                 error: match &h.outcome {
-                    HostOutcome::Unreachable(e) => Some(e.clone()),
+                    HostOutcome::Unreachable(e)
+                    | HostOutcome::BadGreeting(e)
+                    | HostOutcome::Unavailable(e) => Some(e.clone()),
                     _ => None,
                 },
             })
             .collect(),
         greeting: p.hosts.iter().rev().find_map(|h| h.greeting.clone()),
         unavailable: p.unavailable.clone(),
+        canary: p
+            .canaries
+            .iter()
+            .map(|c| {
+                (
+                    c.family.name(),
+                    CanaryView {
+                        status: c.status.name(),
+                        address: c.addr.map(|a| a.to_string()),
+                        error: c.why.clone(),
+                    },
+                )
+            })
+            .collect(),
     })
 }
 
@@ -192,13 +226,23 @@ struct JsonVerdict<'a> {
     history: Option<HistoryView>,
 }
 
-/// When a verdict was observed, and whether it was reused from the store.
+/// When the evidence was observed, whether it was reused from the store
+/// instead of asking DNS, and its age then (seconds).
 #[derive(Serialize)]
 struct HistoryView {
     observed: String,
     reused: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    mx: Option<String>,
+    age: i64,
+}
+
+/// A CSV writer's error as an I/O error of the same kind (an EPIPE stays
+/// an EPIPE, so a closed pipe ends the run quietly).
+fn csv_io(e: csv::Error) -> io::Error {
+    let kind = match e.kind() {
+        csv::ErrorKind::Io(io) => io.kind(),
+        _ => io::ErrorKind::Other,
+    };
+    io::Error::new(kind, e)
 }
 
 /// Our columns in CSV output, after any input columns.
@@ -235,10 +279,22 @@ enum Sink<W: Write> {
     Csv(Box<csv::Writer<W>>),
 }
 
+/// What the rows are: input rows (addresses), or domains (`recheck`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rows {
+    Addresses,
+    Domains,
+}
+
 /// Writes rows in one format.
 pub struct Writer<W: Write> {
     format: OutputFormat,
+    rows: Rows,
     sink: Sink<W>,
+    /// Rows written (JSON: a comma goes before every row but the first).
+    written: u64,
+    /// Whether the output is finished (JSON: the closing bracket).
+    finished: bool,
     header: Option<Vec<String>>,
     policy: Policy,
     /// Whether CSV output has a `probe` column (probing is on).
@@ -282,23 +338,59 @@ impl<W: Write> Writer<W> {
         policy: Policy,
         probe_column: bool,
     ) -> io::Result<Self> {
+        Self::with_rows(format, Rows::Addresses, out, header, policy, probe_column)
+    }
+
+    /// A writer whose rows are domains, not addresses (`recheck`): no
+    /// `address` column, no `line`.
+    pub fn for_domains(
+        format: OutputFormat,
+        out: W,
+        policy: Policy,
+        probe_column: bool,
+    ) -> io::Result<Self> {
+        Self::with_rows(format, Rows::Domains, out, None, policy, probe_column)
+    }
+
+    fn with_rows(
+        format: OutputFormat,
+        rows: Rows,
+        out: W,
+        header: Option<Vec<String>>,
+        policy: Policy,
+        probe_column: bool,
+    ) -> io::Result<Self> {
         let mut sink = match format {
             OutputFormat::Csv => Sink::Csv(Box::new(
                 csv::WriterBuilder::new().flexible(true).from_writer(out),
             )),
             _ => Sink::Plain(out),
         };
+        let first = match rows {
+            Rows::Addresses => "ADDRESS",
+            Rows::Domains => "DOMAIN",
+        };
         match &mut sink {
-            Sink::Csv(w) => w.write_record(csv_header(header.as_deref(), probe_column))?,
+            Sink::Csv(w) => {
+                let mut cols = csv_header(header.as_deref(), probe_column);
+                if rows == Rows::Domains {
+                    cols.retain(|c| c != "address");
+                }
+                w.write_record(cols).map_err(csv_io)?
+            }
             Sink::Plain(out) if format == OutputFormat::Table => writeln!(
                 out,
                 "{:<40} {:<8} {:<18} {:<6} DETAIL",
-                "ADDRESS", "ACTION", "REASON", "STATUS"
+                first, "ACTION", "REASON", "STATUS"
             )?,
+            Sink::Plain(out) if format == OutputFormat::Json => out.write_all(b"[")?,
             Sink::Plain(_) => {}
         }
         Ok(Writer {
             format,
+            rows,
+            written: 0,
+            finished: false,
             sink,
             header,
             policy,
@@ -319,14 +411,9 @@ impl<W: Write> Writer<W> {
                     status.unwrap_or_default(),
                     v.detail.clone(),
                     Warning::join(&v.warnings),
-                    match o.report.map(|r| &**r) {
-                        Some(DomainReport {
-                            evidence: Some(ev), ..
-                        }) => prebounce::mx_summary(ev, &self.policy),
-                        Some(DomainReport {
-                            history: Some(h), ..
-                        }) => h.mx.clone(),
-                        _ => String::new(),
+                    match o.report.and_then(|r| r.evidence.as_ref()) {
+                        Some(ev) => prebounce::mx_summary(ev, &self.policy),
+                        None => String::new(),
                     },
                 ];
                 if self.probe_column {
@@ -334,7 +421,7 @@ impl<W: Write> Writer<W> {
                 }
                 Rendered::Fields(fields)
             }
-            OutputFormat::Jsonl => {
+            OutputFormat::Jsonl | OutputFormat::Json => {
                 let json = serde_json::to_string(&JsonVerdict {
                     domain: o.domain,
                     action: v.action().as_str(),
@@ -354,7 +441,7 @@ impl<W: Write> Writer<W> {
                         .map(|h| HistoryView {
                             observed: format_rfc3339(h.observed),
                             reused: h.reused,
-                            mx: h.reused.then(|| h.mx.clone()),
+                            age: h.age,
                         }),
                 })?;
                 // Without the braces: it is spliced into each row's object.
@@ -392,37 +479,65 @@ impl<W: Write> Writer<W> {
         Ok(r)
     }
 
+    /// The suggestion of a row: for a domain row, the host or domain meant.
+    fn suggestion(&self, o: &Outcome<'_>) -> Option<String> {
+        match self.rows {
+            Rows::Addresses => suggestion_text(o.row, o.verdict),
+            Rows::Domains => o.verdict.suggestion.as_ref().map(|s| match s {
+                Suggestion::Host(h) | Suggestion::Domain(h) => h.clone(),
+            }),
+        }
+    }
+
     /// Writes one row.
     pub fn write(&mut self, o: &Outcome<'_>) -> io::Result<()> {
         let rendered = self.rendered(o)?;
+        let suggestion = self.suggestion(o);
+        let domains = self.rows == Rows::Domains;
         match (&mut self.sink, &*rendered) {
             (Sink::Csv(w), Rendered::Fields(fields)) => {
-                if let (Some(cols), Some(h)) = (&o.row.columns, &self.header) {
-                    for i in 0..h.len() {
-                        w.write_field(cols.get(i).map(String::as_str).unwrap_or_default())?;
+                let row = || -> csv::Result<()> {
+                    if domains {
+                        // Rows are domains: the fields start with the domain.
+                    } else if let (Some(cols), Some(h)) = (&o.row.columns, &self.header) {
+                        for i in 0..h.len() {
+                            w.write_field(cols.get(i).map(String::as_str).unwrap_or_default())?;
+                        }
+                    } else {
+                        w.write_field(&o.row.address)?;
                     }
-                } else {
-                    w.write_field(&o.row.address)?;
-                }
-                // The cached fields are domain..mx, then probe when on; the
-                // suggestion (per row: it names the local part) goes between.
-                for f in &fields[..7] {
-                    w.write_field(f)?;
-                }
-                w.write_field(suggestion_text(o.row, o.verdict).unwrap_or_default())?;
-                for f in &fields[7..] {
-                    w.write_field(f)?;
-                }
-                w.write_record(None::<&[u8]>)?;
-                Ok(())
+                    // The cached fields are domain..mx, then probe when on;
+                    // the suggestion (per row: it names the local part) goes
+                    // between.
+                    for f in &fields[..7] {
+                        w.write_field(f)?;
+                    }
+                    w.write_field(suggestion.unwrap_or_default())?;
+                    for f in &fields[7..] {
+                        w.write_field(f)?;
+                    }
+                    w.write_record(None::<&[u8]>)
+                };
+                row().map_err(csv_io)
             }
-            (Sink::Plain(out), Rendered::Text(text)) if self.format == OutputFormat::Jsonl => {
-                write!(out, "{{\"line\":{},\"address\":", o.row.line)?;
-                serde_json::to_writer(&mut *out, &o.row.address)?;
-                out.write_all(b",")?;
+            (Sink::Plain(out), Rendered::Text(text))
+                if matches!(self.format, OutputFormat::Jsonl | OutputFormat::Json) =>
+            {
+                let json = self.format == OutputFormat::Json;
+                if json {
+                    out.write_all(if self.written == 0 { b"\n" } else { b",\n" })?;
+                }
+                self.written += 1;
+                if domains {
+                    out.write_all(b"{")?;
+                } else {
+                    write!(out, "{{\"line\":{},\"address\":", o.row.line)?;
+                    serde_json::to_writer(&mut *out, &o.row.address)?;
+                    out.write_all(b",")?;
+                }
                 out.write_all(text.as_bytes())?;
                 out.write_all(b",\"suggestion\":")?;
-                serde_json::to_writer(&mut *out, &suggestion_text(o.row, o.verdict))?;
+                serde_json::to_writer(&mut *out, &suggestion)?;
                 if let (Some(values), Some(names)) = (&o.row.columns, &self.header) {
                     let columns: BTreeMap<&str, &str> = names
                         .iter()
@@ -432,26 +547,39 @@ impl<W: Write> Writer<W> {
                     out.write_all(b",\"columns\":")?;
                     serde_json::to_writer(&mut *out, &columns)?;
                 }
-                out.write_all(b"}\n")
+                out.write_all(if json { b"}" } else { b"}\n" })
             }
-            (Sink::Plain(out), Rendered::Text(text)) => match suggestion_text(o.row, o.verdict) {
-                Some(s) => writeln!(
-                    out,
-                    "{:<40} {} (did you mean {s}?)",
-                    visible(&o.row.address, 40),
-                    text
-                ),
-                None => writeln!(out, "{:<40} {}", visible(&o.row.address, 40), text),
-            },
+            (Sink::Plain(out), Rendered::Text(text)) => {
+                let first = match self.rows {
+                    Rows::Addresses => o.row.address.as_str(),
+                    Rows::Domains => o.domain.unwrap_or(o.row.address.as_str()),
+                };
+                match suggestion {
+                    Some(s) => writeln!(
+                        out,
+                        "{:<40} {} (did you mean {s}?)",
+                        visible(first, 40),
+                        text
+                    ),
+                    None => writeln!(out, "{:<40} {}", visible(first, 40), text),
+                }
+            }
             _ => unreachable!("rendered for this writer's own format"),
         }
     }
 
-    /// Flushes everything written.
+    /// Finishes the output (JSON: the closing bracket) and flushes
+    /// everything written. Call it once, after the last row.
     pub fn flush(&mut self) -> io::Result<()> {
         match &mut self.sink {
             Sink::Csv(w) => w.flush(),
-            Sink::Plain(out) => out.flush(),
+            Sink::Plain(out) => {
+                if self.format == OutputFormat::Json && !self.finished {
+                    self.finished = true;
+                    out.write_all(b"\n]\n")?;
+                }
+                out.flush()
+            }
         }
     }
 }

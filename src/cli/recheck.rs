@@ -31,6 +31,7 @@ pub async fn run(args: RecheckArgs) -> anyhow::Result<()> {
     let due = store.due(now, args.limit)?;
     let setup = dns_setup(&args.dns, &args.probe, Some(history)).await?;
     let checker = setup.checker.clone();
+    let _ = checker.check_resolver(true).await;
     let started = Instant::now();
 
     let format = args.format.unwrap_or(if io::stdout().is_terminal() {
@@ -38,10 +39,10 @@ pub async fn run(args: RecheckArgs) -> anyhow::Result<()> {
     } else {
         OutputFormat::Csv
     });
-    let mut writer = Writer::new(
+    // One row per domain: no address column.
+    let mut writer = Writer::for_domains(
         format,
         BufWriter::new(io::stdout()),
-        None,
         checker.policy().clone(),
         checker.prober().is_some(),
     )?;
@@ -80,6 +81,9 @@ pub async fn run(args: RecheckArgs) -> anyhow::Result<()> {
             return Err(GuardTripped(e.to_string()).into())
         }
         Err(e) => return Err(anyhow::anyhow!("{e}")),
+    }
+    if let Some(why) = checker.resolver_unhealthy() {
+        return Err(super::config::unhealthy_error(&why).into());
     }
     if !args.quiet {
         eprintln!(

@@ -55,6 +55,7 @@ fn evidence() -> Vec<DomainEvidence> {
         targets,
         implicit: None,
         probe: None,
+        typos: Default::default(),
     };
     vec![
         with(vec![
@@ -90,6 +91,7 @@ fn evidence() -> Vec<DomainEvidence> {
             targets: vec![],
             implicit: None,
             probe: None,
+            typos: Default::default(),
         },
     ]
 }

@@ -82,6 +82,9 @@ fn describe_char(c: char) -> String {
 /// use prebounce_core::address::parse_address;
 /// let a = parse_address(" Anna@Bücher.Shop.COM ").unwrap();
 /// assert_eq!(a.domain, "xn--bcher-kva.shop.com");
+/// // A trailing dot (a fully qualified name) is the same domain.
+/// assert_eq!(parse_address("anna@shop.com.").unwrap().domain, "shop.com");
+/// assert!(parse_address("anna@shop.com..").is_err());
 /// ```
 pub fn parse_address(input: &str) -> Result<Address, SyntaxError> {
     let input = input.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
@@ -118,6 +121,11 @@ pub fn parse_address(input: &str) -> Result<Address, SyntaxError> {
             "address literal {domain} is not accepted for bulk mail (RFC 5321 §4.1.3)"
         )));
     }
+    // A fully qualified domain (`user@example.com.`) is the same domain.
+    let domain = match domain.strip_suffix('.') {
+        Some(d) if !d.is_empty() && !d.ends_with('.') => d,
+        _ => domain,
+    };
     let domain = normalize_domain(domain)?;
     // The domain goes on the wire in A-labels, which can be longer than
     // the U-labels written: the limit holds for that form too.
@@ -409,7 +417,7 @@ mod tests {
             ("user@-ex.com", Reason::DomainInvalid, "hyphen"),
             ("user@ex-.com", Reason::DomainInvalid, "hyphen"),
             ("user@ex..com", Reason::DomainInvalid, "two dots"),
-            ("user@ex.com.", Reason::DomainInvalid, "ends with a dot"),
+            ("user@ex.com..", Reason::DomainInvalid, "ends with a dot"),
             ("user@.ex.com", Reason::DomainInvalid, "starts with a dot"),
             ("user@ex.123", Reason::DomainInvalid, "all-numeric"),
             ("user@192.0.2.1", Reason::DomainInvalid, "IPv4 address"),

@@ -8,7 +8,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// How one DNS query ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -60,6 +60,21 @@ impl QueryStatus {
         }
     }
 
+    /// The status named by [`QueryStatus::name`], `None` for an unknown name.
+    pub fn from_name(name: &str) -> Option<QueryStatus> {
+        Some(match name {
+            "answer" => QueryStatus::Answer,
+            "nodata" => QueryStatus::NoData,
+            "nxdomain" => QueryStatus::NxDomain,
+            "servfail" => QueryStatus::ServFail,
+            "refused" => QueryStatus::Refused,
+            "timeout" => QueryStatus::Timeout,
+            "lame" => QueryStatus::Lame,
+            "malformed" => QueryStatus::Malformed,
+            other => QueryStatus::Rcode(other.strip_prefix("rcode_")?.parse().ok()?),
+        })
+    }
+
     /// A short phrase for detail lines.
     pub fn describe(self) -> String {
         match self {
@@ -91,15 +106,25 @@ impl Serialize for QueryStatus {
     }
 }
 
+impl<'de> Deserialize<'de> for QueryStatus {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        QueryStatus::from_name(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown query status {name:?}")))
+    }
+}
+
 /// One query's result: its status, the records of the asked type, and the
 /// CNAME chain followed on the way (empty when the name was no alias).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lookup<T> {
     /// How the query ended.
     pub status: QueryStatus,
     /// The records found (empty unless `status` is `Answer`).
+    #[serde(default = "Vec::new", skip_serializing_if = "Vec::is_empty")]
     pub records: Vec<T>,
     /// Alias targets followed, in order, lowercase without the trailing dot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cname: Vec<String>,
 }
 
@@ -115,7 +140,7 @@ impl<T> Lookup<T> {
 }
 
 /// One MX record (RFC 1035 §3.3.9).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct MxRecord {
     /// Lower is preferred (RFC 5321 §5.1).
     pub preference: u16,
@@ -124,7 +149,7 @@ pub struct MxRecord {
 }
 
 /// The A and AAAA lookups of one host.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostEvidence {
     /// The host name, lowercase, without the trailing dot.
     pub name: String,
@@ -217,11 +242,12 @@ impl ExchangeKind {
 }
 
 /// One MX target with what was found about it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MxTarget {
     /// The MX record.
     pub mx: MxRecord,
     /// The A/AAAA lookups, present when the exchange is a [`ExchangeKind::Host`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<Arc<HostEvidence>>,
 }
 
@@ -232,8 +258,41 @@ impl MxTarget {
     }
 }
 
+/// An MX exchange that is a near miss of a major provider's MX domain
+/// (`mx1.pphosted.con` for Proofpoint's `pphosted.com`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MxNearMiss {
+    /// The exchange as published.
+    pub host: String,
+    /// The provider (`Proofpoint`).
+    pub provider: String,
+    /// The provider's MX domain (`pphosted.com`).
+    pub provider_domain: String,
+    /// The host probably meant (`mx1.pphosted.com`).
+    pub meant: String,
+}
+
+/// The typo analysis of a domain: made from its names alone, kept with the
+/// DNS evidence so that the decision needs nothing else.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TypoEvidence {
+    /// MX exchanges (host names) that are near misses of a provider's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub near_misses: Vec<MxNearMiss>,
+    /// The popular mailbox domain this domain is probably a typo of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meant: Option<String>,
+}
+
+impl TypoEvidence {
+    /// Whether the analysis found nothing.
+    pub fn is_empty(&self) -> bool {
+        self.near_misses.is_empty() && self.meant.is_none()
+    }
+}
+
 /// Everything DNS said about one mail domain.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DomainEvidence {
     /// The domain, ASCII lowercase.
     pub domain: String,
@@ -244,9 +303,50 @@ pub struct DomainEvidence {
     pub targets: Vec<MxTarget>,
     /// The domain's own A/AAAA, looked up when the MX query said NODATA
     /// (the implicit MX of RFC 5321 §5.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub implicit: Option<Arc<HostEvidence>>,
     /// Port-25 probes of the usable addresses, when probing was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe: Option<crate::probe::ProbeEvidence>,
+    /// The typo analysis of the MX exchanges and of the domain itself.
+    #[serde(default, skip_serializing_if = "TypoEvidence::is_empty")]
+    pub typos: TypoEvidence,
+}
+
+/// The version of the stored evidence encoding written by
+/// [`DomainEvidence::encode`]. See `docs/evidence-format.md`.
+pub const EVIDENCE_FORMAT: u32 = 1;
+
+#[derive(Serialize)]
+struct EncodedRef<'a> {
+    v: u32,
+    evidence: &'a DomainEvidence,
+}
+
+#[derive(Deserialize)]
+struct Encoded {
+    v: u32,
+    evidence: DomainEvidence,
+}
+
+impl DomainEvidence {
+    /// The evidence as the history stores it: JSON, `{"v":1,"evidence":{..}}`,
+    /// stable field names (documented in `docs/evidence-format.md`).
+    pub fn encode(&self) -> String {
+        serde_json::to_string(&EncodedRef {
+            v: EVIDENCE_FORMAT,
+            evidence: self,
+        })
+        .expect("evidence always serializes")
+    }
+
+    /// Reads evidence written by [`DomainEvidence::encode`]; `None` for a
+    /// version this build does not know or text that does not parse (such
+    /// evidence is never reused: the domain is asked again).
+    pub fn decode(text: &str) -> Option<DomainEvidence> {
+        let e: Encoded = serde_json::from_str(text).ok()?;
+        (e.v == EVIDENCE_FORMAT).then_some(e.evidence)
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Judgement over time: what a domain's past readings change about today's.
 //!
-//! Pure: the store gathers the [`History`], [`apply_history`] decides.
+//! Pure: the store gathers the [`History`], [`crate::decide::decide`]
+//! applies the rules (`dead_domain`, and the confirmation of flips).
 //!
 //! - Escalation: temporary failures that persist become permanent. An MTA
 //!   gives up on a message after 4-5 days (RFC 5321 §4.5.4.1; Exim 4 days,
@@ -17,7 +18,7 @@
 
 use std::time::Duration;
 
-use crate::verdict::{Action, Reason, Verdict, Warning};
+use crate::verdict::{Action, Reason};
 
 /// One past reading of a domain.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,6 +27,10 @@ pub struct Reading {
     pub at: i64,
     /// The reason DNS (and the probe) gave then, before history.
     pub reason: Reason,
+    /// Whether it counts toward `dead_domain`: false for a temporary
+    /// reading made while our own resolver or probe canary was unhealthy
+    /// (an outage on our side is no evidence against the domain).
+    pub counts: bool,
 }
 
 /// A domain's past, as far as the rules need it.
@@ -70,7 +75,8 @@ pub const FLIP_REASONS: [Reason; 4] = [
     Reason::NoMx,
 ];
 
-fn secs(d: Duration) -> i64 {
+/// Seconds of a duration, saturating.
+pub(crate) fn secs(d: Duration) -> i64 {
     d.as_secs().min(i64::MAX as u64) as i64
 }
 
@@ -169,94 +175,81 @@ pub fn is_flip(reason: Reason) -> bool {
     FLIP_REASONS.contains(&reason)
 }
 
-/// Today's verdict, `now` (Unix seconds), in the light of the domain's past.
-pub fn apply_history(now: i64, today: Verdict, past: &History, policy: &HistoryPolicy) -> Verdict {
-    match today.action() {
-        Action::Deliver => today,
-        Action::Retry => {
-            let streak_ok = past
-                .since_success
-                .iter()
-                .all(|r| r.reason.action() == Action::Retry);
-            let Some(first) = past.since_success.first() else {
-                return today;
-            };
-            let checks = past.since_success.len() + 1;
-            if streak_ok
-                && checks >= policy.dead_min_checks
-                && now - first.at >= secs(policy.dead_after)
-            {
-                let cause = match today.reason {
-                    Reason::NoAnswer => "no answer on port 25",
-                    _ => "DNS failing temporarily",
-                };
-                let verdict = Verdict::new(
-                    Reason::DeadDomain,
-                    format!(
-                        "{cause} since {}, {checks} checks, no success since; last: {}",
-                        date(first.at),
-                        today.detail
-                    ),
-                );
-                return verdict.with_warnings(today.warnings);
-            }
-            today
-        }
-        Action::Suppress => {
-            if !is_flip(today.reason) {
-                return today;
-            }
-            let recent = past
-                .last_success
-                .is_some_and(|t| now - t <= secs(policy.confirm_window));
-            if !recent {
-                return today;
-            }
-            let confirmed = past
-                .since_success
-                .iter()
-                .any(|r| r.reason == today.reason && now - r.at >= secs(policy.confirm_delay));
-            if confirmed {
-                return today;
-            }
-            let mut held = today.with_warnings([Warning::NeedsConfirmation]);
-            held.held = true;
-            held.detail.push_str(&format!(
-                "; deliverable on {}, so held until a second reading agrees",
-                date(past.last_success.unwrap_or(now))
-            ));
-            held
-        }
+/// Whether a reading is a success: the domain could receive mail (its
+/// reason's action is `deliver`). A success ends a streak of failures.
+pub fn is_success(reading: Reason) -> bool {
+    reading.action() == Action::Deliver
+}
+
+/// Whether a reading is temporary: it must be asked again, and only a
+/// streak of such readings can make a domain `dead_domain`.
+pub fn is_temporary(reading: Reason) -> bool {
+    reading.action() == Action::Retry
+}
+
+/// When a domain in `retry` is due again, after its `retries`-th retry in
+/// a row: 1 h, 4 h, 12 h, then every 24 h (an MTA's queue backs off the
+/// same way, RFC 5321 §4.5.4.1).
+pub fn backoff(retries: i64) -> i64 {
+    match retries {
+        ..=1 => 3_600,
+        2 => 4 * 3_600,
+        3 => 12 * 3_600,
+        _ => 24 * 3_600,
     }
+}
+
+/// What a domain's past says, in figures (for `prebounce domain`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Explanation {
+    /// The last reading that was a success.
+    pub last_success: Option<i64>,
+    /// When the current run of temporary failures began (its first counted
+    /// reading; today when it begins today), if today's reading is one.
+    pub failing_since: Option<i64>,
+    /// Counted readings in that run, today's included.
+    pub checks: usize,
+    /// When the run makes (or made) the domain `dead_domain`, if failures
+    /// persist: `failing_since` + `dead_after`, and no earlier than the
+    /// check that reaches `dead_min_checks`.
+    pub dead_from: Option<i64>,
+    /// Checks still needed before it can become `dead_domain`.
+    pub checks_needed: usize,
+}
+
+/// Explains a domain's past as the `dead_domain` rule reads it, with
+/// today's reading (`today`, made at `now`).
+pub fn explain(
+    past: &History,
+    today: Option<Reason>,
+    now: i64,
+    policy: &HistoryPolicy,
+) -> Explanation {
+    let mut e = Explanation {
+        last_success: past.last_success,
+        ..Explanation::default()
+    };
+    let Some(today) = today.filter(|r| is_temporary(*r)) else {
+        return e;
+    };
+    if !past.since_success.iter().all(|r| is_temporary(r.reason)) {
+        return e;
+    }
+    let counted: Vec<&Reading> = past.since_success.iter().filter(|r| r.counts).collect();
+    let _ = today;
+    let since = counted.first().map(|r| r.at).unwrap_or(now);
+    e.failing_since = Some(since);
+    e.checks = counted.len() + 1;
+    e.checks_needed = policy.dead_min_checks.saturating_sub(e.checks);
+    e.dead_from = Some(since.saturating_add(secs(policy.dead_after)));
+    e
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const DAY: i64 = 86_400;
     const T0: i64 = 1_793_577_600; // 2026-11-02
-
-    fn v(reason: Reason) -> Verdict {
-        Verdict::new(reason, "today")
-    }
-
-    fn past(last_success: Option<i64>, readings: &[(i64, Reason)]) -> History {
-        History {
-            last_success,
-            since_success: readings
-                .iter()
-                .map(|(at, reason)| Reading {
-                    at: *at,
-                    reason: *reason,
-                })
-                .collect(),
-        }
-    }
-
-    fn apply(now: i64, today: Reason, h: &History) -> Verdict {
-        apply_history(now, v(today), h, &HistoryPolicy::default())
-    }
 
     #[test]
     fn dates() {
@@ -280,96 +273,44 @@ mod tests {
     }
 
     #[test]
-    fn persistent_temporary_failures_become_dead() {
+    fn backoff_schedule() {
+        assert_eq!(
+            [1, 2, 3, 4, 9].map(backoff),
+            [3_600, 14_400, 43_200, 86_400, 86_400]
+        );
+    }
+
+    #[test]
+    fn explains_the_way_to_dead_domain() {
+        let day = 86_400;
         let sf = Reason::DnsFailure;
-        // Day 0, 2, 5: dead on day 5.
-        let h = past(None, &[(T0, sf), (T0 + 2 * DAY, sf)]);
-        let d = apply(T0 + 5 * DAY, sf, &h);
-        assert_eq!(d.reason, Reason::DeadDomain);
-        assert_eq!(d.action(), Action::Suppress);
-        assert_eq!(d.status().unwrap().to_string(), "5.4.7");
-        assert!(
-            d.detail
-                .starts_with("DNS failing temporarily since 2026-11-02, 3 checks"),
-            "{}",
-            d.detail
+        let past = History {
+            last_success: Some(T0 - day),
+            since_success: vec![Reading {
+                at: T0,
+                reason: sf,
+                counts: true,
+            }],
+        };
+        let e = explain(&past, Some(sf), T0 + day, &HistoryPolicy::default());
+        assert_eq!(e.failing_since, Some(T0));
+        assert_eq!(e.checks, 2);
+        assert_eq!(e.checks_needed, 1);
+        assert_eq!(e.dead_from, Some(T0 + 5 * day));
+        assert_eq!(e.last_success, Some(T0 - day));
+        let ok = explain(
+            &past,
+            Some(Reason::Deliverable),
+            T0 + day,
+            &HistoryPolicy::default(),
         );
-        // Not before day 5.
-        assert_eq!(apply(T0 + 5 * DAY - 1, sf, &h).reason, sf);
-        // Not with only two checks.
-        assert_eq!(apply(T0 + 5 * DAY, sf, &past(None, &[(T0, sf)])).reason, sf);
-        // Port 25 says so too.
-        let na = Reason::NoAnswer;
-        let d = apply(T0 + 6 * DAY, na, &past(None, &[(T0, na), (T0 + DAY, sf)]));
-        assert!(
-            d.detail
-                .starts_with("no answer on port 25 since 2026-11-02, 3 checks"),
-            "{}",
-            d.detail
-        );
-        // A permanent reading in the streak breaks it.
-        let mixed = past(None, &[(T0, sf), (T0 + DAY, Reason::Nxdomain)]);
-        assert_eq!(apply(T0 + 6 * DAY, sf, &mixed).reason, sf);
-        // Once dead, dead until a success: the streak holds raw readings.
-        let long = past(
-            Some(T0 - DAY),
-            &[(T0, sf), (T0 + 3 * DAY, sf), (T0 + 5 * DAY, sf)],
-        );
-        assert_eq!(apply(T0 + 6 * DAY, sf, &long).reason, Reason::DeadDomain);
+        assert_eq!(ok.failing_since, None);
     }
 
     #[test]
-    fn recent_successes_hold_flips_for_confirmation() {
-        let h = past(Some(T0), &[]);
-        let held = apply(T0 + DAY, Reason::Nxdomain, &h);
-        assert_eq!(held.reason, Reason::Nxdomain);
-        assert_eq!(held.action(), Action::Retry);
-        assert_eq!(held.status().unwrap().to_string(), "4.1.2");
-        assert_eq!(held.warnings, vec![Warning::NeedsConfirmation]);
-        // A second reading less than an hour later: still held.
-        let h2 = past(Some(T0), &[(T0 + DAY, Reason::Nxdomain)]);
-        assert_eq!(
-            apply(T0 + DAY + 1800, Reason::Nxdomain, &h2).action(),
-            Action::Retry
-        );
-        // An hour later: confirmed.
-        let c = apply(T0 + DAY + 3600, Reason::Nxdomain, &h2);
-        assert_eq!(c.action(), Action::Suppress);
-        assert!(c.warnings.is_empty());
-        // A different permanent reading does not confirm.
-        assert_eq!(
-            apply(T0 + DAY + 3600, Reason::NoMx, &h2).action(),
-            Action::Retry
-        );
-        // A null MX is explicit: never held.
-        assert_eq!(
-            apply(T0 + DAY, Reason::NullMx, &h).action(),
-            Action::Suppress
-        );
-        // An old success does not hold anything.
-        assert_eq!(
-            apply(T0 + 31 * DAY, Reason::Nxdomain, &h).action(),
-            Action::Suppress
-        );
-        // No success at all: nothing to confirm against.
-        assert_eq!(
-            apply(T0, Reason::Nxdomain, &History::default()).action(),
-            Action::Suppress
-        );
-        for r in FLIP_REASONS {
-            assert!(apply(T0 + DAY, r, &h).held, "{r}");
-        }
-    }
-
-    #[test]
-    fn deliverable_is_never_changed() {
-        let h = past(
-            None,
-            &[(T0, Reason::DnsFailure), (T0 + DAY, Reason::DnsFailure)],
-        );
-        assert_eq!(
-            apply(T0 + 9 * DAY, Reason::Deliverable, &h).reason,
-            Reason::Deliverable
-        );
+    fn success_and_temporary() {
+        assert!(is_success(Reason::Deliverable) && is_success(Reason::ImplicitMx));
+        assert!(is_temporary(Reason::DnsFailure) && is_temporary(Reason::NoAnswer));
+        assert!(!is_temporary(Reason::Nxdomain) && !is_success(Reason::DeadDomain));
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! The part of prebounce that does no I/O: address and domain syntax
 //! ([`address`]), IP address classes ([`net`]), the typed DNS evidence
-//! ([`evidence`]), the verdict model ([`verdict`]) and the pure rules that
-//! turn evidence and policy into a verdict ([`rules`]).
+//! ([`evidence`]), the verdict model ([`verdict`]), the assessment of MX
+//! targets ([`rules`]) and the one pure decision that turns evidence, past
+//! observations and policy into a verdict ([`decide`]).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -19,6 +20,7 @@
 //!     targets: vec![MxTarget { mx: null, host: None }],
 //!     implicit: None,
 //!     probe: None,
+//!     typos: TypoEvidence::default(),
 //! };
 //! let verdict = judge(&evidence, &Policy::default());
 //! assert_eq!(verdict.reason, Reason::NullMx);
@@ -28,6 +30,7 @@
 #![warn(missing_docs)]
 
 pub mod address;
+pub mod decide;
 pub mod duration;
 pub mod evidence;
 pub mod history;

@@ -1,16 +1,11 @@
-//! The judgement: evidence + policy -> verdict, as pure functions.
-//!
-//! [`judge`] tries the rules in the order of [`crate::verdict::REASONS`];
-//! the first that matches wins. The one invariant above all: a temporary
-//! failure anywhere in the evidence that could change the answer gives
-//! `retry`, never `suppress`.
+//! The policy, and the assessment of MX targets and addresses that the
+//! rules ([`crate::decide`]) build on: pure functions, no I/O.
 
 use std::net::IpAddr;
 
-use crate::evidence::{DomainEvidence, ExchangeKind, HostEvidence, MxTarget, QueryStatus};
+pub use crate::decide::judge;
+use crate::evidence::{ExchangeKind, HostEvidence, MxTarget, QueryStatus};
 use crate::net::{classify_ip, AddrClass, Cidr};
-use crate::probe::{ProbeEvidence, ProbeStatus};
-use crate::verdict::{Reason, Verdict, Warning};
 
 /// What to do with a domain that publishes no MX but has A/AAAA records.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -98,7 +93,8 @@ fn classify_all(ips: impl Iterator<Item = IpAddr>, policy: &Policy) -> Vec<Class
     .collect()
 }
 
-fn list(addrs: &[ClassifiedAddr]) -> String {
+/// Addresses for detail lines: `192.0.2.1 (documentation), 10.0.0.1 (private)`.
+pub fn list_addresses(addrs: &[ClassifiedAddr]) -> String {
     let mut out = String::new();
     for (i, a) in addrs.iter().enumerate() {
         if i > 0 {
@@ -119,7 +115,7 @@ pub fn assess_host(host: &HostEvidence, policy: &Policy) -> TargetAssessment {
     let (state, note) = if addresses.iter().any(|a| a.class.is_usable()) {
         (
             TargetState::Usable,
-            format!("resolves to {}", list(&addresses)),
+            format!("resolves to {}", list_addresses(&addresses)),
         )
     } else if let Some((rtype, status)) = host.temporary_failure() {
         (
@@ -136,12 +132,12 @@ pub fn assess_host(host: &HostEvidence, policy: &Policy) -> TargetAssessment {
     } else if addresses.iter().all(|a| a.class == AddrClass::Loopback) {
         (
             TargetState::Loopback,
-            format!("resolves only to {}", list(&addresses)),
+            format!("resolves only to {}", list_addresses(&addresses)),
         )
     } else {
         (
             TargetState::NonGlobal,
-            format!("resolves only to {}", list(&addresses)),
+            format!("resolves only to {}", list_addresses(&addresses)),
         )
     };
     TargetAssessment {
@@ -177,7 +173,10 @@ pub fn assess_target(target: &MxTarget, policy: &Policy) -> TargetAssessment {
                 AddrClass::Loopback => TargetState::Loopback,
                 AddrClass::NonGlobal => TargetState::NonGlobal,
             };
-            let note = format!("is an IP address, not a host name: {}", list(&addresses));
+            let note = format!(
+                "is an IP address, not a host name: {}",
+                list_addresses(&addresses)
+            );
             TargetAssessment {
                 state,
                 addresses,
@@ -191,292 +190,11 @@ pub fn assess_target(target: &MxTarget, policy: &Policy) -> TargetAssessment {
     }
 }
 
-/// Turns the DNS evidence of a domain into a verdict. Pure: no I/O.
-///
-/// The rules, first match wins (the syntax rules run before DNS, see
-/// [`crate::address`]):
-///
-/// 1. `nxdomain`: the MX query answered NXDOMAIN (RFC 5321 §5.1: a
-///    non-existent domain is an error).
-/// 2. `dns_failure`: the MX query failed temporarily (RFC 5321 §5.1: a
-///    temporary DNS error must be retried).
-/// 3. `null_mx`: an MX with exchange `.` (RFC 7505 §3; senders return
-///    5.1.10, §4.1). With other records beside it, warning `null_mx_mixed`.
-/// 4. `null_mx_malformed`: every exchange is all-numeric (`MX 0 0.`).
-/// 5. MX NODATA (RFC 5321 §5.1 implicit MX): `dns_failure` when the A/AAAA
-///    lookups failed temporarily and found nothing, `no_mail_host` when
-///    there is no address, `no_mx` under [`ImplicitMx::Suppress`], else the
-///    domain's addresses are judged like a target (`implicit_mx` when usable).
-/// 6. `deliverable`: a target has a usable address.
-/// 7. `dns_failure`: no usable target and a target lookup failed temporarily.
-/// 8. `mx_localhost`, 9. `mx_unroutable`, 10. `mx_unresolvable`.
-pub fn judge(ev: &DomainEvidence, policy: &Policy) -> Verdict {
-    let domain = &ev.domain;
-    match ev.mx.status {
-        QueryStatus::NxDomain => {
-            return Verdict::new(
-                Reason::Nxdomain,
-                format!("{domain}: MX query answered NXDOMAIN, the domain does not exist"),
-            )
-        }
-        QueryStatus::NoData => return judge_implicit(ev, policy),
-        QueryStatus::Answer => {}
-        temporary => {
-            return Verdict::new(
-                Reason::DnsFailure,
-                format!(
-                    "{domain}: MX query {}; try again later",
-                    temporary.describe()
-                ),
-            )
-        }
-    }
-
-    let kinds: Vec<ExchangeKind> = ev.targets.iter().map(MxTarget::kind).collect();
-    if kinds.contains(&ExchangeKind::Null) {
-        let mixed = ev.targets.len() > 1;
-        let detail = if mixed {
-            format!(
-                "{domain} publishes a null MX (RFC 7505) beside {} other MX record(s): it accepts no mail",
-                ev.targets.len() - 1
-            )
-        } else {
-            format!("{domain} publishes a null MX (RFC 7505): it accepts no mail")
-        };
-        let v = Verdict::new(Reason::NullMx, detail);
-        return if mixed {
-            v.with_warnings([Warning::NullMxMixed])
-        } else {
-            v
-        };
-    }
-    if !kinds.is_empty() && kinds.iter().all(|k| *k == ExchangeKind::Numeric) {
-        let names: Vec<String> = ev
-            .targets
-            .iter()
-            .map(|t| format!("MX {} {}.", t.mx.preference, t.mx.exchange))
-            .collect();
-        return Verdict::new(
-            Reason::NullMxMalformed,
-            format!(
-                "{domain} publishes {}: an all-numeric exchange, a botched null MX",
-                names.join(", ")
-            ),
-        );
-    }
-
-    let assessed: Vec<(&MxTarget, TargetAssessment)> = ev
-        .targets
-        .iter()
-        .map(|t| (t, assess_target(t, policy)))
-        .collect();
-    let mut warnings = Vec::new();
-    if kinds
-        .iter()
-        .any(|k| matches!(k, ExchangeKind::IpLiteral(_)))
-    {
-        warnings.push(Warning::MxIpLiteral);
-    }
-    if ev
-        .targets
-        .iter()
-        .any(|t| t.host.as_ref().is_some_and(|h| !h.cname().is_empty()))
-    {
-        warnings.push(Warning::MxCname);
-    }
-
-    let usable: Vec<&(&MxTarget, TargetAssessment)> = assessed
-        .iter()
-        .filter(|(_, a)| a.state == TargetState::Usable)
-        .collect();
-    if let Some((first, a)) = usable.first() {
-        if usable.len() < assessed.len() {
-            warnings.push(Warning::MxPartiallyUnusable);
-        }
-        let detail = format!(
-            "{domain}: {} of {} MX host(s) usable; first {} {}",
-            usable.len(),
-            assessed.len(),
-            first.mx.exchange,
-            a.note
-        );
-        return apply_probe(
-            Verdict::new(Reason::Deliverable, detail).with_warnings(warnings),
-            ev.probe.as_ref(),
-            domain,
-        );
-    }
-
-    let find = |state: TargetState| assessed.iter().find(|(_, a)| a.state == state);
-    let (reason, (target, a)) = if let Some(t) = find(TargetState::TempFail) {
-        (Reason::DnsFailure, t)
-    } else if let Some(t) = find(TargetState::Loopback) {
-        (Reason::MxLocalhost, t)
-    } else if let Some(t) = find(TargetState::NonGlobal) {
-        (Reason::MxUnroutable, t)
-    } else {
-        (
-            Reason::MxUnresolvable,
-            assessed.first().expect("an MX answer has records"),
-        )
-    };
-    let tail = match reason {
-        Reason::DnsFailure => "; try again later",
-        _ => "",
-    };
-    let detail = if assessed.len() == 1 {
-        format!(
-            "{domain}: its only MX host {} {}{tail}",
-            target.mx.exchange, a.note
-        )
-    } else {
-        format!(
-            "{domain}: none of its {} MX hosts is usable; {} {}{tail}",
-            assessed.len(),
-            target.mx.exchange,
-            a.note
-        )
-    };
-    Verdict::new(reason, detail).with_warnings(warnings)
-}
-
-/// Port-25 evidence on a deliverable domain (RFC 5321 §4.5.4.1: a host that
-/// does not answer is retried, so `no_answer` is temporary, X.4.1). When
-/// our own port 25 seems blocked, the DNS verdict stands, with a warning.
-fn apply_probe(dns: Verdict, probe: Option<&ProbeEvidence>, domain: &str) -> Verdict {
-    let Some(probe) = probe else {
-        return dns;
-    };
-    match probe.status() {
-        ProbeStatus::Answered | ProbeStatus::NotProbed => {
-            let mut v = dns;
-            if let Some(h) = probe
-                .hosts
-                .iter()
-                .find(|h| h.outcome == crate::probe::HostOutcome::Answered)
-            {
-                v.detail.push_str(&format!(
-                    "; {} answered on port {}",
-                    h.addr.ip(),
-                    h.addr.port()
-                ));
-            }
-            v
-        }
-        ProbeStatus::Unavailable => dns.with_warnings([Warning::ProbeUnavailable]),
-        ProbeStatus::NoAnswer => {
-            let tried: Vec<String> = probe
-                .hosts
-                .iter()
-                .map(|h| format!("{} {}", h.addr, h.outcome.describe()))
-                .collect();
-            let port = probe.hosts.first().map(|h| h.addr.port()).unwrap_or(25);
-            Verdict {
-                held: false,
-                suggestion: None,
-                reason: Reason::NoAnswer,
-                detail: format!(
-                    "{domain}: no MX address answered on port {port} ({}); try again later",
-                    tried.join(", ")
-                ),
-                warnings: dns.warnings,
-            }
-        }
-    }
-}
-
-/// MX NODATA: RFC 5321 §5.1's implicit MX, under the policy.
-fn judge_implicit(ev: &DomainEvidence, policy: &Policy) -> Verdict {
-    let domain = &ev.domain;
-    let Some(host) = &ev.implicit else {
-        return Verdict::new(
-            Reason::DnsFailure,
-            format!("{domain}: MX NODATA but the A/AAAA lookups were not made; try again later"),
-        );
-    };
-    let a = assess_host(host, policy);
-    if a.addresses.is_empty() {
-        if let Some((rtype, status)) = host.temporary_failure() {
-            return Verdict::new(
-                Reason::DnsFailure,
-                format!(
-                    "{domain}: no MX records, and the {rtype} lookup {}; try again later",
-                    status.describe()
-                ),
-            );
-        }
-        return Verdict::new(
-            Reason::NoMailHost,
-            format!("{domain}: no MX records and no A/AAAA records: no host accepts its mail"),
-        );
-    }
-    match policy.implicit_mx {
-        ImplicitMx::Probe => {
-            let answered = ev.probe.as_ref().map(ProbeEvidence::status);
-            match answered {
-                Some(ProbeStatus::Answered) if a.state == TargetState::Usable => Verdict::new(
-                    Reason::ImplicitMx,
-                    format!(
-                        "{domain}: no MX records; its own address answered on port 25 (implicit MX, {})",
-                        list(&a.addresses)
-                    ),
-                )
-                .with_warnings([Warning::ImplicitMx]),
-                other => {
-                    let why = match other {
-                        Some(ProbeStatus::NoAnswer) => "did not answer on port 25",
-                        Some(ProbeStatus::Unavailable) => "could not be probed (outbound port 25 seems blocked)",
-                        _ => "is not a usable destination",
-                    };
-                    let v = Verdict::new(
-                        Reason::NoMx,
-                        format!(
-                            "{domain}: no MX records, and its own address ({}) {why} (--implicit-mx probe)",
-                            list(&a.addresses)
-                        ),
-                    );
-                    if other == Some(ProbeStatus::Unavailable) {
-                        v.with_warnings([Warning::ProbeUnavailable])
-                    } else {
-                        v
-                    }
-                }
-            }
-        }
-        ImplicitMx::Suppress => Verdict::new(
-            Reason::NoMx,
-            format!(
-                "{domain}: no MX records, only A/AAAA ({}); a domain without MX does not want mail (--implicit-mx suppress)",
-                list(&a.addresses)
-            ),
-        ),
-        ImplicitMx::Accept => {
-            let reason = match a.state {
-                TargetState::Usable => Reason::ImplicitMx,
-                TargetState::TempFail => Reason::DnsFailure,
-                TargetState::Loopback => Reason::MxLocalhost,
-                TargetState::NonGlobal => Reason::MxUnroutable,
-                TargetState::Unresolvable | TargetState::Botched => Reason::MxUnresolvable,
-            };
-            let v = Verdict::new(
-                reason,
-                format!("{domain}: no MX records; implicit MX {domain} {}", a.note),
-            )
-            .with_warnings([Warning::ImplicitMx]);
-            if reason == Reason::ImplicitMx {
-                apply_probe(v, ev.probe.as_ref(), domain)
-            } else {
-                v
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evidence::{Lookup, MxRecord};
-    use crate::verdict::Action;
+    use crate::evidence::{DomainEvidence, Lookup, MxRecord};
+    use crate::verdict::{Action, Reason, Warning};
     use std::sync::Arc;
     use QueryStatus::*;
 
@@ -523,6 +241,7 @@ mod tests {
             targets,
             implicit: None,
             probe: None,
+            typos: Default::default(),
         }
     }
 
@@ -533,6 +252,7 @@ mod tests {
             targets: vec![],
             implicit,
             probe: None,
+            typos: Default::default(),
         }
     }
 
@@ -893,6 +613,7 @@ mod tests {
                 })
                 .collect(),
             unavailable: unavailable.then(|| "canary timeout".to_string()),
+            canaries: vec![],
         }
     }
 

@@ -34,6 +34,11 @@ impl Action {
             Action::Suppress => "suppress",
         }
     }
+
+    /// The action named by [`Action::as_str`].
+    pub fn from_name(name: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.as_str() == name)
+    }
 }
 
 impl fmt::Display for Action {
@@ -60,6 +65,23 @@ impl EnhancedStatus {
             subject,
             detail,
         }
+    }
+}
+
+impl std::str::FromStr for EnhancedStatus {
+    type Err = String;
+
+    /// Parses `class.subject.detail` (`5.1.10`).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("'{s}' is not an enhanced status code such as 5.1.10");
+        let mut parts = s.trim().split('.');
+        let class: u8 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+        let subject = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+        let detail = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+        if parts.next().is_some() || !matches!(class, 2 | 4 | 5) {
+            return Err(bad());
+        }
+        Ok(EnhancedStatus::new(class, subject, detail))
     }
 }
 
@@ -154,7 +176,8 @@ const S512: Option<EnhancedStatus> = Some(EnhancedStatus::new(5, 1, 2));
 const S544: Option<EnhancedStatus> = Some(EnhancedStatus::new(5, 4, 4));
 const S5110: Option<EnhancedStatus> = Some(EnhancedStatus::new(5, 1, 10));
 
-/// The reason table, in the order the rules try them.
+/// The reason table, in the order the rules try them ([`crate::decide::RULES`]
+/// follows it; a test compares both with the README).
 pub const REASONS: &[ReasonInfo] = &[
     row(
         Reason::AddressInvalid,
@@ -178,18 +201,18 @@ pub const REASONS: &[ReasonInfo] = &[
         "special-use name (.invalid, .test, .example, .localhost, .local, .onion, .arpa, .alt, .internal)",
     ),
     row(
+        Reason::DeadDomain,
+        "dead_domain",
+        Action::Suppress,
+        Some(EnhancedStatus::new(5, 4, 7)),
+        "history: only temporary failures since the last success, for at least `--dead-after` and `--dead-min-checks` checks",
+    ),
+    row(
         Reason::Nxdomain,
         "nxdomain",
         Action::Suppress,
         S512,
         "MX query answered NXDOMAIN",
-    ),
-    row(
-        Reason::DnsFailure,
-        "dns_failure",
-        Action::Retry,
-        Some(EnhancedStatus::new(4, 4, 3)),
-        "a lookup failed temporarily: SERVFAIL, REFUSED, timeout, lame delegation, malformed reply",
     ),
     row(
         Reason::NullMx,
@@ -220,6 +243,13 @@ pub const REASONS: &[ReasonInfo] = &[
         "no MX records, A/AAAA present, `--implicit-mx suppress`",
     ),
     row(
+        Reason::NoAnswer,
+        "no_answer",
+        Action::Retry,
+        Some(EnhancedStatus::new(4, 4, 1)),
+        "`--probe`: every probed MX address failed on port 25 (refused, timeout, reset, 421/554 greeting, no greeting)",
+    ),
+    row(
         Reason::Deliverable,
         "deliverable",
         Action::Deliver,
@@ -232,6 +262,13 @@ pub const REASONS: &[ReasonInfo] = &[
         Action::Deliver,
         None,
         "no MX records, usable A/AAAA, `--implicit-mx accept`",
+    ),
+    row(
+        Reason::DnsFailure,
+        "dns_failure",
+        Action::Retry,
+        Some(EnhancedStatus::new(4, 4, 3)),
+        "a lookup failed temporarily: SERVFAIL, REFUSED, timeout, lame delegation, malformed reply",
     ),
     row(
         Reason::MxLocalhost,
@@ -248,32 +285,18 @@ pub const REASONS: &[ReasonInfo] = &[
         "no usable target; the addresses found are not globally reachable",
     ),
     row(
-        Reason::MxUnresolvable,
-        "mx_unresolvable",
-        Action::Suppress,
-        S544,
-        "no MX target resolves to any address",
-    ),
-    row(
-        Reason::NoAnswer,
-        "no_answer",
-        Action::Retry,
-        Some(EnhancedStatus::new(4, 4, 1)),
-        "`--probe`: every probed MX address failed on port 25 (refused, timeout, reset, 421/554 greeting, no greeting)",
-    ),
-    row(
-        Reason::DeadDomain,
-        "dead_domain",
-        Action::Suppress,
-        Some(EnhancedStatus::new(5, 4, 7)),
-        "history: only temporary failures since the last success, for at least `--dead-after` and `--dead-min-checks` checks",
-    ),
-    row(
         Reason::MxTypo,
         "mx_typo",
         Action::Suppress,
         S544,
         "no usable MX target, and one is a near miss of a major provider's MX domain",
+    ),
+    row(
+        Reason::MxUnresolvable,
+        "mx_unresolvable",
+        Action::Suppress,
+        S544,
+        "no MX target resolves to any address",
     ),
 ];
 
@@ -337,11 +360,15 @@ pub enum Warning {
     /// A usable MX target whose domain is a near miss of a major provider's
     /// (a typosquatted domain may be receiving the mail).
     MxTypoSuspect,
+    /// Our own resolver failed its health check (the canaries did not
+    /// resolve, or it invented an answer for a name that cannot exist): no
+    /// verdict rests on its answers.
+    ResolverUnhealthy,
 }
 
 impl Warning {
     /// Every warning, for documentation and tests.
-    pub const ALL: [Warning; 8] = [
+    pub const ALL: [Warning; 9] = [
         Warning::NullMxMixed,
         Warning::MxCname,
         Warning::MxIpLiteral,
@@ -350,6 +377,7 @@ impl Warning {
         Warning::ProbeUnavailable,
         Warning::NeedsConfirmation,
         Warning::MxTypoSuspect,
+        Warning::ResolverUnhealthy,
     ];
 
     /// The stable code, e.g. `mx_cname`.
@@ -363,6 +391,7 @@ impl Warning {
             Warning::ProbeUnavailable => "probe_unavailable",
             Warning::NeedsConfirmation => "needs_confirmation",
             Warning::MxTypoSuspect => "mx_typo_suspect",
+            Warning::ResolverUnhealthy => "resolver_unhealthy",
         }
     }
 }
@@ -485,6 +514,12 @@ mod tests {
     #[test]
     fn status_prints_dotted() {
         assert_eq!(Reason::NullMx.status().unwrap().to_string(), "5.1.10");
+        assert_eq!(
+            "5.1.10".parse::<EnhancedStatus>(),
+            Ok(Reason::NullMx.status().unwrap())
+        );
+        assert!("5.1".parse::<EnhancedStatus>().is_err());
+        assert_eq!(Action::from_name("retry"), Some(Action::Retry));
         assert_eq!(Reason::DnsFailure.status().unwrap().to_string(), "4.4.3");
     }
 }

@@ -1,23 +1,36 @@
-//! The bulk engine: a few long-lived UDP sockets shared by every query.
+//! The bulk engine: a small pool of UDP sockets shared by every query.
 //!
+//! - Queries go round a pool of sockets (16 by default), each bound to a
+//!   random port by the kernel. A socket takes a limited number of new
+//!   queries (100) or is used for a limited time (10 s), then it is retired
+//!   and a fresh socket, on a fresh random port, takes its place; a retired
+//!   socket stays open until its last query ends, then closes. So a run
+//!   spreads its queries over many ports (a 100,000-domain run uses well
+//!   over 1,000) while never holding more than `max_open_sockets` open.
 //! - Each socket has one receiver task; replies are matched in an in-flight
-//!   table keyed by (socket, id) and accepted only when the question and the
-//!   server match too (stray, mismatched and spoofed replies are dropped).
+//!   table keyed by (socket, id) and accepted only when the server and the
+//!   question match too, the question's case included (DNS 0x20, see
+//!   [`crate::guard`]): stray, mismatched and spoofed replies are dropped
+//!   and counted.
 //! - One timer task drives retransmission for all queries (a deadline heap,
 //!   no task or timer per query): the retransmission timeout starts at four
 //!   times the server's smoothed round-trip time (at least `min_rto`; 500 ms
 //!   before any was measured) and doubles up to `timeout`; retransmissions
 //!   go round the servers. A query gives up after `timeout x attempts`, as
-//!   the stub engine does.
+//!   the stub engine does. The rules are [`crate::rto::RetryPolicy`]'s; round
+//!   trips are measured only on queries sent once whose reply passed the
+//!   0x20 check.
 //! - SERVFAIL, REFUSED or a malformed reply moves on to a server not yet
-//!   asked, when there is one; a truncated reply is asked again over TCP.
+//!   asked, when there is one; a truncated reply, one larger than the
+//!   EDNS payload we advertised, and one whose question has the wrong case
+//!   are asked again over TCP.
 //! - An optional `qps` ceiling paces first transmissions.
 //!
 //! Verdicts are the same as with [`crate::StubTransport`]; only the speed
 //! differs.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -28,11 +41,14 @@ use hickory_proto::op::{Message, MessageType, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 use tokio::net::UdpSocket;
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 use tokio::time::Instant;
 
+use crate::guard::{echo, randomize_case, restore_question, CaseCheck, CaseVerdict, MAX_DATAGRAM};
+use crate::rto::{Retransmission, RetryPolicy, SmoothedRtt, Step};
 use crate::transport::{
     build_query, exchange_tcp, matches_request, Reply, ReplyFuture, Transport, TransportStats,
+    EDNS_PAYLOAD,
 };
 
 /// Settings of the bulk engine.
@@ -44,8 +60,19 @@ pub struct BulkConfig {
     pub timeout: Duration,
     /// A query gives up after `timeout x attempts`.
     pub attempts: u32,
-    /// How many UDP sockets to spread queries over.
+    /// How many UDP sockets take new queries at once.
     pub sockets: usize,
+    /// A socket takes this many new queries, then it is retired and a
+    /// socket on a fresh random port takes its place.
+    pub queries_per_socket: u32,
+    /// A socket is also retired when it has been taking queries this long.
+    pub socket_lifetime: Duration,
+    /// At most this many sockets open at once, retired ones still waiting
+    /// for replies included; at the ceiling, sockets are not rotated.
+    pub max_open_sockets: usize,
+    /// Randomize the case of query names (DNS 0x20), with the automatic
+    /// fallback of [`crate::guard`] for servers that do not echo it.
+    pub case_randomization: bool,
     /// The shortest retransmission timeout.
     pub min_rto: Duration,
     /// At most this many first transmissions per second (all servers).
@@ -53,14 +80,19 @@ pub struct BulkConfig {
 }
 
 impl BulkConfig {
-    /// Defaults for `servers`: 3 s timeout, 2 attempts, 4 sockets, 100 ms
-    /// minimum retransmission timeout, no rate ceiling.
+    /// Defaults for `servers`: 3 s timeout, 2 attempts, a pool of 16
+    /// sockets each retired after 100 queries or 10 s, at most 512 open,
+    /// 0x20 on, 100 ms minimum retransmission timeout, no rate ceiling.
     pub fn new(servers: Vec<SocketAddr>) -> BulkConfig {
         BulkConfig {
             servers,
             timeout: Duration::from_secs(3),
             attempts: 2,
-            sockets: 4,
+            sockets: 16,
+            queries_per_socket: 100,
+            socket_lifetime: Duration::from_secs(10),
+            max_open_sockets: 512,
+            case_randomization: true,
             min_rto: Duration::from_millis(100),
             qps: None,
         }
@@ -74,36 +106,87 @@ struct Entry {
     tried: u64,
     sent_at: Instant,
     retransmitted: bool,
-    rto: Duration,
-    deadline: Instant,
+    retry: Retransmission,
     generation: u32,
     last_failure: Option<Reply>,
     tx: oneshot::Sender<Reply>,
 }
 
+/// (socket serial, DNS id).
 type Key = (usize, u16);
+
+/// One socket of the pool.
+struct Port {
+    serial: usize,
+    socket: UdpSocket,
+}
+
+/// The bookkeeping of one open socket.
+struct PortState {
+    port: Arc<Port>,
+    /// Queries in the table sent from it.
+    in_flight: usize,
+    /// First transmissions it took.
+    used: u32,
+    opened: Instant,
+    /// Takes no new queries; closes when `in_flight` reaches 0.
+    retired: bool,
+    receiver: AbortHandle,
+}
 
 #[derive(Default)]
 struct Table {
     entries: HashMap<Key, Entry>,
     timers: BinaryHeap<Reverse<(Instant, usize, u16, u32)>>,
+    /// Every open socket by serial.
+    ports: HashMap<usize, PortState>,
+    /// The serials taking new queries.
+    active: Vec<usize>,
+    next_active: usize,
+    next_serial: usize,
+    /// Local ports used so far.
+    seen_ports: HashSet<u16>,
+}
+
+impl Table {
+    /// Removes a finished query; a retired socket with no query left
+    /// closes (its receiver task is stopped, which drops the socket).
+    fn finish(&mut self, key: Key) -> Option<Entry> {
+        let entry = self.entries.remove(&key)?;
+        if let Some(p) = self.ports.get_mut(&key.0) {
+            p.in_flight -= 1;
+            if p.retired && p.in_flight == 0 {
+                let p = self.ports.remove(&key.0).expect("present");
+                p.receiver.abort();
+            }
+        }
+        Some(entry)
+    }
+
+    fn socket(&self, serial: usize) -> Option<Arc<Port>> {
+        self.ports.get(&serial).map(|p| p.port.clone())
+    }
 }
 
 struct Shared {
     config: BulkConfig,
-    sockets: Vec<Arc<UdpSocket>>,
+    v6: bool,
     table: Mutex<Table>,
-    srtt_us: Vec<AtomicU64>,
+    cases: Vec<CaseCheck>,
+    policy: RetryPolicy,
+    srtt: Vec<SmoothedRtt>,
     next_server: AtomicUsize,
-    next_socket: AtomicUsize,
     pacer: Mutex<Instant>,
     sent: AtomicU64,
     retransmits: AtomicU64,
     unmatched: AtomicU64,
     tcp: AtomicU64,
+    case_mismatches: AtomicU64,
+    oversize: AtomicU64,
+    case_fallbacks: AtomicU64,
 }
 
-/// The bulk transport; dropping it stops its tasks.
+/// The bulk transport; dropping it stops its tasks and closes its sockets.
 pub struct BulkTransport {
     shared: Arc<Shared>,
     tasks: Vec<JoinHandle<()>>,
@@ -113,6 +196,10 @@ impl Drop for BulkTransport {
     fn drop(&mut self) {
         for t in &self.tasks {
             t.abort();
+        }
+        let mut table = self.shared.table.lock().unwrap_or_else(|p| p.into_inner());
+        for (_, p) in table.ports.drain() {
+            p.receiver.abort();
         }
     }
 }
@@ -131,6 +218,7 @@ fn bind_socket(v6: bool) -> io::Result<UdpSocket> {
     let _ = socket.set_recv_buffer_size(RCVBUF);
     let _ = socket.set_send_buffer_size(RCVBUF / 4);
     socket.set_nonblocking(true)?;
+    // Port 0: the kernel picks a random port of its ephemeral range.
     let any: SocketAddr = if v6 {
         (Ipv6Addr::UNSPECIFIED, 0).into()
     } else {
@@ -138,6 +226,53 @@ fn bind_socket(v6: bool) -> io::Result<UdpSocket> {
     };
     socket.bind(&any.into())?;
     UdpSocket::from_std(socket.into())
+}
+
+/// Opens a socket, starts its receiver and registers it; returns its serial.
+fn open_port(shared: &Arc<Shared>, table: &mut Table) -> io::Result<usize> {
+    let socket = bind_socket(shared.v6)?;
+    let local = socket.local_addr()?.port();
+    let serial = table.next_serial;
+    table.next_serial += 1;
+    let port = Arc::new(Port { serial, socket });
+    let receiver = tokio::spawn(receive(shared.clone(), port.clone())).abort_handle();
+    table.seen_ports.insert(local);
+    table.ports.insert(
+        serial,
+        PortState {
+            port,
+            in_flight: 0,
+            used: 0,
+            opened: Instant::now(),
+            retired: false,
+            receiver,
+        },
+    );
+    Ok(serial)
+}
+
+/// The socket for a new query: the next one of the pool, which is retired
+/// (and replaced by a fresh one) when it has had its share.
+fn pick_port(shared: &Arc<Shared>, table: &mut Table, now: Instant) -> usize {
+    let slot = table.next_active % table.active.len();
+    table.next_active = table.next_active.wrapping_add(1);
+    let serial = table.active[slot];
+    let state = table
+        .ports
+        .get_mut(&serial)
+        .expect("active sockets are open");
+    state.used += 1;
+    let spent = state.used >= shared.config.queries_per_socket.max(1)
+        || now.duration_since(state.opened) >= shared.config.socket_lifetime;
+    if spent && table.ports.len() < shared.config.max_open_sockets {
+        // Out of sockets (EMFILE and the like): keep this one a while longer.
+        if let Ok(fresh) = open_port(shared, table) {
+            table.active[slot] = fresh;
+            // Not idle: the caller puts this query on it.
+            table.ports.get_mut(&serial).expect("open").retired = true;
+        }
+    }
+    serial
 }
 
 impl BulkTransport {
@@ -170,30 +305,52 @@ impl BulkTransport {
                 "the bulk engine takes IPv4 or IPv6 resolvers, not both; use --dns-engine stub",
             ));
         }
-        let sockets = (0..config.sockets.clamp(1, 64))
-            .map(|_| bind_socket(v6).map(Arc::new))
-            .collect::<io::Result<Vec<_>>>()?;
+        let pool = config.sockets.clamp(1, 1024);
         let shared = Arc::new(Shared {
-            srtt_us: config.servers.iter().map(|_| AtomicU64::new(0)).collect(),
+            srtt: config
+                .servers
+                .iter()
+                .map(|_| SmoothedRtt::default())
+                .collect(),
+            policy: RetryPolicy::new(config.timeout, config.attempts, config.min_rto),
+            cases: config
+                .servers
+                .iter()
+                .map(|_| CaseCheck::new(config.case_randomization))
+                .collect(),
             config: BulkConfig {
                 attempts: config.attempts.max(1),
+                max_open_sockets: config.max_open_sockets.max(pool),
                 ..config
             },
-            sockets,
+            v6,
             table: Mutex::new(Table::default()),
             next_server: AtomicUsize::new(0),
-            next_socket: AtomicUsize::new(0),
             pacer: Mutex::new(Instant::now()),
             sent: AtomicU64::new(0),
             retransmits: AtomicU64::new(0),
             unmatched: AtomicU64::new(0),
             tcp: AtomicU64::new(0),
+            case_mismatches: AtomicU64::new(0),
+            oversize: AtomicU64::new(0),
+            case_fallbacks: AtomicU64::new(0),
         });
-        let mut tasks: Vec<JoinHandle<()>> = (0..shared.sockets.len())
-            .map(|i| tokio::spawn(receive(shared.clone(), i)))
-            .collect();
-        tasks.push(tokio::spawn(timers(Arc::downgrade(&shared))));
+        {
+            let mut table = shared.table.lock().unwrap_or_else(|p| p.into_inner());
+            for _ in 0..pool {
+                let serial = open_port(&shared, &mut table)?;
+                table.active.push(serial);
+            }
+        }
+        let tasks = vec![tokio::spawn(timers(Arc::downgrade(&shared)))];
         Ok(BulkTransport { shared, tasks })
+    }
+
+    /// Sockets open now: the pool, and retired ones still waiting for
+    /// replies.
+    pub fn open_sockets(&self) -> usize {
+        let table = self.shared.table.lock().unwrap_or_else(|p| p.into_inner());
+        table.ports.len()
     }
 
     async fn ask(&self, name: &Name, rtype: RecordType) -> Reply {
@@ -209,27 +366,32 @@ impl BulkTransport {
             tokio::time::sleep_until(slot).await;
         }
         let (tx, rx) = oneshot::channel();
-        let socket = s.next_socket.fetch_add(1, Ordering::Relaxed) % s.sockets.len();
         let server = s.next_server.fetch_add(1, Ordering::Relaxed) % s.config.servers.len();
+        let mut request = if s.cases[server].on() {
+            build_query(&randomize_case(name), rtype)
+        } else {
+            build_query(name, rtype)
+        };
+        // Encoded once, outside the lock; the id is written in below.
+        let Ok(mut bytes) = request.to_vec() else {
+            return Reply::Malformed("could not encode the query".into());
+        };
         let now = Instant::now();
-        let rto = s.initial_rto(server);
-        let deadline = now + s.config.timeout * s.config.attempts;
-        let mut request = build_query(name, rtype);
-        let bytes = {
+        let retry = s.policy.start(now, s.srtt[server].get());
+        let port = {
             let mut table = s.table.lock().unwrap_or_else(|p| p.into_inner());
+            let serial = pick_port(s, &mut table, now);
             let mut id: u16 = rand::random();
-            while table.entries.contains_key(&(socket, id)) {
+            while table.entries.contains_key(&(serial, id)) {
                 id = rand::random();
             }
             request.metadata.id = id;
-            let Ok(bytes) = request.to_vec() else {
-                return Reply::Malformed("could not encode the query".into());
-            };
+            bytes[..2].copy_from_slice(&id.to_be_bytes());
             table
                 .timers
-                .push(Reverse(((now + rto).min(deadline), socket, id, 0)));
+                .push(Reverse((retry.timer_after(now), serial, id, 0)));
             table.entries.insert(
-                (socket, id),
+                (serial, id),
                 Entry {
                     bytes: bytes.clone(),
                     request,
@@ -237,51 +399,31 @@ impl BulkTransport {
                     tried: 1 << server,
                     sent_at: now,
                     retransmitted: false,
-                    rto,
-                    deadline,
+                    retry,
                     generation: 0,
                     last_failure: None,
                     tx,
                 },
             );
-            bytes
+            let state = table.ports.get_mut(&serial).expect("open");
+            state.in_flight += 1;
+            state.port.clone()
         };
         s.sent.fetch_add(1, Ordering::Relaxed);
         // A failed send is a lost datagram: the timer retransmits.
-        let _ = s.sockets[socket]
-            .send_to(&bytes, s.config.servers[server])
-            .await;
-        rx.await
-            .unwrap_or_else(|_| Reply::Malformed("the DNS engine stopped".into()))
+        let _ = port.socket.send_to(&bytes, s.config.servers[server]).await;
+        drop(port);
+        let mut reply = rx
+            .await
+            .unwrap_or_else(|_| Reply::Malformed("the DNS engine stopped".into()));
+        if let Reply::Message(m) = &mut reply {
+            restore_question(m, name);
+        }
+        reply
     }
 }
 
 impl Shared {
-    /// The first retransmission timeout for a question to `server`: four
-    /// smoothed round trips, at least `min_rto`; before any round trip was
-    /// measured, a cautious 500 ms (RFC 6298 §2 starts at 1 s for TCP).
-    fn initial_rto(&self, server: usize) -> Duration {
-        let srtt = self.srtt_us[server].load(Ordering::Relaxed);
-        let rto = if srtt == 0 {
-            Duration::from_millis(500)
-        } else {
-            (Duration::from_micros(srtt) * 4).max(self.config.min_rto)
-        };
-        rto.min(self.config.timeout)
-    }
-
-    fn record_rtt(&self, server: usize, sample: Duration) {
-        let cell = &self.srtt_us[server];
-        let sample = sample.as_micros().min(u128::from(u32::MAX)) as u64;
-        let old = cell.load(Ordering::Relaxed);
-        let new = if old == 0 {
-            sample
-        } else {
-            (old * 7 + sample) / 8
-        };
-        cell.store(new, Ordering::Relaxed);
-    }
-
     /// Picks the next server for a retransmission: one not tried yet when
     /// `untried_only`, else simply the next one round.
     fn next_server(&self, e: &Entry, untried_only: bool) -> Option<usize> {
@@ -299,11 +441,20 @@ impl Transport for BulkTransport {
 
     fn stats(&self) -> TransportStats {
         let s = &self.shared;
+        let ports = {
+            let table = s.table.lock().unwrap_or_else(|p| p.into_inner());
+            table.seen_ports.len() as u64
+        };
         TransportStats {
             sent: s.sent.load(Ordering::Relaxed),
             retransmits: s.retransmits.load(Ordering::Relaxed),
             unmatched: s.unmatched.load(Ordering::Relaxed),
             tcp: s.tcp.load(Ordering::Relaxed),
+            ports,
+            case_mismatches: s.case_mismatches.load(Ordering::Relaxed),
+            oversize: s.oversize.load(Ordering::Relaxed),
+            case_randomization: s.config.case_randomization,
+            case_fallbacks: s.case_fallbacks.load(Ordering::Relaxed),
         }
     }
 }
@@ -311,29 +462,22 @@ impl Transport for BulkTransport {
 /// What the receiver decided for one reply, done after the lock is dropped.
 enum Action {
     Nothing,
-    Send(usize, Vec<u8>, SocketAddr),
+    Send(Arc<Port>, Vec<u8>, SocketAddr),
     Tcp(SocketAddr, Message, oneshot::Sender<Reply>),
 }
 
-async fn receive(shared: Arc<Shared>, index: usize) {
-    let socket = shared.sockets[index].clone();
-    let mut buf = vec![0u8; 65_535];
+async fn receive(shared: Arc<Shared>, port: Arc<Port>) {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
-        let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+        let Ok((n, from)) = port.socket.recv_from(&mut buf).await else {
             continue;
         };
-        if n < 12 {
-            shared.unmatched.fetch_add(1, Ordering::Relaxed);
-            continue;
-        }
-        let id = u16::from_be_bytes([buf[0], buf[1]]);
-        let parsed = Message::from_vec(&buf[..n]);
-        let action = handle_reply(&shared, index, id, from, parsed);
+        let action = handle_reply(&shared, port.serial, &buf[..n], from);
         match action {
             Action::Nothing => {}
             Action::Send(socket, bytes, to) => {
                 shared.sent.fetch_add(1, Ordering::Relaxed);
-                let _ = shared.sockets[socket].send_to(&bytes, to).await;
+                let _ = socket.socket.send_to(&bytes, to).await;
             }
             Action::Tcp(server, request, tx) => {
                 shared.tcp.fetch_add(1, Ordering::Relaxed);
@@ -346,94 +490,106 @@ async fn receive(shared: Arc<Shared>, index: usize) {
     }
 }
 
-fn handle_reply(
-    shared: &Shared,
-    socket: usize,
-    id: u16,
-    from: SocketAddr,
-    parsed: Result<Message, hickory_proto::serialize::binary::DecodeError>,
-) -> Action {
+/// Judges one datagram received on socket `serial`. Cheap checks first
+/// (source, id in flight), so that a flood of forgeries costs little; the
+/// message is parsed only when they pass.
+fn handle_reply(shared: &Shared, serial: usize, datagram: &[u8], from: SocketAddr) -> Action {
+    let dropped = || {
+        shared.unmatched.fetch_add(1, Ordering::Relaxed);
+        Action::Nothing
+    };
     let servers = &shared.config.servers;
     let Some(from_index) = servers.iter().position(|s| *s == from) else {
-        shared.unmatched.fetch_add(1, Ordering::Relaxed);
-        return Action::Nothing;
+        return dropped();
     };
-    let mut table = shared.table.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(entry) = table.entries.get_mut(&(socket, id)) else {
-        shared.unmatched.fetch_add(1, Ordering::Relaxed);
-        return Action::Nothing;
-    };
-    if entry.tried & (1 << from_index) == 0 {
-        shared.unmatched.fetch_add(1, Ordering::Relaxed);
-        return Action::Nothing;
+    if datagram.len() < 12 {
+        return dropped();
     }
+    let id = u16::from_be_bytes([datagram[0], datagram[1]]);
+    let key = (serial, id);
+    {
+        let table = shared.table.lock().unwrap_or_else(|p| p.into_inner());
+        match table.entries.get(&key) {
+            Some(entry) if entry.tried & (1 << from_index) != 0 => {}
+            _ => return dropped(),
+        }
+    }
+    let parsed = Message::from_vec(datagram);
+    let mut table = shared.table.lock().unwrap_or_else(|p| p.into_inner());
+    // Looked up again: it may have ended while the lock was released.
+    let Some(entry) = table.entries.get_mut(&key) else {
+        return dropped();
+    };
     let reply = match parsed {
         Ok(m) if m.metadata.message_type == MessageType::Response => {
             if !matches_request(&entry.request, &m) {
-                shared.unmatched.fetch_add(1, Ordering::Relaxed);
-                return Action::Nothing; // not an answer to our question
+                return dropped(); // not an answer to our question
             }
             m
         }
-        Ok(_) => {
-            shared.unmatched.fetch_add(1, Ordering::Relaxed);
-            return Action::Nothing;
-        }
+        Ok(_) => return dropped(),
         Err(e) => {
             let failure = Reply::Malformed(format!("unparseable reply from {from}: {e}"));
-            return retry_elsewhere(shared, &mut table, socket, id, failure);
+            return retry_elsewhere(shared, &mut table, key, failure);
         }
     };
-    if !entry.retransmitted {
-        shared.record_rtt(from_index, entry.sent_at.elapsed());
+    let (verdict, fell_back) = shared.cases[from_index].judge(echo(&entry.request, &reply));
+    if fell_back {
+        shared.case_fallbacks.fetch_add(1, Ordering::Relaxed);
     }
-    if reply.metadata.truncation {
-        let entry = table.entries.remove(&(socket, id)).expect("present");
+    let tcp = if verdict == CaseVerdict::Tcp {
+        // A forgery, or a server that does not echo the case: not
+        // believed over UDP.
+        shared.case_mismatches.fetch_add(1, Ordering::Relaxed);
+        true
+    } else if datagram.len() > usize::from(EDNS_PAYLOAD) {
+        // Larger than we advertised: see `crate::transport::EDNS_PAYLOAD`.
+        shared.oversize.fetch_add(1, Ordering::Relaxed);
+        true
+    } else {
+        reply.metadata.truncation
+    };
+    if !entry.retransmitted && verdict == CaseVerdict::Accept {
+        shared.srtt[from_index].sample(entry.sent_at.elapsed());
+    }
+    if tcp {
+        let entry = table.finish(key).expect("present");
         return Action::Tcp(from, entry.request, entry.tx);
     }
     if matches!(
         reply.metadata.response_code,
         ResponseCode::ServFail | ResponseCode::Refused
     ) {
-        return retry_elsewhere(
-            shared,
-            &mut table,
-            socket,
-            id,
-            Reply::Message(Box::new(reply)),
-        );
+        return retry_elsewhere(shared, &mut table, key, Reply::Message(Box::new(reply)));
     }
-    let entry = table.entries.remove(&(socket, id)).expect("present");
+    let entry = table.finish(key).expect("present");
     let _ = entry.tx.send(Reply::Message(Box::new(reply)));
     Action::Nothing
 }
 
 /// A failure from one server: ask a server not asked yet, if any and time
 /// remains; else the failure is the answer.
-fn retry_elsewhere(
-    shared: &Shared,
-    table: &mut Table,
-    socket: usize,
-    id: u16,
-    failure: Reply,
-) -> Action {
+fn retry_elsewhere(shared: &Shared, table: &mut Table, key: Key, failure: Reply) -> Action {
+    let (socket, id) = key;
     let now = Instant::now();
     let entry = table.entries.get_mut(&(socket, id)).expect("present");
-    match shared.next_server(entry, true) {
-        Some(server) if now < entry.deadline => {
+    match (shared.next_server(entry, true), entry.retry.on_failure(now)) {
+        (Some(server), Some(at)) => {
             entry.server = server;
             entry.tried |= 1 << server;
             entry.retransmitted = true;
             entry.generation += 1;
             entry.last_failure = Some(failure);
-            let at = (now + entry.rto).min(entry.deadline);
             let generation = entry.generation;
             let bytes = entry.bytes.clone();
             table.timers.push(Reverse((at, socket, id, generation)));
-            Action::Send(socket, bytes, shared.config.servers[server])
+            match table.socket(socket) {
+                Some(port) => Action::Send(port, bytes, shared.config.servers[server]),
+                None => Action::Nothing,
+            }
         }
         _ => {
-            let entry = table.entries.remove(&(socket, id)).expect("present");
+            let entry = table.finish(key).expect("present");
             let _ = entry.tx.send(failure);
             Action::Nothing
         }
@@ -465,29 +621,132 @@ async fn timers(shared: std::sync::Weak<Shared>) {
                 if entry.generation != generation {
                     continue; // superseded by a later schedule
                 }
-                if now >= entry.deadline {
-                    let entry = table.entries.remove(&(socket, id)).expect("present");
+                let Step::Retransmit { next } = entry.retry.on_timer(now) else {
+                    let entry = table.finish((socket, id)).expect("present");
                     let _ = entry.tx.send(entry.last_failure.unwrap_or(Reply::Timeout));
                     continue;
-                }
+                };
                 let server = shared.next_server(entry, false).unwrap_or(entry.server);
                 entry.server = server;
                 entry.tried |= 1 << server;
                 entry.retransmitted = true;
                 entry.generation += 1;
-                entry.rto = (entry.rto * 2).min(shared.config.timeout);
-                let next = (now + entry.rto).min(entry.deadline);
                 table
                     .timers
                     .push(Reverse((next, socket, id, entry.generation)));
-                due.push((socket, entry.bytes.clone(), shared.config.servers[server]));
+                let bytes = entry.bytes.clone();
+                if let Some(port) = table.socket(socket) {
+                    due.push((port, bytes, shared.config.servers[server]));
+                }
             }
         }
         for (socket, bytes, to) in due.drain(..) {
             shared.sent.fetch_add(1, Ordering::Relaxed);
             shared.retransmits.fetch_add(1, Ordering::Relaxed);
             // Best effort: a full send buffer is one more lost datagram.
-            let _ = shared.sockets[socket].try_send_to(&bytes, to);
+            let _ = socket.socket.try_send_to(&bytes, to);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A loopback server that answers the first `answered` queries (by
+    /// echoing them as replies, case included) and then stays silent; it
+    /// returns its address and the arrival instants of every datagram.
+    async fn server(answered: usize) -> (SocketAddr, Arc<Mutex<Vec<Instant>>>) {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let addr = socket.local_addr().expect("addr");
+        let arrivals = Arc::new(Mutex::new(Vec::new()));
+        let log = arrivals.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; MAX_DATAGRAM];
+            let mut left = answered;
+            loop {
+                let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+                    continue;
+                };
+                log.lock().unwrap().push(Instant::now());
+                if left > 0 && n >= 12 {
+                    left -= 1;
+                    buf[2] |= 0x80; // QR: a response, NOERROR, no records
+                    let _ = socket.send_to(&buf[..n], from).await;
+                }
+            }
+        });
+        (addr, arrivals)
+    }
+
+    fn config(server: SocketAddr, timeout_ms: u64, attempts: u32, min_rto_ms: u64) -> BulkConfig {
+        BulkConfig {
+            timeout: Duration::from_millis(timeout_ms),
+            attempts,
+            min_rto: Duration::from_millis(min_rto_ms),
+            ..BulkConfig::new(vec![server])
+        }
+    }
+
+    /// Asks one unanswered question; returns the copies' arrival times and
+    /// when the query gave up, in ms after it was asked.
+    async fn unanswered(t: &BulkTransport, arrivals: &Mutex<Vec<Instant>>) -> (Vec<u64>, u64) {
+        let before = arrivals.lock().unwrap().len();
+        let name = Name::from_ascii("silent.example.").expect("name");
+        let t0 = Instant::now();
+        let reply = t.query(&name, RecordType::MX).await;
+        let gave_up = (Instant::now() - t0).as_millis() as u64;
+        assert!(matches!(reply, Reply::Timeout), "{reply:?}");
+        // Let the last copy land.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let copies = arrivals.lock().unwrap()[before..]
+            .iter()
+            .map(|at| (*at - t0).as_millis() as u64)
+            .collect();
+        (copies, gave_up)
+    }
+
+    /// Each measured instant is at or after the schedule's (timers never
+    /// fire early), and not much later (a loaded machine runs late).
+    fn assert_schedule(got: &[u64], want: &[u64]) {
+        assert_eq!(got.len(), want.len(), "copies at {got:?}, want {want:?}");
+        for (g, w) in got.iter().zip(want) {
+            assert!(
+                *g >= *w && *g <= w + 400,
+                "copies at {got:?}, want {want:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unmeasured_server_gets_the_retry_policy_schedule() {
+        // RTO 500 ms (never measured), doubling to the 1 s timeout: copies
+        // at 0, 0.5 s and 1.5 s; the 2 s deadline (1 s x 2) ends it.
+        let (addr, arrivals) = server(0).await;
+        let t = BulkTransport::new(config(addr, 1000, 2, 100)).expect("bulk");
+        let (copies, gave_up) = unanswered(&t, &arrivals).await;
+        assert_schedule(&copies, &[0, 500, 1500]);
+        assert_schedule(&[gave_up], &[2000]);
+        let stats = t.stats();
+        assert_eq!((stats.sent, stats.retransmits), (3, 2), "{stats:?}");
+    }
+
+    #[tokio::test]
+    async fn a_measured_server_starts_at_four_round_trips_at_least_min_rto() {
+        // One answered question measures a loopback round trip (well under
+        // 50 ms), so the next question's RTO is min_rto, 200 ms: copies at
+        // 0, 0.2, 0.6 and 1.4 s (the RTO capped at the 800 ms timeout), then
+        // the 1.6 s deadline.
+        let (addr, arrivals) = server(1).await;
+        let t = BulkTransport::new(config(addr, 800, 2, 200)).expect("bulk");
+        let name = Name::from_ascii("answered.example.").expect("name");
+        let reply = t.query(&name, RecordType::MX).await;
+        assert!(matches!(reply, Reply::Message(_)), "{reply:?}");
+        let srtt = t.shared.srtt[0].get().expect("a round trip was measured");
+        assert!(srtt < Duration::from_millis(50), "{srtt:?}");
+        let (copies, gave_up) = unanswered(&t, &arrivals).await;
+        assert_schedule(&copies, &[0, 200, 600, 1400]);
+        assert_schedule(&[gave_up], &[1600]);
+        assert_eq!(t.stats().retransmits, 3);
     }
 }

@@ -1,24 +1,37 @@
 //! # prebounce-dns
 //!
 //! The DNS layer of prebounce: a [`Transport`] trait with two engines, the
-//! [`BulkTransport`] (a few long-lived sockets, one timer task, adaptive
+//! [`BulkTransport`] (a rotating pool of sockets, one timer task, adaptive
 //! retransmission) and the simple [`StubTransport`] (a socket per query,
 //! UDP then TCP on truncation, timeouts and attempts), a pure
 //! reply reader ([`interpret`]) that tells NODATA from NXDOMAIN from
 //! referrals, and the [`Resolver`]: one cache for the whole run, merged
 //! in-flight queries, and [`Resolver::gather`], which collects the
-//! [`prebounce_core::evidence::DomainEvidence`] of a mail domain.
+//! [`prebounce_core::evidence::DomainEvidence`] of a mail domain. The
+//! engines' defences against spoofed replies (random source ports, DNS
+//! 0x20, no oversize UDP replies) are described in [`guard`].
+//!
+//! The bulk engine's retransmission rules are the pure [`rto::RetryPolicy`];
+//! the [`MemoryTransport`] answers from a lab zone in memory, without
+//! sockets, for tests and embedding.
 #![warn(missing_docs)]
 
 pub mod bulk;
+pub mod guard;
 pub mod hickory;
 pub mod interpret;
+pub mod memory;
 pub mod oncemap;
 pub mod resolver;
+pub mod rto;
 pub mod transport;
+
+#[cfg(test)]
+mod resolver_tests;
 
 pub use bulk::{BulkConfig, BulkTransport};
 pub use hickory::HickoryTransport;
+pub use memory::MemoryTransport;
 pub use resolver::{Resolver, ResolverStats};
 pub use transport::{
     parse_server, Reply, StubConfig, StubTransport, SystemConfig, Transport, TransportStats,

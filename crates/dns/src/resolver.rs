@@ -183,6 +183,7 @@ impl Resolver {
                 targets: Vec::new(),
                 implicit: None,
                 probe: None,
+                typos: Default::default(),
             };
         };
         let mx = self.lookup(&name, RecordType::MX).await;
@@ -238,6 +239,7 @@ impl Resolver {
             targets,
             implicit,
             probe: None,
+            typos: Default::default(),
         }
     }
 }

@@ -1,15 +1,18 @@
 //! Transports: how one question reaches a DNS server and what comes back.
 //!
 //! [`Transport`] is the seam between the evidence layer and the wire: the
-//! [`StubTransport`] here (UDP with TCP on truncation, one socket per query)
-//! is the default engine; a bulk engine with long-lived sockets plugs in
-//! behind the same trait.
+//! [`StubTransport`] here (UDP with TCP on truncation, one socket per query),
+//! the bulk engine ([`crate::bulk`]) and hickory ([`crate::hickory`]) plug
+//! in behind the same trait. The defences against spoofing they share are
+//! in [`crate::guard`].
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
@@ -17,6 +20,8 @@ use hickory_proto::rr::{Name, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::{timeout_at, Instant};
+
+use crate::guard::{echo, randomize_case, restore_question, CaseCheck, CaseVerdict, MAX_DATAGRAM};
 
 /// What one exchange with the DNS produced.
 #[derive(Clone, Debug)]
@@ -43,8 +48,61 @@ pub struct TransportStats {
     pub retransmits: u64,
     /// Replies dropped because nothing in flight matched them.
     pub unmatched: u64,
-    /// Questions asked again over TCP after a truncated reply.
+    /// Questions asked again over TCP: after a truncated reply, an
+    /// oversize one, or one whose question had the wrong case.
     pub tcp: u64,
+    /// Distinct local UDP ports queries were sent from.
+    pub ports: u64,
+    /// Replies that matched server, port, id and question but not the
+    /// question's random case (DNS 0x20): not believed, the question went
+    /// to TCP. Forgeries, or a server that does not echo the case.
+    pub case_mismatches: u64,
+    /// UDP replies larger than the EDNS payload we advertised (asked again
+    /// over TCP, see [`EDNS_PAYLOAD`]).
+    pub oversize: u64,
+    /// Whether the engine randomizes the case of query names (DNS 0x20).
+    pub case_randomization: bool,
+    /// Servers for which 0x20 was turned off because they do not echo the
+    /// query's case (see [`crate::guard`]).
+    pub case_fallbacks: u64,
+}
+
+impl TransportStats {
+    /// The spoofing defences in a few words, for a run's summary: source
+    /// ports, replies dropped, 0x20.
+    pub fn defences(&self) -> String {
+        if self.sent == 0 && self.ports > 0 {
+            // hickory: it checks replies itself and counts nothing.
+            return format!("{} source ports, 0x20 on", self.ports);
+        }
+        let case = if !self.case_randomization {
+            "0x20 off".to_string()
+        } else if self.case_fallbacks > 0 {
+            format!(
+                "0x20 TURNED OFF for {} server(s) that do not echo the query's case",
+                self.case_fallbacks
+            )
+        } else {
+            "0x20 on".to_string()
+        };
+        let mut s = format!(
+            "{} source ports, {} stray or forged replies dropped, {case}",
+            self.ports, self.unmatched
+        );
+        if self.case_mismatches > 0 {
+            s.push_str(&format!(
+                ", {} replies with the wrong case asked again over TCP",
+                self.case_mismatches
+            ));
+        }
+        if self.oversize > 0 {
+            s.push_str(&format!(
+                ", {} oversize UDP replies asked again over TCP",
+                self.oversize
+            ));
+        }
+        s
+    }
 }
 
 /// Sends one question and waits for the answer (retries included).
@@ -67,6 +125,12 @@ pub struct StubConfig {
     pub attempts: u32,
 }
 
+impl StubConfig {
+    /// Whether the stub engine randomizes the case of query names (DNS
+    /// 0x20): always, with the fallback of [`crate::guard`].
+    pub const CASE_RANDOMIZATION: bool = true;
+}
+
 /// A stub resolver transport: asks recursive (or, in the lab,
 /// authoritative) servers with RD set, over UDP, and again over TCP when
 /// the UDP answer is truncated.
@@ -75,6 +139,10 @@ pub struct StubConfig {
 /// and question; anything else is ignored (spoofing, stray packets).
 /// SERVFAIL, REFUSED and malformed replies are tried once more at the next
 /// server when there is one; timeouts are retried up to `attempts`.
+///
+/// Each question gets its own socket on a random port (chosen by the
+/// kernel) and, with `case_randomization`, a random case (DNS 0x20, see
+/// [`crate::guard`]).
 #[derive(Debug)]
 pub struct StubTransport {
     config: StubConfig,
@@ -82,9 +150,37 @@ pub struct StubTransport {
     sent: AtomicU64,
     retransmits: AtomicU64,
     tcp: AtomicU64,
+    unmatched: AtomicU64,
+    case_mismatches: AtomicU64,
+    oversize: AtomicU64,
+    case_fallbacks: AtomicU64,
+    cases: Vec<CaseCheck>,
+    ports: Mutex<HashSet<u16>>,
 }
 
-/// The EDNS(0) UDP payload we advertise (the DNS Flag Day 2020 value).
+/// How one UDP exchange ended.
+enum Udp {
+    Reply(Reply),
+    /// Not believed over UDP (truncated, oversize, wrong case): ask over TCP.
+    Tcp,
+}
+
+/// The EDNS(0) UDP payload every engine advertises (the DNS Flag Day 2020
+/// value), bulk, stub and hickory alike.
+///
+/// A UDP reply larger than this, without the TC bit, breaks the protocol
+/// (RFC 6891 §6.2.5: a responder must not send more than the requestor's
+/// payload size). On the Internet it arrives in IP fragments, and a later
+/// fragment carries neither the port nor the id nor the question: it can
+/// be forged by a blind attacker, which is why 1232 was chosen. So such a
+/// reply is never believed, however well it parses: it is treated as
+/// truncated and the question is asked again over TCP, which gives the
+/// true answer or, if TCP fails, a temporary failure (`dns_failure`,
+/// retry), never a suppression. The bulk and stub engines read whole
+/// datagrams (up to [`crate::guard::MAX_DATAGRAM`]) to tell an oversize
+/// reply from a malformed one; the hickory engine reads through a socket
+/// that does the same ([`crate::hickory`]). An oversize reply that does not
+/// parse is malformed, as any other.
 pub const EDNS_PAYLOAD: u16 = 1232;
 
 impl StubTransport {
@@ -97,6 +193,11 @@ impl StubTransport {
             ));
         }
         Ok(StubTransport {
+            cases: config
+                .servers
+                .iter()
+                .map(|_| CaseCheck::new(StubConfig::CASE_RANDOMIZATION))
+                .collect(),
             config: StubConfig {
                 attempts: config.attempts.max(1),
                 ..config
@@ -105,6 +206,11 @@ impl StubTransport {
             sent: AtomicU64::new(0),
             retransmits: AtomicU64::new(0),
             tcp: AtomicU64::new(0),
+            unmatched: AtomicU64::new(0),
+            case_mismatches: AtomicU64::new(0),
+            oversize: AtomicU64::new(0),
+            case_fallbacks: AtomicU64::new(0),
+            ports: Mutex::new(HashSet::new()),
         })
     }
 
@@ -119,20 +225,28 @@ impl StubTransport {
         let mut last = Reply::Timeout;
         let mut attempt = 0;
         while attempt < self.config.attempts {
-            let server = servers[(start + attempt as usize) % servers.len()];
+            let index = (start + attempt as usize) % servers.len();
+            let server = servers[index];
             if attempt > 0 {
                 self.retransmits.fetch_add(1, Ordering::Relaxed);
             }
             attempt += 1;
-            let request = build_query(name, rtype);
+            let request = if self.cases[index].on() {
+                build_query(&randomize_case(name), rtype)
+            } else {
+                build_query(name, rtype)
+            };
             self.sent.fetch_add(1, Ordering::Relaxed);
-            let reply = match exchange_udp(server, &request, self.config.timeout).await {
-                Reply::Message(m) if m.metadata.truncation => {
+            let mut reply = match self.exchange_udp(index, &request).await {
+                Udp::Tcp => {
                     self.tcp.fetch_add(1, Ordering::Relaxed);
                     exchange_tcp(server, &request, self.config.timeout).await
                 }
-                other => other,
+                Udp::Reply(reply) => reply,
             };
+            if let Reply::Message(m) = &mut reply {
+                restore_question(m, name);
+            }
             match &reply {
                 Reply::Message(m)
                     if matches!(
@@ -154,6 +268,78 @@ impl StubTransport {
         }
         last
     }
+
+    /// One UDP exchange with server `index`, on a fresh socket (a random
+    /// port); only replies from that server (the socket is connected),
+    /// with the id and question (case included) of `request` are believed.
+    async fn exchange_udp(&self, index: usize, request: &Message) -> Udp {
+        let server = self.config.servers[index];
+        let deadline = Instant::now() + self.config.timeout;
+        let Ok(bytes) = request.to_vec() else {
+            return Udp::Reply(Reply::Malformed("could not encode the query".into()));
+        };
+        let socket = match UdpSocket::bind(unspecified_for(server)).await {
+            Ok(s) => s,
+            Err(e) => {
+                return Udp::Reply(Reply::Malformed(format!("cannot open a UDP socket: {e}")))
+            }
+        };
+        if let Ok(local) = socket.local_addr() {
+            self.ports
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(local.port());
+        }
+        if socket.connect(server).await.is_err() || socket.send(&bytes).await.is_err() {
+            // Nothing could be sent: to the caller, a server that did not answer.
+            return Udp::Reply(Reply::Timeout);
+        }
+        // Whole datagrams, to tell an oversize reply from a cut one.
+        // Not zeroed: recv_buf writes into the spare capacity.
+        let mut buf: Vec<u8> = Vec::with_capacity(MAX_DATAGRAM);
+        loop {
+            buf.clear();
+            let n = match timeout_at(deadline, socket.recv_buf(&mut buf)).await {
+                Err(_) => return Udp::Reply(Reply::Timeout),
+                // ICMP port unreachable and the like: no answer will come.
+                Ok(Err(_)) => return Udp::Reply(Reply::Timeout),
+                Ok(Ok(n)) => n,
+            };
+            if n < 2 || u16::from_be_bytes([buf[0], buf[1]]) != request.metadata.id {
+                // Not our id: dropped unparsed, so a flood costs little.
+                self.unmatched.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            match Message::from_vec(&buf[..n]) {
+                Ok(reply) if matches_request(request, &reply) => {
+                    let (verdict, fell_back) = self.cases[index].judge(echo(request, &reply));
+                    if fell_back {
+                        self.case_fallbacks.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if verdict == CaseVerdict::Tcp {
+                        self.case_mismatches.fetch_add(1, Ordering::Relaxed);
+                        return Udp::Tcp;
+                    }
+                    if n > usize::from(EDNS_PAYLOAD) {
+                        self.oversize.fetch_add(1, Ordering::Relaxed);
+                        return Udp::Tcp;
+                    }
+                    if reply.metadata.truncation {
+                        return Udp::Tcp;
+                    }
+                    return Udp::Reply(Reply::Message(Box::new(reply)));
+                }
+                Ok(_) => {
+                    self.unmatched.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    return Udp::Reply(Reply::Malformed(format!(
+                        "unparseable reply from {server}: {e}"
+                    )));
+                }
+            }
+        }
+    }
 }
 
 impl Transport for StubTransport {
@@ -165,8 +351,13 @@ impl Transport for StubTransport {
         TransportStats {
             sent: self.sent.load(Ordering::Relaxed),
             retransmits: self.retransmits.load(Ordering::Relaxed),
-            unmatched: 0,
+            unmatched: self.unmatched.load(Ordering::Relaxed),
             tcp: self.tcp.load(Ordering::Relaxed),
+            ports: self.ports.lock().unwrap_or_else(|p| p.into_inner()).len() as u64,
+            case_mismatches: self.case_mismatches.load(Ordering::Relaxed),
+            oversize: self.oversize.load(Ordering::Relaxed),
+            case_randomization: StubConfig::CASE_RANDOMIZATION,
+            case_fallbacks: self.case_fallbacks.load(Ordering::Relaxed),
         }
     }
 }
@@ -198,43 +389,6 @@ fn unspecified_for(server: SocketAddr) -> SocketAddr {
     match server.ip() {
         IpAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
         IpAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
-    }
-}
-
-async fn exchange_udp(server: SocketAddr, request: &Message, timeout: Duration) -> Reply {
-    let deadline = Instant::now() + timeout;
-    let Ok(bytes) = request.to_vec() else {
-        return Reply::Malformed("could not encode the query".into());
-    };
-    let socket = match UdpSocket::bind(unspecified_for(server)).await {
-        Ok(s) => s,
-        Err(e) => return Reply::Malformed(format!("cannot open a UDP socket: {e}")),
-    };
-    if socket.connect(server).await.is_err() || socket.send(&bytes).await.is_err() {
-        // Nothing could be sent: to the caller, a server that did not answer.
-        return Reply::Timeout;
-    }
-    // We advertise a 1232-byte EDNS payload; a larger datagram is cut here
-    // and reads as malformed.
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = match timeout_at(deadline, socket.recv(&mut buf)).await {
-            Err(_) => return Reply::Timeout,
-            // ICMP port unreachable and the like: no answer will come.
-            Ok(Err(_)) => return Reply::Timeout,
-            Ok(Ok(n)) => n,
-        };
-        match Message::from_vec(&buf[..n]) {
-            Ok(reply) if matches_request(request, &reply) => {
-                return Reply::Message(Box::new(reply))
-            }
-            Ok(_) => continue,
-            Err(e) => {
-                if n >= 2 && u16::from_be_bytes([buf[0], buf[1]]) == request.metadata.id {
-                    return Reply::Malformed(format!("unparseable reply from {server}: {e}"));
-                }
-            }
-        }
     }
 }
 

@@ -20,9 +20,9 @@
 
 use std::sync::OnceLock;
 
-use prebounce_core::evidence::{DomainEvidence, ExchangeKind};
-use prebounce_core::rules::{assess_target, Policy, TargetState};
-use prebounce_core::verdict::{Reason, Suggestion, Verdict, Warning};
+use prebounce_core::evidence::{
+    DomainEvidence, ExchangeKind, MxNearMiss, QueryStatus, TypoEvidence,
+};
 
 const PROVIDERS: &str = include_str!("../data/mx-providers.txt");
 const MAILBOXES: &str = include_str!("../data/mailbox-domains.txt");
@@ -230,58 +230,42 @@ pub fn suggest_domain(domain: &str) -> Option<&'static str> {
     closest(&domain, popular.iter().copied())
 }
 
-/// Reasons whose domain may be a mistyped popular one.
-pub const SUGGEST_FOR: [Reason; 5] = [
-    Reason::Nxdomain,
-    Reason::NoMx,
-    Reason::NoMailHost,
-    Reason::MxUnresolvable,
-    Reason::DomainInvalid,
-];
+pub use prebounce_core::decide::SUGGEST_FOR;
 
-/// Adds what typos explain to a verdict (pure): `mx_typo` when no MX
-/// target is usable and one is a provider's near miss; `mx_typo_suspect`
-/// when a near miss is usable; a domain suggestion for failing domains.
-pub fn apply_hygiene(ev: &DomainEvidence, verdict: Verdict, policy: &Policy) -> Verdict {
-    let mut verdict = verdict;
-    let misses: Vec<(NearMiss, TargetState)> = ev
+/// The typo analysis of a domain's evidence, for the decision
+/// ([`prebounce_core::decide`]): every MX exchange (a host name) that is a
+/// near miss of a provider's MX domain and, when the domain shows no mail
+/// route at all (NXDOMAIN, no MX, or MX hosts without any address), the
+/// popular mailbox domain it was probably meant to be. Never a suggestion
+/// for a domain that works.
+pub fn analyse(ev: &DomainEvidence) -> TypoEvidence {
+    let near_misses = ev
         .targets
         .iter()
         .filter(|t| t.kind() == ExchangeKind::Host)
-        .filter_map(|t| {
-            Some((
-                mx_near_miss(&t.mx.exchange)?,
-                assess_target(t, policy).state,
-            ))
+        .filter_map(|t| mx_near_miss(&t.mx.exchange))
+        .map(|m| MxNearMiss {
+            host: m.host,
+            provider: m.provider.name.to_string(),
+            provider_domain: m.provider.domain.to_string(),
+            meant: m.meant,
         })
         .collect();
-    let unusable = matches!(
-        verdict.reason,
-        Reason::MxUnresolvable | Reason::MxUnroutable | Reason::MxLocalhost
-    );
-    if unusable {
-        if let Some((m, _)) = misses.first() {
-            let mut v = Verdict::new(
-                Reason::MxTypo,
-                format!(
-                    "{}: its MX host {} looks like a typo of {}'s {}; the owner probably meant {} ({})",
-                    ev.domain, m.host, m.provider.name, m.provider.domain, m.meant, verdict.detail
-                ),
-            )
-            .with_warnings(verdict.warnings.clone());
-            v.suggestion = Some(Suggestion::Host(m.meant.clone()));
-            return v;
-        }
+    let no_route = match ev.mx.status {
+        QueryStatus::NxDomain | QueryStatus::NoData => true,
+        QueryStatus::Answer => ev.targets.iter().all(|t| {
+            t.host
+                .as_ref()
+                .is_none_or(|h| h.addresses().next().is_none())
+        }),
+        _ => false,
+    };
+    TypoEvidence {
+        near_misses,
+        meant: no_route
+            .then(|| suggest_domain(&ev.domain).map(str::to_string))
+            .flatten(),
     }
-    if misses.iter().any(|(_, s)| *s == TargetState::Usable) {
-        verdict = verdict.with_warnings([Warning::MxTypoSuspect]);
-    }
-    if SUGGEST_FOR.contains(&verdict.reason) && verdict.suggestion.is_none() {
-        if let Some(d) = suggest_domain(&ev.domain) {
-            verdict.suggestion = Some(Suggestion::Domain(d.to_string()));
-        }
-    }
-    verdict
 }
 
 #[cfg(test)]

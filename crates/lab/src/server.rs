@@ -95,6 +95,38 @@ fn note(log: &Option<QueryLog>, transport: &str, request: &Message) {
     }
 }
 
+impl Lab {
+    /// The reply the lab's server sends to `query` (the bytes of one DNS
+    /// message) received over UDP (`udp` true) or TCP, or `None` when it
+    /// sends nothing (a `timeout` fault, a UDP message that is not a
+    /// query, bytes too short to carry an id). Faults apply; the drop rate
+    /// does not (see [`Lab::drop_rate`]). For clients that talk to the lab
+    /// without sockets; the server uses the same code.
+    pub fn reply_bytes(&self, query: &[u8], udp: bool) -> Option<Vec<u8>> {
+        match Message::from_vec(query) {
+            Ok(request) if udp && request.metadata.message_type != MessageType::Query => None,
+            Ok(request) => self.reply_to(&request, udp),
+            Err(_) => formerr(query),
+        }
+    }
+
+    /// The reply to a parsed request: over UDP cut to the request's EDNS
+    /// payload (512 bytes without EDNS, at most 1232) with TC set when the
+    /// answer does not fit; over TCP whole.
+    fn reply_to(&self, request: &Message, udp: bool) -> Option<Vec<u8>> {
+        let max = if udp {
+            request
+                .edns
+                .as_ref()
+                .map(|e| e.max_payload().clamp(512, 1232) as usize)
+                .unwrap_or(512)
+        } else {
+            u16::MAX as usize
+        };
+        encode(self, request, udp, max)
+    }
+}
+
 fn encode(lab: &Lab, request: &Message, udp: bool, max: usize) -> Option<Vec<u8>> {
     match lab.respond(request, udp) {
         Response::Drop => None,
@@ -139,12 +171,7 @@ async fn serve_udp(
         let reply = match Message::from_vec(&buf[..n]) {
             Ok(request) if request.metadata.message_type == MessageType::Query => {
                 note(&log, "udp", &request);
-                let max = request
-                    .edns
-                    .as_ref()
-                    .map(|e| e.max_payload().clamp(512, 1232) as usize)
-                    .unwrap_or(512);
-                encode(&lab, &request, true, max)
+                lab.reply_to(&request, true)
             }
             Ok(_) => None,
             Err(_) => formerr(&buf[..n]),
@@ -196,17 +223,15 @@ async fn serve_connection(
         let reply = match Message::from_vec(&buf) {
             Ok(request) => {
                 note(&log, "tcp", &request);
-                encode(&lab, &request, false, u16::MAX as usize)
+                lab.reply_to(&request, false)
             }
             Err(_) => formerr(&buf),
         };
         match reply {
-            // A timeout fault: hold the connection open, say nothing.
-            None => {
-                let mut sink = [0u8; 512];
-                while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
-                return;
-            }
+            // A timeout fault: say nothing to this query, and go on
+            // answering the next ones on the connection (a client may send
+            // several on one, as hickory does).
+            None => continue,
             Some(bytes) => {
                 let mut framed = (bytes.len() as u16).to_be_bytes().to_vec();
                 framed.extend_from_slice(&bytes);
@@ -215,5 +240,71 @@ async fn serve_connection(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zone::Zone;
+    use hickory_proto::op::{Edns, OpCode, Query};
+    use hickory_proto::rr::{Name, RecordType};
+
+    fn lab() -> Lab {
+        let mut text = String::from(
+            "$ORIGIN big.zz.\n$TTL 300\n@ SOA ns hostmaster 1 3600 600 86400 300\n@ NS ns\nns A 127.0.0.1\n;! fault gone timeout\n",
+        );
+        for i in 0..40 {
+            text.push_str(&format!("many A 192.0.2.{i}\n"));
+        }
+        let (zone, faults) = Zone::parse(&text, None).unwrap();
+        let mut lab = Lab::new();
+        lab.add_zone(zone, faults).unwrap();
+        lab
+    }
+
+    fn query(name: &str, edns: bool) -> Message {
+        let mut q = Message::new(4242, MessageType::Query, OpCode::Query);
+        q.add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
+        if edns {
+            let mut e = Edns::new();
+            e.set_max_payload(1232);
+            q.set_edns(e);
+        }
+        q
+    }
+
+    fn reply(lab: &Lab, q: &Message, udp: bool) -> Option<Message> {
+        lab.reply_bytes(&q.to_vec().unwrap(), udp)
+            .map(|b| Message::from_vec(&b).unwrap())
+    }
+
+    #[test]
+    fn reply_bytes_answers_like_the_server() {
+        let lab = lab();
+        // 40 A records do not fit 512 bytes: TC over UDP without EDNS ...
+        let small = reply(&lab, &query("many.big.zz.", false), true).unwrap();
+        assert_eq!(small.metadata.id, 4242);
+        assert!(small.metadata.truncation);
+        assert!(small.answers.is_empty());
+        // ... they fit the EDNS payload, and TCP carries them whole.
+        let edns = reply(&lab, &query("many.big.zz.", true), true).unwrap();
+        assert!(!edns.metadata.truncation);
+        assert_eq!(edns.answers.len(), 40);
+        let tcp = reply(&lab, &query("many.big.zz.", false), false).unwrap();
+        assert_eq!(tcp.answers.len(), 40);
+        // A timeout fault sends nothing, over either transport.
+        assert!(reply(&lab, &query("gone.big.zz.", true), true).is_none());
+        assert!(reply(&lab, &query("gone.big.zz.", true), false).is_none());
+        // Junk with an id is FORMERR; junk without one is ignored.
+        let junk = lab.reply_bytes(&[0x12, 0x34, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 1], true);
+        let junk = Message::from_vec(&junk.unwrap()).unwrap();
+        assert_eq!(junk.metadata.id, 0x1234);
+        assert_eq!(junk.metadata.response_code, ResponseCode::FormErr);
+        assert!(lab.reply_bytes(&[1, 2, 3], true).is_none());
+        // A response sent to the server over UDP is not answered.
+        let mut response = query("many.big.zz.", true);
+        response.metadata.message_type = MessageType::Response;
+        assert!(lab.reply_bytes(&response.to_vec().unwrap(), true).is_none());
     }
 }

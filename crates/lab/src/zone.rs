@@ -26,7 +26,15 @@ pub enum FaultKind {
     Malformed,
     /// Answer NOERROR with no records and no SOA: a lame server.
     Lame,
+    /// Over UDP, the normal answer padded with TXT records in the additional
+    /// section to about 6.6 KB, without the TC bit, whatever EDNS payload
+    /// the client advertised (a protocol violation); over TCP, the normal
+    /// answer.
+    Oversize,
 }
+
+/// How large an `oversize` reply is made, at least.
+pub const OVERSIZE_BYTES: usize = 6_600;
 
 impl FaultKind {
     /// Every kind with its name, as written in directives.
@@ -38,6 +46,7 @@ impl FaultKind {
         ("truncate", FaultKind::Truncate),
         ("malformed", FaultKind::Malformed),
         ("lame", FaultKind::Lame),
+        ("oversize", FaultKind::Oversize),
     ];
 }
 
@@ -341,6 +350,7 @@ pub struct Lab {
     zones: Vec<Zone>,
     faults: Vec<Fault>,
     drop_rate: f64,
+    lowercase_questions: bool,
 }
 
 /// What the lab does with one query.
@@ -387,6 +397,13 @@ impl Lab {
         self.drop_rate = rate.clamp(0.0, 1.0);
     }
 
+    /// Echoes the question in lowercase instead of as asked, as some
+    /// resolvers and middleboxes do: a client's DNS 0x20 case does not come
+    /// back (`prebounce lab serve --no-case-echo`).
+    pub fn set_lowercase_questions(&mut self, on: bool) {
+        self.lowercase_questions = on;
+    }
+
     /// The share of UDP replies dropped.
     pub fn drop_rate(&self) -> f64 {
         self.drop_rate
@@ -421,6 +438,12 @@ impl Lab {
         );
         resp.metadata.recursion_desired = request.metadata.recursion_desired;
         resp.queries = request.queries.clone();
+        if self.lowercase_questions {
+            for q in &mut resp.queries {
+                let lower = q.name().to_lowercase();
+                q.set_name(lower);
+            }
+        }
         if request.edns.is_some() {
             let mut edns = hickory_proto::op::Edns::new();
             edns.set_max_payload(1232);
@@ -458,7 +481,7 @@ impl Lab {
                 resp.metadata.authoritative = true;
                 return Response::Message(Box::new(resp));
             }
-            Some(FaultKind::Truncate) | None => {}
+            Some(FaultKind::Truncate | FaultKind::Oversize) | None => {}
         }
         match self.zone_for(&qname) {
             None => resp.metadata.response_code = ResponseCode::Refused,
@@ -467,7 +490,30 @@ impl Lab {
                 zone.answer(&qname, qtype, &mut resp);
             }
         }
+        if udp && self.fault_for(&qname, qtype) == Some(FaultKind::Oversize) {
+            return oversize(resp, query.name());
+        }
         Response::Message(Box::new(resp))
+    }
+}
+
+/// `resp` padded to [`OVERSIZE_BYTES`] with TXT records of `owner` in the
+/// additional section, as raw bytes (so the server sends it whole).
+fn oversize(mut resp: Message, owner: &Name) -> Response {
+    use hickory_proto::rr::rdata::TXT;
+    let filler = "x".repeat(255);
+    loop {
+        let Ok(bytes) = resp.to_vec() else {
+            return Response::Drop;
+        };
+        if bytes.len() >= OVERSIZE_BYTES {
+            return Response::Raw(bytes);
+        }
+        resp.additionals.push(Record::from_rdata(
+            owner.to_lowercase(),
+            300,
+            RData::TXT(TXT::new(vec![filler.clone()])),
+        ));
     }
 }
 
@@ -571,6 +617,35 @@ mod tests {
             Fault::parse("x.zz.=truncate/MX", None).unwrap().rtype,
             Some(RecordType::MX)
         );
+    }
+
+    #[test]
+    fn oversize_and_lowercase_echo() {
+        let mut lab = lab();
+        lab.add_fault(Fault::parse("shop.zz. oversize MX", None).unwrap());
+        let mut q = Message::new(7, MessageType::Query, OpCode::Query);
+        q.add_query(Query::query(
+            Name::from_ascii("sHoP.Zz.").unwrap(),
+            RecordType::MX,
+        ));
+        let Response::Raw(bytes) = lab.respond(&q, true) else {
+            panic!("oversize over UDP is raw bytes");
+        };
+        assert!(bytes.len() >= OVERSIZE_BYTES, "{}", bytes.len());
+        let m = Message::from_vec(&bytes).unwrap();
+        assert!(!m.metadata.truncation);
+        assert_eq!(m.answers.len(), 2);
+        assert_eq!(m.queries[0].name().to_ascii(), "sHoP.Zz.");
+        let Response::Message(tcp) = lab.respond(&q, false) else {
+            panic!("a message over TCP");
+        };
+        assert_eq!(tcp.answers.len(), 2);
+        assert!(tcp.additionals.is_empty());
+        lab.set_lowercase_questions(true);
+        let Response::Message(m) = lab.respond(&q, false) else {
+            panic!("a message over TCP");
+        };
+        assert_eq!(m.queries[0].name().to_ascii(), "shop.zz.");
     }
 
     #[test]

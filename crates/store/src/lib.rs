@@ -1,25 +1,31 @@
 //! # prebounce-store
 //!
-//! The history of domains: every observation (time, reading, verdict,
-//! action, status, a digest of the MX evidence, the probe outcome) and each
-//! domain's current state. Domains only: addresses are the user's data and
-//! stay in the user's files.
+//! The history of domains. Every observation keeps the **evidence** it was
+//! judged on (DNS answers, per-target lookups, probes, the typo analysis:
+//! [`prebounce_core::evidence::DomainEvidence::encode`], a stable,
+//! versioned JSON encoding documented in `docs/evidence-format.md`), the
+//! reading that evidence gave, and the verdict of the day as an index for
+//! `suppressions` and timelines. The verdict is never reused as such: a
+//! reused observation is decided again from its evidence under today's
+//! policy. Domains only: addresses are the user's data and stay in the
+//! user's files.
 //!
 //! [`Store`] is the seam for other backends (a shared PostgreSQL later);
 //! [`SqliteStore`] is the embedded one: WAL, a busy timeout so concurrent
 //! runs on one file wait for each other, versioned migrations applied one
-//! step at a time, codes stored as text so an older binary can read a newer
-//! history (unknown codes are skipped).
+//! step at a time, codes stored as text (rows with codes this version does
+//! not know are skipped).
 #![warn(missing_docs)]
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use prebounce_core::history::{History, Reading};
-use prebounce_core::verdict::{Action, Reason};
-use rusqlite::{params, Connection, OptionalExtension};
+use prebounce_core::history::{backoff, is_success, History, Reading};
+use prebounce_core::verdict::{Action, EnhancedStatus, Reason, Warning};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 /// One observation of one domain.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,24 +34,51 @@ pub struct Observation {
     pub domain: String,
     /// When, in seconds since the Unix epoch.
     pub at: i64,
-    /// The reason DNS and the probe gave, before history (a reason code).
-    pub reading: String,
-    /// The final reason, after history (a reason code).
-    pub verdict: String,
+    /// The reason the evidence alone gave, before history.
+    pub reading: Reason,
+    /// The final reason, after history.
+    pub verdict: Reason,
     /// The final action.
-    pub action: String,
+    pub action: Action,
     /// The final enhanced status code.
-    pub status: Option<String>,
+    pub status: Option<EnhancedStatus>,
     /// The detail line.
     pub detail: String,
-    /// Warning codes, `;`-separated.
-    pub warnings: String,
-    /// The MX evidence in one line.
+    /// The warnings.
+    pub warnings: Vec<Warning>,
+    /// The MX evidence in one line, for timelines.
     pub mx: String,
-    /// A digest of the MX evidence (changes when the MX set changes).
-    pub digest: String,
-    /// The probe's status, when probed.
+    /// The probe's status name, when probed.
     pub probe: Option<String>,
+    /// The evidence, encoded ([`prebounce_core::evidence::DomainEvidence::encode`]);
+    /// `None` for observations recorded before evidence was kept (schema 1).
+    pub evidence: Option<String>,
+    /// Whether the reading counts toward `dead_domain` (false when made
+    /// while our own resolver or probe canary was unhealthy).
+    pub counts: bool,
+}
+
+/// The newest observation of a domain, as far as reuse needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Latest {
+    /// When.
+    pub at: i64,
+    /// The reading then; `None` when its code is unknown to this version.
+    pub reading: Option<Reason>,
+    /// The final action then.
+    pub action: Option<Action>,
+    /// The encoded evidence, when kept.
+    pub evidence: Option<String>,
+}
+
+/// What the store knows of a domain before it is checked again.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DomainState {
+    /// The newest observation.
+    pub latest: Option<Latest>,
+    /// Its past: the last success and the readings since (the newest
+    /// included).
+    pub history: History,
 }
 
 /// A suppressed domain, for `prebounce suppressions`.
@@ -53,10 +86,10 @@ pub struct Observation {
 pub struct Suppression {
     /// The domain.
     pub domain: String,
-    /// The reason code.
-    pub reason: String,
+    /// The reason.
+    pub reason: Reason,
     /// The status code.
-    pub status: Option<String>,
+    pub status: Option<EnhancedStatus>,
     /// Since when it is suppressed (the first observation of the streak).
     pub since: i64,
     /// The latest observation's time.
@@ -65,13 +98,45 @@ pub struct Suppression {
     pub detail: String,
 }
 
+/// What kind of store failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreErrorKind {
+    /// The file or its folder cannot be opened or created.
+    Open,
+    /// Not an SQLite database at all (corrupt, or another kind of file).
+    Corrupt,
+    /// An SQLite database, but not prebounce's.
+    Foreign,
+    /// Written by a newer prebounce.
+    Newer,
+    /// The store cannot be written (read-only file, folder or mount).
+    ReadOnly,
+    /// A query or a write failed.
+    Io,
+}
+
 /// A store failure: the message says what to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoreError(pub String);
+pub struct StoreError {
+    /// What kind.
+    pub kind: StoreErrorKind,
+    /// What happened and what to do.
+    pub message: String,
+}
+
+impl StoreError {
+    fn new(kind: StoreErrorKind, message: impl Into<String>) -> StoreError {
+        StoreError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
 
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -82,8 +147,11 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// The history store.
 pub trait Store: Send + Sync {
-    /// The latest observation of a domain and its history since the last success.
-    fn history(&self, domain: &str) -> Result<(Option<Observation>, History)>;
+    /// Where it is, for summaries (a path, or a URL without password).
+    fn location(&self) -> String;
+    /// What the store knows of each of `domains` (absent: never seen), in
+    /// one pass: a run reads ahead in batches with this.
+    fn states(&self, domains: &[&str]) -> Result<HashMap<String, DomainState>>;
     /// Records observations, in one transaction.
     fn record(&self, observations: &[Observation]) -> Result<()>;
     /// Domains in `retry` whose next check is due at `now`, soonest first.
@@ -96,76 +164,278 @@ pub trait Store: Send + Sync {
     fn forget(&self, domain: &str) -> Result<usize>;
 }
 
-/// When a domain in `retry` is due again: 1 h, 4 h, 12 h, then every 24 h.
-pub fn backoff(retries: i64) -> i64 {
-    match retries {
-        ..=1 => 3_600,
-        2 => 4 * 3_600,
-        3 => 12 * 3_600,
-        _ => 24 * 3_600,
-    }
+/// The schema version this binary writes: 2 keeps the evidence of every
+/// observation (1 kept verdicts only).
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// Readings kept per domain since its last success: the first and the
+/// newest ones (the rules need the first, the count and the newest).
+pub const STREAK_MAX: usize = 64;
+
+/// The streak column: `at:reading:counts` entries, space-separated.
+fn parse_streak(text: &str) -> Vec<Reading> {
+    text.split_ascii_whitespace()
+        .filter_map(|e| {
+            let mut p = e.splitn(3, ':');
+            let at = p.next()?.parse().ok()?;
+            let reason = Reason::from_code(p.next()?)?;
+            let counts = p.next() != Some("0");
+            Some(Reading { at, reason, counts })
+        })
+        .collect()
 }
 
-/// The schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 1;
+fn format_streak(readings: &[Reading]) -> String {
+    let mut out = String::new();
+    for r in readings {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&format!(
+            "{}:{}:{}",
+            r.at,
+            r.reason.code(),
+            u8::from(r.counts)
+        ));
+    }
+    out
+}
 
-/// The embedded SQLite store.
+/// The streak after `reading`: emptied by a success, else extended (the
+/// first and the newest [`STREAK_MAX`] - 1 kept).
+fn extend_streak(mut streak: Vec<Reading>, reading: Reading) -> Vec<Reading> {
+    if is_success(reading.reason) {
+        return Vec::new();
+    }
+    streak.push(reading);
+    if streak.len() > STREAK_MAX {
+        streak.drain(1..streak.len() - (STREAK_MAX - 1));
+    }
+    streak
+}
+
+/// The embedded SQLite store: one connection writes, another reads (WAL
+/// lets them work side by side).
 pub struct SqliteStore {
     path: PathBuf,
-    conn: Mutex<Connection>,
+    writer: Option<Mutex<Connection>>,
+    reader: Mutex<Connection>,
 }
 
 impl fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqliteStore")
             .field("path", &self.path)
+            .field("read_only", &self.writer.is_none())
             .finish()
     }
 }
 
 fn err(path: &Path, what: &str, e: impl fmt::Display) -> StoreError {
-    StoreError(format!("history database {}: {what}: {e}", path.display()))
+    StoreError::new(
+        StoreErrorKind::Io,
+        format!("history database {}: {what}: {e}", path.display()),
+    )
 }
 
-impl SqliteStore {
-    /// Opens (or creates) the database at `path` and brings its schema up
-    /// to date.
-    pub fn open(path: &Path) -> Result<SqliteStore> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| err(path, "cannot create its folder", e))?;
-        }
-        let conn = Connection::open(path).map_err(|e| err(path, "cannot open", e))?;
-        conn.busy_timeout(Duration::from_secs(30))
-            .map_err(|e| err(path, "cannot set a busy timeout", e))?;
-        let tables: Vec<String> = conn
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
-            .and_then(|mut st| {
-                st.query_map([], |r| r.get::<_, String>(0))?
-                    .collect::<rusqlite::Result<Vec<String>>>()
-            })
-            .map_err(|e| {
-                StoreError(format!(
+fn read_only_error(path: &Path) -> StoreError {
+    StoreError::new(
+        StoreErrorKind::ReadOnly,
+        format!(
+            "history database {} is read-only (file, folder or mount): this command records observations; make it writable, name another file with --db, or pass --no-history",
+            path.display()
+        ),
+    )
+}
+
+fn is_read_only(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::ReadOnly))
+}
+
+/// Checks that `conn` is a prebounce history (or empty) and returns its
+/// schema version (0 when empty).
+fn schema_version(conn: &Connection, path: &Path) -> Result<i64> {
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .and_then(|mut st| {
+            st.query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()
+        })
+        .map_err(|e| {
+            StoreError::new(
+                StoreErrorKind::Corrupt,
+                format!(
                     "{} is not a prebounce history database ({e}); name another file with --db, or move this one away",
                     path.display()
-                ))
-            })?;
-        if !tables.is_empty() && !tables.iter().any(|t| t == "prebounce_meta") {
-            return Err(StoreError(format!(
+                ),
+            )
+        })?;
+    if tables.is_empty() {
+        return Ok(0);
+    }
+    if !tables.iter().any(|t| t == "prebounce_meta") {
+        return Err(StoreError::new(
+            StoreErrorKind::Foreign,
+            format!(
                 "{} is an SQLite database but not prebounce's (it has the tables {}); name another file with --db",
                 path.display(),
                 tables.join(", ")
-            )));
+            ),
+        ));
+    }
+    let version = conn
+        .query_row(
+            "SELECT value FROM prebounce_meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()
+        .map_err(|e| err(path, "cannot read the schema version", e))?
+        .map(|v| v.parse().unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::new(
+            StoreErrorKind::Newer,
+            format!(
+                "{} was written by a newer prebounce (schema {version}, this one knows {SCHEMA_VERSION}); upgrade prebounce",
+                path.display()
+            ),
+        ));
+    }
+    Ok(version)
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the database at `path` for reading and writing
+    /// and brings its schema up to date. A store that cannot be written is
+    /// a [`StoreErrorKind::ReadOnly`] error.
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::new(
+                    StoreErrorKind::Open,
+                    format!(
+                        "history database {}: cannot create its folder: {e}",
+                        path.display()
+                    ),
+                )
+            })?;
+        }
+        let open = |flags| {
+            Connection::open_with_flags(path, flags).map_err(|e| {
+                StoreError::new(
+                    StoreErrorKind::Open,
+                    format!("history database {}: cannot open: {e}", path.display()),
+                )
+            })
+        };
+        let conn = open(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)
+            .map_err(|e| {
+                if path.exists() {
+                    read_only_error(path)
+                } else {
+                    e
+                }
+            })?;
+        conn.busy_timeout(Duration::from_secs(30))
+            .map_err(|e| err(path, "cannot set a busy timeout", e))?;
+        let version = schema_version(&conn, path)?;
+        if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+            return Err(read_only_error(path));
         }
         conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| err(path, "cannot switch to WAL", e))?;
+            .map_err(|e| {
+                if is_read_only(&e) {
+                    read_only_error(path)
+                } else {
+                    err(path, "cannot switch to WAL", e)
+                }
+            })?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| err(path, "cannot set synchronous", e))?;
-        let store = SqliteStore {
+        // Runs write a domain per observation in random key order: a page
+        // cache of 64 MiB and memory-mapped reads keep the B-trees in memory.
+        for (pragma, value) in [("cache_size", "-65536"), ("mmap_size", "268435456")] {
+            conn.pragma_update(None, pragma, value)
+                .map_err(|e| err(path, &format!("cannot set {pragma}"), e))?;
+        }
+        migrate(&conn, path, version)?;
+        let reader = open(OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        reader
+            .busy_timeout(Duration::from_secs(30))
+            .map_err(|e| err(path, "cannot set a busy timeout", e))?;
+        Ok(SqliteStore {
             path: path.to_path_buf(),
-            conn: Mutex::new(conn),
+            writer: Some(Mutex::new(conn)),
+            reader: Mutex::new(reader),
+        })
+    }
+
+    /// Opens an existing database for reading only (`history`,
+    /// `suppressions`): works on a read-only file, folder or mount. Its
+    /// schema must be this version's (a writable open migrates it).
+    pub fn open_read_only(path: &Path) -> Result<SqliteStore> {
+        if !path.exists() {
+            return Err(StoreError::new(
+                StoreErrorKind::Open,
+                format!("history database {}: no such file", path.display()),
+            ));
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI;
+        let uri = |extra: &str| {
+            let mut u = String::from("file:");
+            for b in path.to_string_lossy().bytes() {
+                match b {
+                    b'%' | b'?' | b'#' => u.push_str(&format!("%{b:02X}")),
+                    _ => u.push(b as char),
+                }
+            }
+            u.push_str(extra);
+            u
         };
-        store.migrate()?;
-        Ok(store)
+        // A WAL database needs its -shm file; where that cannot be made
+        // (a read-only folder), read it as immutable: a snapshot.
+        let mut last = None;
+        for extra in ["?mode=ro", "?immutable=1"] {
+            let conn = match Connection::open_with_flags(uri(extra), flags) {
+                Ok(c) => c,
+                Err(e) => {
+                    last = Some(err(path, "cannot open", e));
+                    continue;
+                }
+            };
+            let _ = conn.busy_timeout(Duration::from_secs(30));
+            match schema_version(&conn, path) {
+                Ok(SCHEMA_VERSION) => {
+                    return Ok(SqliteStore {
+                        path: path.to_path_buf(),
+                        writer: None,
+                        reader: Mutex::new(conn),
+                    })
+                }
+                Ok(v) => {
+                    return Err(StoreError::new(
+                        StoreErrorKind::ReadOnly,
+                        format!(
+                            "history database {} has schema {v}; open it once with a command that writes (check, recheck) to migrate it",
+                            path.display()
+                        ),
+                    ))
+                }
+                Err(e) if e.kind == StoreErrorKind::Corrupt => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| read_only_error(path)))
+    }
+
+    /// Opens for writing when possible, else for reading only (commands
+    /// that only read: `history`, `suppressions`).
+    pub fn open_for_reading(path: &Path) -> Result<SqliteStore> {
+        match SqliteStore::open(path) {
+            Err(e) if e.kind == StoreErrorKind::ReadOnly => SqliteStore::open_read_only(path),
+            other => other,
+        }
     }
 
     /// Where the database is.
@@ -173,49 +443,50 @@ impl SqliteStore {
         &self.path
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    fn writer(&self) -> Result<std::sync::MutexGuard<'_, Connection>> {
+        match &self.writer {
+            Some(w) => Ok(w.lock().unwrap_or_else(|p| p.into_inner())),
+            None => Err(read_only_error(&self.path)),
+        }
     }
 
-    /// Applies the schema steps this database lacks, one at a time.
-    fn migrate(&self) -> Result<()> {
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| err(&self.path, "cannot start the migration", e))?;
-        tx.execute_batch(
+    fn reader(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.reader.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Applies the schema steps a database lacks, one at a time.
+fn migrate(conn: &Connection, path: &Path, _seen: i64) -> Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| err(path, "cannot start the migration", e))?;
+    let result = (|| {
+        conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS prebounce_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         )
-        .map_err(|e| err(&self.path, "cannot create the meta table", e))?;
-        let version: i64 = tx
-            .query_row(
-                "SELECT value FROM prebounce_meta WHERE key = 'schema_version'",
-                [],
-                |r| r.get::<_, String>(0),
-            )
-            .optional()
-            .map_err(|e| err(&self.path, "cannot read the schema version", e))?
-            .map(|v| v.parse().unwrap_or(i64::MAX))
-            .unwrap_or(0);
-        if version > SCHEMA_VERSION {
-            return Err(StoreError(format!(
-                "{} was written by a newer prebounce (schema {version}, this one knows {SCHEMA_VERSION}); upgrade prebounce",
-                self.path.display()
-            )));
-        }
-        let mut v = version;
+        .map_err(|e| err(path, "cannot create the meta table", e))?;
+        // Read again inside the transaction: another process may have
+        // migrated meanwhile.
+        let mut v = schema_version(conn, path)?;
         while v < SCHEMA_VERSION {
             v += 1;
-            tx.execute_batch(step(v))
-                .map_err(|e| err(&self.path, &format!("schema step {v} failed"), e))?;
+            conn.execute_batch(step(v))
+                .map_err(|e| err(path, &format!("schema step {v} failed"), e))?;
         }
-        tx.execute(
+        conn.execute(
             "INSERT INTO prebounce_meta (key, value) VALUES ('schema_version', ?1) ON CONFLICT(key) DO UPDATE SET value = ?1",
             params![SCHEMA_VERSION.to_string()],
         )
-        .map_err(|e| err(&self.path, "cannot write the schema version", e))?;
-        tx.commit()
-            .map_err(|e| err(&self.path, "cannot commit the migration", e))
+        .map_err(|e| err(path, "cannot write the schema version", e))?;
+        Ok(())
+    })();
+    match result {
+        Ok(()) => conn
+            .execute_batch("COMMIT")
+            .map_err(|e| err(path, "cannot commit the migration", e)),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
     }
 }
 
@@ -253,144 +524,218 @@ fn step(v: i64) -> &'static str {
             );
             CREATE INDEX domains_due ON domains (action, next_check);"
         }
+        // Evidence: each observation keeps what it was judged on; the
+        // domain row points at its newest observation and keeps the
+        // readings since the last success. Observations of schema 1 keep
+        // no evidence (NULL): readable in timelines, never reused.
+        2 => {
+            "ALTER TABLE observations DROP COLUMN digest;
+            ALTER TABLE observations ADD COLUMN evidence TEXT;
+            ALTER TABLE observations ADD COLUMN counts INTEGER NOT NULL DEFAULT 1;
+            ALTER TABLE domains ADD COLUMN latest_id INTEGER;
+            ALTER TABLE domains ADD COLUMN streak TEXT NOT NULL DEFAULT '';
+            UPDATE domains SET latest_id = (
+                SELECT id FROM observations o WHERE o.domain = domains.domain
+                ORDER BY at DESC, id DESC LIMIT 1);
+            UPDATE domains SET streak = COALESCE((
+                SELECT group_concat(at || ':' || reading || ':1', ' ') FROM (
+                    SELECT at, reading FROM observations o
+                    WHERE o.domain = domains.domain
+                      AND o.at > COALESCE(domains.last_success, -9223372036854775808)
+                    ORDER BY at, id)), '');"
+        }
         _ => "",
     }
 }
 
-fn observation(r: &rusqlite::Row<'_>) -> rusqlite::Result<Observation> {
-    Ok(Observation {
+const COLUMNS: &str =
+    "domain, at, reading, verdict, action, status, detail, warnings, mx, probe, evidence, counts";
+
+/// An observation row; `None` when a code is unknown to this version.
+fn observation(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Observation>> {
+    let code = |i: usize| -> rusqlite::Result<String> { r.get(i) };
+    let (Some(reading), Some(verdict), Some(action)) = (
+        Reason::from_code(&code(2)?),
+        Reason::from_code(&code(3)?),
+        Action::from_name(&code(4)?),
+    ) else {
+        return Ok(None);
+    };
+    Ok(Some(Observation {
         domain: r.get(0)?,
         at: r.get(1)?,
-        reading: r.get(2)?,
-        verdict: r.get(3)?,
-        action: r.get(4)?,
-        status: r.get(5)?,
+        reading,
+        verdict,
+        action,
+        status: r.get::<_, Option<String>>(5)?.and_then(|s| s.parse().ok()),
         detail: r.get(6)?,
-        warnings: r.get(7)?,
+        warnings: r
+            .get::<_, String>(7)?
+            .split(';')
+            .filter_map(Warning::from_code)
+            .collect(),
         mx: r.get(8)?,
-        digest: r.get(9)?,
-        probe: r.get(10)?,
-    })
+        probe: r.get(9)?,
+        evidence: r.get(10)?,
+        counts: r.get::<_, i64>(11)? != 0,
+    }))
 }
 
-const COLUMNS: &str =
-    "domain, at, reading, verdict, action, status, detail, warnings, mx, digest, probe";
+/// Domains asked per query when reading ahead.
+const STATES_CHUNK: usize = 500;
 
 impl Store for SqliteStore {
-    fn history(&self, domain: &str) -> Result<(Option<Observation>, History)> {
-        let conn = self.lock();
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn states(&self, domains: &[&str]) -> Result<HashMap<String, DomainState>> {
+        let conn = self.reader();
         let e = |e| err(&self.path, "cannot read the history", e);
-        let latest = conn
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM observations WHERE domain = ?1 ORDER BY at DESC, id DESC LIMIT 1"),
-                params![domain],
-                observation,
-            )
-            .optional()
-            .map_err(e)?;
-        let last_success: Option<i64> = conn
-            .query_row(
-                "SELECT last_success FROM domains WHERE domain = ?1",
-                params![domain],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(e)?
-            .flatten();
-        let mut st = conn
-            .prepare(
-                "SELECT at, reading FROM observations WHERE domain = ?1 AND at > ?2 ORDER BY at, id LIMIT 10000",
-            )
-            .map_err(e)?;
-        let since_success = st
-            .query_map(params![domain, last_success.unwrap_or(i64::MIN)], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-            })
-            .map_err(e)?
-            .filter_map(|row| {
-                let (at, code) = row.ok()?;
-                Some(Reading {
-                    at,
-                    reason: Reason::from_code(&code)?,
+        let mut out = HashMap::with_capacity(domains.len());
+        for chunk in domains.chunks(STATES_CHUNK) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let mut st = conn
+                .prepare(&format!(
+                    "SELECT d.domain, d.last_success, d.streak, o.at, o.reading, o.action, o.evidence
+                     FROM domains d LEFT JOIN observations o ON o.id = d.latest_id
+                     WHERE d.domain IN ({marks})"
+                ))
+                .map_err(e)?;
+            let rows = st
+                .query_map(rusqlite::params_from_iter(chunk.iter()), |r| {
+                    let domain: String = r.get(0)?;
+                    let latest = match r.get::<_, Option<i64>>(3)? {
+                        Some(at) => Some(Latest {
+                            at,
+                            reading: Reason::from_code(&r.get::<_, String>(4)?),
+                            action: Action::from_name(&r.get::<_, String>(5)?),
+                            evidence: r.get(6)?,
+                        }),
+                        None => None,
+                    };
+                    let state = DomainState {
+                        latest,
+                        history: History {
+                            last_success: r.get(1)?,
+                            since_success: parse_streak(&r.get::<_, String>(2)?),
+                        },
+                    };
+                    Ok((domain, state))
                 })
-            })
-            .collect();
-        Ok((
-            latest,
-            History {
-                last_success,
-                since_success,
-            },
-        ))
+                .map_err(e)?;
+            for row in rows {
+                let (d, s) = row.map_err(e)?;
+                out.insert(d, s);
+            }
+        }
+        Ok(out)
     }
 
     fn record(&self, observations: &[Observation]) -> Result<()> {
         if observations.is_empty() {
             return Ok(());
         }
-        let mut conn = self.lock();
-        let e = |e| err(&self.path, "cannot record observations", e);
+        let mut conn = self.writer()?;
+        let e = |e: rusqlite::Error| {
+            if is_read_only(&e) {
+                read_only_error(&self.path)
+            } else {
+                err(&self.path, "cannot record observations", e)
+            }
+        };
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(e)?;
-        for o in observations {
-            tx.prepare(&format!(
-                "INSERT INTO observations ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-            ))
-            .and_then(|mut st| {
-                st.execute(params![
-                    o.domain, o.at, o.reading, o.verdict, o.action, o.status, o.detail, o.warnings, o.mx,
-                    o.digest, o.probe
-                ])
-            })
-            .map_err(e)?;
-            let prev: Option<(String, i64, i64)> = tx
-                .query_row(
-                    "SELECT action, state_since, retries FROM domains WHERE domain = ?1",
-                    params![o.domain],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()
+        {
+            let mut insert = tx
+                .prepare(&format!(
+                    "INSERT INTO observations ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                ))
                 .map_err(e)?;
-            let same = prev.as_ref().is_some_and(|(a, _, _)| *a == o.action);
-            let since = match &prev {
-                Some((_, s, _)) if same => *s,
-                _ => o.at,
-            };
-            let retries = match &prev {
-                Some((_, _, r)) if same && o.action == "retry" => r + 1,
-                _ if o.action == "retry" => 1,
-                _ => 0,
-            };
-            let next_check = (o.action == "retry").then(|| o.at + backoff(retries));
-            let success =
-                Reason::from_code(&o.reading).map(Reason::action) == Some(Action::Deliver);
-            tx.execute(
-                "INSERT INTO domains (domain, first_seen, last_at, action, verdict, status, detail, last_success, state_since, retries, next_check)
-                 VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                 ON CONFLICT(domain) DO UPDATE SET
-                   last_at = ?2, action = ?3, verdict = ?4, status = ?5, detail = ?6,
-                   last_success = COALESCE(?7, last_success), state_since = ?8, retries = ?9, next_check = ?10",
-                params![
-                    o.domain,
-                    o.at,
-                    o.action,
-                    o.verdict,
-                    o.status,
-                    o.detail,
-                    success.then_some(o.at),
-                    since,
-                    retries,
-                    next_check
-                ],
-            )
-            .map_err(e)?;
+            let mut state = tx
+                .prepare(
+                    "SELECT action, state_since, retries, streak FROM domains WHERE domain = ?1",
+                )
+                .map_err(e)?;
+            let mut upsert = tx
+                .prepare(
+                    "INSERT INTO domains (domain, first_seen, last_at, action, verdict, status, detail, last_success, state_since, retries, next_check, latest_id, streak)
+                     VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                     ON CONFLICT(domain) DO UPDATE SET
+                       last_at = ?2, action = ?3, verdict = ?4, status = ?5, detail = ?6,
+                       last_success = COALESCE(?7, last_success), state_since = ?8, retries = ?9,
+                       next_check = ?10, latest_id = ?11, streak = ?12",
+                )
+                .map_err(e)?;
+            for o in observations {
+                insert
+                    .execute(params![
+                        o.domain,
+                        o.at,
+                        o.reading.code(),
+                        o.verdict.code(),
+                        o.action.as_str(),
+                        o.status.map(|s| s.to_string()),
+                        o.detail,
+                        Warning::join(&o.warnings),
+                        o.mx,
+                        o.probe,
+                        o.evidence,
+                        i64::from(o.counts),
+                    ])
+                    .map_err(e)?;
+                let id = tx.last_insert_rowid();
+                let prev: Option<(String, i64, i64, String)> = state
+                    .query_row(params![o.domain], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })
+                    .optional()
+                    .map_err(e)?;
+                let action = o.action.as_str();
+                let same = prev.as_ref().is_some_and(|(a, ..)| a == action);
+                let since = match &prev {
+                    Some((_, s, ..)) if same => *s,
+                    _ => o.at,
+                };
+                let retry = o.action == Action::Retry;
+                let retries = match &prev {
+                    Some((_, _, r, _)) if same && retry => r + 1,
+                    _ if retry => 1,
+                    _ => 0,
+                };
+                let next_check = retry.then(|| o.at + backoff(retries));
+                let streak = extend_streak(
+                    prev.map(|p| parse_streak(&p.3)).unwrap_or_default(),
+                    Reading {
+                        at: o.at,
+                        reason: o.reading,
+                        counts: o.counts,
+                    },
+                );
+                upsert
+                    .execute(params![
+                        o.domain,
+                        o.at,
+                        action,
+                        o.verdict.code(),
+                        o.status.map(|s| s.to_string()),
+                        o.detail,
+                        is_success(o.reading).then_some(o.at),
+                        since,
+                        retries,
+                        next_check,
+                        id,
+                        format_streak(&streak),
+                    ])
+                    .map_err(e)?;
+            }
         }
         tx.commit().map_err(e)
     }
 
     fn due(&self, now: i64, limit: usize) -> Result<Vec<String>> {
-        let conn = self.lock();
+        let conn = self.reader();
         let e = |e| err(&self.path, "cannot list domains due", e);
         let mut st = conn
             .prepare(
@@ -398,7 +743,9 @@ impl Store for SqliteStore {
             )
             .map_err(e)?;
         let rows = st
-            .query_map(params![now, limit as i64], |r| r.get(0))
+            .query_map(params![now, limit.min(i64::MAX as usize) as i64], |r| {
+                r.get(0)
+            })
             .map_err(e)?
             .collect::<rusqlite::Result<Vec<String>>>()
             .map_err(e)?;
@@ -406,7 +753,7 @@ impl Store for SqliteStore {
     }
 
     fn timeline(&self, domain: &str) -> Result<Vec<Observation>> {
-        let conn = self.lock();
+        let conn = self.reader();
         let e = |e| err(&self.path, "cannot read the timeline", e);
         let mut st = conn
             .prepare(&format!(
@@ -418,11 +765,11 @@ impl Store for SqliteStore {
             .map_err(e)?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(e)?;
-        Ok(rows)
+        Ok(rows.into_iter().flatten().collect())
     }
 
     fn suppressions(&self, since: Option<i64>) -> Result<Vec<Suppression>> {
-        let conn = self.lock();
+        let conn = self.reader();
         let e = |e| err(&self.path, "cannot list suppressions", e);
         let mut st = conn
             .prepare(
@@ -432,23 +779,26 @@ impl Store for SqliteStore {
             .map_err(e)?;
         let rows = st
             .query_map(params![since.unwrap_or(i64::MIN)], |r| {
-                Ok(Suppression {
+                let Some(reason) = Reason::from_code(&r.get::<_, String>(1)?) else {
+                    return Ok(None);
+                };
+                Ok(Some(Suppression {
                     domain: r.get(0)?,
-                    reason: r.get(1)?,
-                    status: r.get(2)?,
+                    reason,
+                    status: r.get::<_, Option<String>>(2)?.and_then(|s| s.parse().ok()),
                     since: r.get(3)?,
                     last_seen: r.get(4)?,
                     detail: r.get(5)?,
-                })
+                }))
             })
             .map_err(e)?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(e)?;
-        Ok(rows)
+        Ok(rows.into_iter().flatten().collect())
     }
 
     fn forget(&self, domain: &str) -> Result<usize> {
-        let mut conn = self.lock();
+        let mut conn = self.writer()?;
         let e = |e| err(&self.path, "cannot forget", e);
         let tx = conn.transaction().map_err(e)?;
         let n = tx
@@ -468,49 +818,65 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
 
-    fn obs(domain: &str, at: i64, reading: &str, action: &str) -> Observation {
+    fn obs(domain: &str, at: i64, reading: Reason, action: Action) -> Observation {
         Observation {
             domain: domain.into(),
             at,
-            reading: reading.into(),
-            verdict: reading.into(),
-            action: action.into(),
-            status: None,
+            reading,
+            verdict: reading,
+            action,
+            status: reading.status(),
             detail: "d".into(),
-            warnings: String::new(),
+            warnings: vec![],
             mx: String::new(),
-            digest: String::new(),
             probe: None,
+            evidence: Some("{\"v\":1}".into()),
+            counts: true,
         }
     }
+
+    const SF: Reason = Reason::DnsFailure;
 
     #[test]
     fn records_history_and_state() {
         let dir = tempfile::tempdir().unwrap();
         let s = SqliteStore::open(&dir.path().join("sub/h.sqlite")).unwrap();
-        s.record(&[obs("a.zz", 100, "dns_failure", "retry")])
-            .unwrap();
-        s.record(&[obs("a.zz", 200, "deliverable", "deliver")])
+        s.record(&[obs("a.zz", 100, SF, Action::Retry)]).unwrap();
+        s.record(&[obs("a.zz", 200, Reason::Deliverable, Action::Deliver)])
             .unwrap();
         s.record(&[
-            obs("a.zz", 300, "dns_failure", "retry"),
-            obs("a.zz", 400, "dns_failure", "retry"),
+            obs("a.zz", 300, SF, Action::Retry),
+            obs("a.zz", 400, SF, Action::Retry),
         ])
         .unwrap();
-        let (latest, h) = s.history("a.zz").unwrap();
-        assert_eq!(latest.unwrap().at, 400);
-        assert_eq!(h.last_success, Some(200));
-        assert_eq!(h.since_success.len(), 2);
+        let states = s.states(&["a.zz", "never.zz"]).unwrap();
+        assert_eq!(states.len(), 1);
+        let st = &states["a.zz"];
+        let latest = st.latest.as_ref().unwrap();
+        assert_eq!(latest.at, 400);
+        assert_eq!(latest.reading, Some(SF));
+        assert_eq!(latest.evidence.as_deref(), Some("{\"v\":1}"));
+        assert_eq!(st.history.last_success, Some(200));
+        assert_eq!(
+            st.history
+                .since_success
+                .iter()
+                .map(|r| r.at)
+                .collect::<Vec<_>>(),
+            [300, 400]
+        );
         assert_eq!(s.due(400 + 4 * 3600, 10).unwrap(), vec!["a.zz"]);
         assert!(
             s.due(400 + 3600, 10).unwrap().is_empty(),
             "second retry waits 4 h"
         );
-        s.record(&[obs("b.zz", 500, "null_mx", "suppress")])
+        s.record(&[obs("b.zz", 500, Reason::NullMx, Action::Suppress)])
             .unwrap();
         let sup = s.suppressions(None).unwrap();
         assert_eq!(sup.len(), 1);
         assert_eq!(sup[0].since, 500);
+        assert_eq!(sup[0].reason, Reason::NullMx);
+        assert_eq!(sup[0].status.unwrap().to_string(), "5.1.10");
         assert!(s.suppressions(Some(501)).unwrap().is_empty());
         assert_eq!(s.timeline("a.zz").unwrap().len(), 4);
         assert_eq!(s.forget("a.zz").unwrap(), 4);
@@ -522,20 +888,75 @@ mod tests {
     }
 
     #[test]
+    fn the_streak_keeps_its_first_and_newest_readings() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("h.sqlite")).unwrap();
+        let many: Vec<Observation> = (0..200)
+            .map(|i| obs("a.zz", 1000 + i, SF, Action::Retry))
+            .collect();
+        s.record(&many).unwrap();
+        let st = &s.states(&["a.zz"]).unwrap()["a.zz"];
+        let r = &st.history.since_success;
+        assert_eq!(r.len(), STREAK_MAX);
+        assert_eq!(r[0].at, 1000);
+        assert_eq!(r.last().unwrap().at, 1199);
+        let mut off = obs("a.zz", 2000, SF, Action::Retry);
+        off.counts = false;
+        s.record(&[off]).unwrap();
+        let st = &s.states(&["a.zz"]).unwrap()["a.zz"];
+        assert!(!st.history.since_success.last().unwrap().counts);
+    }
+
+    #[test]
+    fn schema_1_stores_migrate_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(step(1)).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE prebounce_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             INSERT INTO prebounce_meta VALUES ('schema_version', '1');
+             INSERT INTO observations (domain, at, reading, verdict, action, status, detail, warnings, mx, digest, probe)
+               VALUES ('a.zz', 100, 'deliverable', 'deliverable', 'deliver', NULL, 'ok', '', '10 mx.a.zz [192.0.2.1]', 'abc', NULL),
+                      ('a.zz', 200, 'dns_failure', 'dns_failure', 'retry', '4.4.3', 'sf', '', '', 'def', NULL);
+             INSERT INTO domains VALUES ('a.zz', 100, 200, 'retry', 'dns_failure', '4.4.3', 'sf', 100, 200, 1, 3800);",
+        )
+        .unwrap();
+        drop(conn);
+        let s = SqliteStore::open(&path).unwrap();
+        let t = s.timeline("a.zz").unwrap();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0].mx, "10 mx.a.zz [192.0.2.1]");
+        assert!(t.iter().all(|o| o.evidence.is_none()));
+        let st = &s.states(&["a.zz"]).unwrap()["a.zz"];
+        assert_eq!(st.latest.as_ref().unwrap().at, 200);
+        assert_eq!(st.latest.as_ref().unwrap().evidence, None);
+        assert_eq!(st.history.last_success, Some(100));
+        assert_eq!(st.history.since_success.len(), 1);
+        assert_eq!(st.history.since_success[0].reason, SF);
+    }
+
+    #[test]
     fn foreign_and_corrupt_files_are_refused_clearly() {
         let dir = tempfile::tempdir().unwrap();
         let junk = dir.path().join("junk.db");
         std::fs::write(&junk, vec![0x42u8; 8192]).unwrap();
         let e = SqliteStore::open(&junk).unwrap_err();
-        assert!(e.0.contains("is not a prebounce history database"), "{e}");
+        assert_eq!(e.kind, StoreErrorKind::Corrupt, "{e}");
+        assert!(
+            e.message.contains("is not a prebounce history database"),
+            "{e}"
+        );
         let foreign = dir.path().join("foreign.db");
         Connection::open(&foreign)
             .unwrap()
             .execute_batch("CREATE TABLE invoices (id INTEGER)")
             .unwrap();
         let e = SqliteStore::open(&foreign).unwrap_err();
+        assert_eq!(e.kind, StoreErrorKind::Foreign);
         assert!(
-            e.0.contains("not prebounce's (it has the tables invoices)"),
+            e.message
+                .contains("not prebounce's (it has the tables invoices)"),
             "{e}"
         );
         let newer = dir.path().join("newer.db");
@@ -545,14 +966,22 @@ mod tests {
             .execute_batch("UPDATE prebounce_meta SET value = '99' WHERE key = 'schema_version'")
             .unwrap();
         let e = SqliteStore::open(&newer).unwrap_err();
-        assert!(e.0.contains("newer prebounce"), "{e}");
+        assert_eq!(e.kind, StoreErrorKind::Newer);
+        assert!(e.message.contains("newer prebounce"), "{e}");
     }
 
     #[test]
-    fn backoff_schedule() {
-        assert_eq!(
-            [1, 2, 3, 4, 9].map(backoff),
-            [3_600, 14_400, 43_200, 86_400, 86_400]
-        );
+    fn read_only_opening_reads_and_refuses_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.sqlite");
+        let s = SqliteStore::open(&path).unwrap();
+        s.record(&[obs("b.zz", 500, Reason::NullMx, Action::Suppress)])
+            .unwrap();
+        drop(s);
+        let ro = SqliteStore::open_read_only(&path).unwrap();
+        assert_eq!(ro.suppressions(None).unwrap().len(), 1);
+        let e = ro.record(&[obs("c.zz", 1, SF, Action::Retry)]).unwrap_err();
+        assert_eq!(e.kind, StoreErrorKind::ReadOnly);
+        assert!(e.message.contains("is read-only"), "{e}");
     }
 }
