@@ -5,7 +5,7 @@
 //! failure), then read by `interpret` for the message's question (or
 //! `d.test. MX`) under several record types, and served by a stub transport
 //! as the reply to every question of `Resolver::gather`, whose evidence is
-//! judged by the rules and the typo hygiene.
+//! judged by the rules after the typo analysis.
 //!
 //! Invariants: never a panic; the rcode is reported as received; NXDOMAIN
 //! only for an NXDOMAIN reply, NODATA and an answer only for NOERROR, and a
@@ -28,7 +28,7 @@ use prebounce::dns::interpret::{interpret, Interpretation, MAX_CNAME_CHAIN};
 use prebounce::dns::resolver::name_text;
 use prebounce::dns::transport::{Reply, ReplyFuture, Transport, TransportStats};
 use prebounce::dns::Resolver;
-use prebounce::hygiene::apply_hygiene;
+use prebounce::hygiene::analyse;
 
 const TYPES: [RecordType; 5] = [
     RecordType::MX,
@@ -114,7 +114,8 @@ fuzz_target!(|data: &[u8]| {
 
     let domain = name_text(&qname);
     let resolver = Resolver::new(Canned(msg), 8);
-    let evidence = runtime().block_on(resolver.gather(&domain));
+    let mut evidence = runtime().block_on(resolver.gather(&domain));
+    evidence.typos = analyse(&evidence);
     if evidence.mx.status == QueryStatus::Answer {
         assert!(
             !evidence.mx.records.is_empty(),
@@ -122,7 +123,7 @@ fuzz_target!(|data: &[u8]| {
         );
     }
     let policy = Policy::default();
-    let verdict = apply_hygiene(&evidence, judge(&evidence, &policy), &policy);
+    let verdict = judge(&evidence, &policy);
     if matches!(code, ResponseCode::ServFail | ResponseCode::Refused) {
         assert!(evidence.mx.status.is_temporary());
         assert_ne!(
