@@ -118,8 +118,9 @@ def main():
         wall = time.time() - t0
         if p.returncode:
             sys.exit(p.stderr)
-        m = re.search(r"probe: (\d+) addresses probed on port \d+, (\d+) answered, (\d+) failed, ([\d.]+) s probing", p.stderr)
-        probed, answered, failed, span = int(m.group(1)), int(m.group(2)), int(m.group(3)), float(m.group(4))
+        m = re.search(r"probe: ([\d,]+) addresses probed on port \d+,\s+([\d,]+) answered,\s+([\d,]+) failed,\s+([\d,.]+) s probing", p.stderr)
+        probed, answered, failed = (int(m.group(i).replace(",", "")) for i in (1, 2, 3))
+        span = float(m.group(4).replace(",", ""))
         ours = probed / span if span else float("inf")
         accepted_by_us = greeters.accepted
         base = asyncio.run(baseline(a.hosts, port, a.concurrency))

@@ -109,8 +109,8 @@ def timed(cmd, out=None):
 
 
 def dns_queries(summary):
-    m = re.search(r"dns: (\d+) queries", summary)
-    return int(m.group(1)) if m else 0
+    m = re.search(r"dns: ([\d,]+) queries", summary)
+    return int(m.group(1).replace(",", "")) if m else 0
 
 
 def check(resolver, addresses, engine, out_path, extra=(), db=None):
@@ -173,7 +173,7 @@ def history_ratio(resolver, addresses, work, a):
     print(f"history on (fresh store) vs --no-history, {a.addresses:,} addresses, {a.history_pairs} alternating pairs: "
           f"off median {med(off):.2f} s, on median {med(on):.2f} s = {med(on) / med(off):.2f} x; "
           f"{same:,} of {total:,} verdicts identical")
-    m = re.search(r"history: (\d+) domains decided from stored evidence", warm["summary"])
+    m = re.search(r"history: ([\d,]+) domains decided from stored evidence", warm["summary"])
     print(f"history on, second run over the warm store: {warm['wall']:.2f} s = {warm['wall'] / med(off):.2f} x --no-history, "
           f"{m.group(1) if m else '?'} domains decided from stored evidence, {warm['queries']:,} DNS queries")
 
@@ -264,7 +264,7 @@ def main():
         c = check(clean_addr, distinct, "bulk", os.path.join(work, "clean.csv"))
         l = check(lossy_addr, distinct, "bulk", os.path.join(work, "lossy.csv"))
         same, total = agreement(os.path.join(work, "clean.csv"), os.path.join(work, "lossy.csv"))
-        retrans = re.search(r"(\d+) retransmitted", l["summary"])
+        retrans = re.search(r"([\d,]+) retransmitted", l["summary"])
         print(f"5% UDP loss (lab server dropping replies), {a.domains:,} domains: clean {c['wall']:.2f} s, lossy {l['wall']:.2f} s "
               f"({l['wall'] / c['wall']:.2f} x), {retrans.group(1) if retrans else '?'} retransmissions, "
               f"{same:,} of {total:,} verdicts identical")

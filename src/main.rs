@@ -74,6 +74,10 @@ fn main() -> ExitCode {
             eprintln!("prebounce: {e}");
             ExitCode::from(3)
         }
+        Err(e) if e.is::<cli::input::InputSuspect>() => {
+            eprintln!("prebounce: {e}");
+            ExitCode::from(cli::input::EXIT_INPUT_SUSPECT)
+        }
         // A closed pipe is a normal end, for every command and format.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {

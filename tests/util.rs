@@ -174,8 +174,20 @@ impl LabProcess {
         self.addr.to_string()
     }
 
-    /// Queries logged so far as `(transport, type, name)`.
+    /// Queries logged so far as `(transport, type, name)`. The log is read
+    /// by a thread from the lab's standard error: wait until it has been
+    /// still for 100 ms (at most 2 s), so a query answered just before is
+    /// in it.
     pub fn queries(&self) -> Vec<(String, String, String)> {
+        let mut seen = self.log.lock().unwrap().len();
+        for _ in 0..20 {
+            std::thread::sleep(Duration::from_millis(100));
+            let now = self.log.lock().unwrap().len();
+            if now == seen {
+                break;
+            }
+            seen = now;
+        }
         self.log
             .lock()
             .unwrap()

@@ -541,7 +541,7 @@ pub enum OutputFormat {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum InputFormat {
-    /// One address per line; blank lines and `#` comments skipped.
+    /// One address per line; blank lines and comments (`# ...`) skipped.
     Text,
     /// CSV with a header row.
     Csv,
@@ -549,20 +549,45 @@ pub enum InputFormat {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Input files; none or `-` reads standard input. A `.csv` suffix means CSV.
+    /// Input files; none or `-` reads standard input. Text or CSV is
+    /// sniffed from the content, whatever the name.
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
 
-    /// Input format [default: csv for *.csv files, else text].
+    // Input: how the files are read (src/cli/input.rs).
+    /// Input format [default: sniffed: CSV when a delimiter splits the lines
+    /// alike, or a .csv/.tsv name; else text, one address per line].
     #[arg(long, value_enum)]
     pub input_format: Option<InputFormat>,
 
-    /// The CSV column holding the address [default: the first header named
-    /// email, e-mail or address, else the first column].
+    /// The CSV column holding the address, by header [default: a known
+    /// email header (Email, Email Address, E-mail 1 - Value...), else the
+    /// column whose values are addresses].
     #[arg(long, value_name = "NAME")]
     pub column: Option<String>,
 
-    /// Output format [default: table on a terminal, else csv].
+    /// The CSV delimiter: `,` `;` `tab` `|` or another character
+    /// [default: sniffed].
+    #[arg(long, value_name = "CHAR", value_parser = parse_delimiter)]
+    pub delimiter: Option<u8>,
+
+    /// The CSV input has no header row (columns are named column1,
+    /// column2...).
+    #[arg(long)]
+    pub no_header: bool,
+
+    /// After a quote that is never closed, read the rest of the file line
+    /// by line (quotes taken literally) instead of stopping with an error.
+    #[arg(long)]
+    pub lenient: bool,
+
+    /// Take the address out of `Name <a@b.example>` and
+    /// `mailto:a@b.example` forms.
+    #[arg(long)]
+    pub extract: bool,
+
+    /// Output format [default: by -o's extension (.csv; .jsonl or .ndjson;
+    /// .json; .txt for the table), else table on a terminal, else csv].
     #[arg(long, short = 'f', value_enum)]
     pub format: Option<OutputFormat>,
 
@@ -584,6 +609,11 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE.html")]
     pub report: Option<PathBuf>,
 
+    /// Also write the end-of-run summary as JSON to this file (written
+    /// with --quiet too, and when interrupted).
+    #[arg(long, value_name = "FILE")]
+    pub summary_json: Option<PathBuf>,
+
     #[command(flatten)]
     pub dns: DnsArgs,
 
@@ -592,6 +622,19 @@ pub struct CheckArgs {
 
     #[command(flatten)]
     pub history: HistoryArgs,
+}
+
+/// A CSV delimiter: one ASCII character, or `tab`.
+fn parse_delimiter(s: &str) -> Result<u8, String> {
+    match s {
+        "tab" | "\\t" | "\t" => Ok(b'\t'),
+        s if s.len() == 1 && s.is_ascii() && !matches!(s, "\"" | "\n" | "\r") => {
+            Ok(s.as_bytes()[0])
+        }
+        _ => Err(format!(
+            "'{s}' is not a delimiter: give one character (, ; | or tab)"
+        )),
+    }
 }
 
 /// `domain --format` and `history --format` (`text` is the old name of

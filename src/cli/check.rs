@@ -5,22 +5,22 @@
 //! (a bounded window) and hands them to a writer thread. Memory grows with
 //! distinct domains and the window, never with the input's length.
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use prebounce::{DomainReport, PendingReport};
-use prebounce_core::verdict::{Action, Reason, Verdict};
+use prebounce_core::verdict::{Reason, Verdict};
 use tokio::sync::mpsc;
 
 use super::args::{CheckArgs, OutputFormat};
 use super::config::{dns_setup, history_setup, GuardTripped, UsageError};
-use super::input::{pick_column, Inputs, Row};
+use super::input::{format_for_output, pick_column, InputReport, Inputs, Row};
 use super::output::{Outcome, Writer};
+use super::progress::{input_size, row_bytes, Progress};
 use super::report::ReportData;
+use super::summary::{Counts, Summary};
 
 /// Rows waiting in order for their domain's verdict.
 const WINDOW: usize = 65_536;
@@ -36,9 +36,7 @@ fn syntax_verdict(row: &Row, e: &prebounce_core::address::SyntaxError) -> Verdic
 /// Counts for the summary.
 #[derive(Default)]
 struct Tally {
-    rows: u64,
-    actions: BTreeMap<Action, u64>,
-    reasons: BTreeMap<Reason, u64>,
+    counts: Counts,
     /// Counts by source, for the summary and the HTML report.
     by_source: Option<ReportData>,
 }
@@ -62,8 +60,39 @@ enum Done {
     Closed,
 }
 
+/// SIGINT, caught from the start of a run: from then on it stops the run
+/// cleanly (see [`run`]) instead of killing the process.
+struct Interrupt(Option<tokio::signal::unix::Signal>);
+
+impl Interrupt {
+    fn catch() -> Interrupt {
+        use tokio::signal::unix::{signal, SignalKind};
+        Interrupt(signal(SignalKind::interrupt()).ok())
+    }
+
+    /// Waits for the next SIGINT (forever when it could not be caught).
+    async fn recv(&mut self) {
+        if let Some(s) = &mut self.0 {
+            if s.recv().await.is_some() {
+                return;
+            }
+        }
+        std::future::pending().await
+    }
+}
+
+/// The exit code of a run stopped by SIGINT (128 + 2, as shells report a
+/// process killed by it).
+const EXIT_INTERRUPTED: i32 = 130;
+
+/// Runs `prebounce check`. On SIGINT, every row decided before the first
+/// undecided one is written (in order, whole), the history observed so far
+/// is recorded, a partial summary says the run was interrupted, and the
+/// process exits with [`EXIT_INTERRUPTED`]; a second SIGINT exits at once.
 pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
-    let inputs = Inputs::open(&args.files, args.input_format, args.column.as_deref())?;
+    let mut interrupt = Interrupt::catch();
+    let inputs = Inputs::open(&args)?;
+    let input_report = InputReport::new(&inputs);
     let header = inputs.header.clone();
     let source_index = match (&args.source_column, &header) {
         (None, _) => None,
@@ -87,7 +116,8 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     let _ = checker.check_resolver(true).await;
 
     let to_terminal = args.output.is_none() && io::stdout().is_terminal();
-    let format = args.format.unwrap_or(if to_terminal {
+    let by_name = args.output.as_deref().and_then(format_for_output);
+    let format = args.format.or(by_name).unwrap_or(if to_terminal {
         OutputFormat::Table
     } else {
         OutputFormat::Csv
@@ -99,6 +129,21 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         ),
         None => Box::new(io::stdout()),
     };
+    let progress = Progress::new(
+        !args.quiet && io::stderr().is_terminal(),
+        input_size(&args.files),
+    );
+    let sink = progress.output(sink, to_terminal);
+    // Created now, so that a path we cannot write stops the run before it
+    // starts; written at the end.
+    let summary_file = match &args.summary_json {
+        Some(path) => Some((
+            path,
+            File::create(path)
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?,
+        )),
+        None => None,
+    };
     let mut writer = Writer::new(
         format,
         BufWriter::with_capacity(256 * 1024, sink),
@@ -108,7 +153,6 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     )?;
 
     let started = Instant::now();
-    let written = Arc::new(AtomicU64::new(0));
 
     // Reader thread -> dispatcher, in batches of rows.
     let (row_tx, mut row_rx) = mpsc::channel::<anyhow::Result<Vec<Row>>>(8);
@@ -196,12 +240,13 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
 
     // Writer thread.
     let (out_tx, out_rx) = std_mpsc::sync_channel::<Vec<Judged>>(16);
-    let counter = written.clone();
+    let counter = progress.clone();
     let writer_thread = std::thread::spawn(move || -> io::Result<Done> {
         let mut tally = Tally {
             by_source: by_source.then(ReportData::default),
             ..Tally::default()
         };
+        let mut last_line = 0;
         for Judged {
             row,
             verdict,
@@ -234,10 +279,8 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
                 Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(Done::Closed),
                 Err(e) => return Err(e),
             }
-            tally.rows += 1;
-            *tally.actions.entry(verdict.action()).or_default() += 1;
-            *tally.reasons.entry(verdict.reason).or_default() += 1;
-            counter.fetch_add(1, Ordering::Relaxed);
+            tally.counts.add(verdict.action(), verdict.reason);
+            counter.row(row_bytes(&row, &mut last_line));
         }
         match writer.flush() {
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(Done::Closed),
@@ -246,26 +289,22 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         }
     });
 
-    let progress = (!args.quiet && io::stderr().is_terminal()).then(|| {
-        let written = written.clone();
-        let checker = checker.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(250));
-            loop {
-                tick.tick().await;
-                let rows = written.load(Ordering::Relaxed);
-                let secs = started.elapsed().as_secs_f64().max(0.001);
-                eprint!(
-                    "\r\x1b[K{rows} rows, {} domains, {:.0} rows/s",
-                    checker.domains_seen(),
-                    rows as f64 / secs
-                );
-            }
-        })
-    });
+    let ticker = progress.spawn_ticker(checker.clone(), started);
 
     let mut failure = None;
-    'rows: while let Some(item) = win_rx.recv().await {
+    let mut interrupted = false;
+    'rows: loop {
+        let item = tokio::select! {
+            biased;
+            () = interrupt.recv() => {
+                interrupted = true;
+                break 'rows;
+            }
+            item = win_rx.recv() => match item {
+                Some(item) => item,
+                None => break 'rows,
+            },
+        };
         let steps = match item {
             Ok(steps) => steps,
             Err(e) => {
@@ -282,7 +321,16 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
                     report: None,
                 },
                 Step::Wait(pending) => {
-                    let report = pending.wait().await;
+                    let report = tokio::select! {
+                        biased;
+                        () = interrupt.recv() => None,
+                        report = pending.wait() => Some(report),
+                    };
+                    let Some(report) = report else {
+                        // The rows before this one are written; none after.
+                        interrupted = true;
+                        break;
+                    };
                     Judged {
                         row,
                         verdict: report.verdict.clone(),
@@ -294,9 +342,21 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         if out_tx.send(out).is_err() {
             break 'rows; // the writer stopped: its result says why
         }
+        if interrupted {
+            break 'rows;
+        }
         if checker.guard_tripped() {
             break 'rows; // the resolver looks broken: stop here
         }
+    }
+    if interrupted {
+        // Finishing takes a moment (the output, the history); a second
+        // SIGINT does not wait for it.
+        tokio::spawn(async move {
+            interrupt.recv().await;
+            eprintln!("\nprebounce: interrupted again: exiting now");
+            std::process::exit(EXIT_INTERRUPTED);
+        });
     }
     drop(out_tx);
     drop(win_rx);
@@ -305,11 +365,15 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         .map_err(|_| anyhow::anyhow!("the output thread panicked"))?;
     dispatcher.abort();
     read_ahead.abort();
-    let _ = reader.join();
-    if let Some(p) = progress {
-        p.abort();
-        eprint!("\r\x1b[K");
+    if !interrupted {
+        // (When interrupted, the reader may be waiting on a terminal or a
+        // pipe that never ends: it is left to the process's end.)
+        let _ = reader.join();
     }
+    if let Some(t) = ticker {
+        t.abort();
+    }
+    progress.clear();
     let done = done.map_err(|e| anyhow::anyhow!("cannot write the output: {e}"))?;
     if let Some(e) = failure {
         return Err(e);
@@ -321,142 +385,63 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     match checker.finish_history() {
         Ok(()) => {}
         Err(e @ prebounce::HistoryError::Guard(_)) => {
-            return Err(GuardTripped(format!("stopped after {} rows: {e}", tally.rows)).into());
+            return Err(
+                GuardTripped(format!("stopped after {} rows: {e}", tally.counts.rows)).into(),
+            );
         }
         Err(e) => return Err(anyhow::anyhow!("{e}")),
     }
     if let (Some(path), Some(data)) = (&args.report, &tally.by_source) {
-        let generated = prebounce_core::history::format_rfc3339(
-            prebounce::Clock::from_env().map(|c| c.now()).unwrap_or(0),
-        );
-        let title = format!(
-            "prebounce report: {}",
-            args.files
-                .iter()
-                .map(|f| f.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        std::fs::write(path, super::report::html(data, &title, &generated))
+        let settings = super::report::RunSettings::new(&args, &setup);
+        std::fs::write(path, super::report::html(data, &settings))
             .map_err(|e| anyhow::anyhow!("cannot write the report {}: {e}", path.display()))?;
     }
     let blocked = match checker.prober() {
         Some(p) => p.blocked().await,
         None => None,
     };
+    let summary = Summary::collect(
+        &tally.counts,
+        started.elapsed(),
+        &setup,
+        blocked,
+        interrupted,
+    );
+    if let Some((path, mut file)) = summary_file {
+        file.write_all(summary.json().as_bytes())
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    }
     if !args.quiet {
-        eprint!("{}", summary(&tally, started.elapsed(), &setup, blocked));
+        eprint!("{}", summary.text());
         if let (Some(_), Some(data)) = (&args.source_column, &tally.by_source) {
             eprint!("{}", data.summary());
         }
-    } else if let Some(why) = blocked {
-        eprintln!("prebounce: outbound port 25 seems blocked here: {why}; probing stopped");
+    } else {
+        if let Some(why) = summary.probe.as_ref().and_then(|p| p.blocked.as_ref()) {
+            eprintln!("prebounce: outbound port 25 seems blocked here: {why}; probing stopped");
+        }
+        if interrupted {
+            eprintln!(
+                "prebounce: interrupted (SIGINT) after {} rows; the rest of the input was not checked",
+                summary.rows
+            );
+        }
+    }
+    let input_verdict = input_report.finish(
+        tally.counts.rows,
+        tally.counts.of_reason(Reason::AddressInvalid),
+    );
+    if interrupted {
+        // Everything is written: the rows, the history, the summary.
+        std::process::exit(EXIT_INTERRUPTED);
     }
     if let Some(why) = checker.resolver_unhealthy() {
         return Err(super::config::unhealthy_error(&why).into());
     }
+    input_verdict?;
     // The process ends now: freeing every domain's evidence one by one
     // would only cost time (a sixth of a run's CPU in profiles).
     std::mem::forget(setup);
     std::mem::forget(checker);
     Ok(())
-}
-
-fn summary(
-    t: &Tally,
-    elapsed: Duration,
-    setup: &super::config::DnsSetup,
-    probe_blocked: Option<String>,
-) -> String {
-    let secs = elapsed.as_secs_f64().max(1e-6);
-    let domains = setup.checker.domains_seen();
-    let stats = setup.checker.resolver().stats();
-    let mut s = format!(
-        "prebounce: {} rows, {} distinct domains, {:.2} s ({:.0} rows/s, {:.0} domains/s)\n",
-        t.rows,
-        domains,
-        secs,
-        t.rows as f64 / secs,
-        domains as f64 / secs
-    );
-    for action in Action::ALL {
-        let n = t.actions.get(&action).copied().unwrap_or(0);
-        let reasons: Vec<String> = t
-            .reasons
-            .iter()
-            .filter(|(r, _)| r.action() == action)
-            .map(|(r, n)| format!("{r} {n}"))
-            .collect();
-        s.push_str(&format!(
-            "  {:<9}{:>8}  {}\n",
-            action.as_str(),
-            n,
-            reasons.join(", ")
-        ));
-    }
-    if let (Some(reuse), Some(location)) = (
-        setup.checker.history_reuse(),
-        setup.checker.history_location(),
-    ) {
-        let oldest = match reuse.oldest {
-            Some(at) => format!(
-                " (oldest observed {})",
-                prebounce_core::history::format_rfc3339(at)
-            ),
-            None => String::new(),
-        };
-        s.push_str(&format!(
-            "  history: {} domains decided from stored evidence{oldest}, {} resolved now; store {location}\n",
-            reuse.reused,
-            (domains as u64).saturating_sub(reuse.reused),
-        ));
-    } else {
-        s.push_str("  history: off\n");
-    }
-    match (setup.checker.health_checks(), setup.checker.resolver_unhealthy()) {
-        (None, _) => s.push_str("  health: resolver health check off (--dns-canary none, or an offline --zone run)\n"),
-        (Some(n), None) => s.push_str(&format!("  health: resolver healthy ({n} check(s): a canary resolved, a made-up name was NXDOMAIN)\n")),
-        (Some(_), Some(why)) => s.push_str(&format!("  health: RESOLVER UNHEALTHY: {why}\n")),
-    }
-    let uncounted = setup.checker.uncounted();
-    if uncounted > 0 {
-        s.push_str(&format!(
-            "  outage guard: {uncounted} temporary failures recorded as not counting toward dead_domain (more than half of their window of domains failed)\n"
-        ));
-    }
-    let outage = setup.checker.outage();
-    if outage.is_outage() {
-        s.push_str(&format!(
-            "  outage guard: {} of {} domains failed temporarily, an outage on our side: those failures do not count toward dead_domain\n",
-            outage.temporary, outage.decided
-        ));
-    }
-    let t = stats.transport;
-    s.push_str(&format!(
-        "  dns: {} queries, {} host lookups answered from the run's cache; {} datagrams sent, {} retransmitted, {} over TCP; {}; {}\n",
-        stats.queries,
-        stats.cache_hits,
-        t.sent,
-        t.retransmits,
-        t.tcp,
-        t.defences(),
-        setup.describe()
-    ));
-    if let Some(prober) = setup.checker.prober() {
-        let p = prober.stats();
-        s.push_str(&format!(
-            "  probe: {} addresses probed on port {}, {} answered, {} failed, {:.2} s probing\n",
-            p.probed,
-            prober.config().port,
-            p.answered,
-            p.failed,
-            p.span_ms as f64 / 1000.0
-        ));
-    }
-    if let Some(why) = probe_blocked {
-        s.push_str(&format!(
-            "  probe: OUTBOUND PORT 25 SEEMS BLOCKED HERE: {why}. Probing stopped; rows keep their DNS verdict (warning probe_unavailable)\n"
-        ));
-    }
-    s
 }

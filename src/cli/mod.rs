@@ -8,6 +8,8 @@ pub mod domain;
 pub mod input;
 pub mod lab;
 pub mod output;
+pub mod progress;
 pub mod recheck;
 pub mod records;
 pub mod report;
+pub mod summary;

@@ -516,6 +516,12 @@ impl<W: Write> Writer<W> {
                     for f in &fields[7..] {
                         w.write_field(f)?;
                     }
+                    // A ragged row's extra fields follow ours: never dropped.
+                    if let (false, Some(cols), Some(h)) = (domains, &o.row.columns, &self.header) {
+                        for extra in cols.iter().skip(h.len()) {
+                            w.write_field(extra)?;
+                        }
+                    }
                     w.write_record(None::<&[u8]>)
                 };
                 row().map_err(csv_io)
@@ -546,6 +552,11 @@ impl<W: Write> Writer<W> {
                         .collect();
                     out.write_all(b",\"columns\":")?;
                     serde_json::to_writer(&mut *out, &columns)?;
+                    // A ragged row's fields beyond the header.
+                    if values.len() > names.len() {
+                        out.write_all(b",\"extra_fields\":")?;
+                        serde_json::to_writer(&mut *out, &values[names.len()..])?;
+                    }
                 }
                 out.write_all(if json { b"}" } else { b"}\n" })
             }

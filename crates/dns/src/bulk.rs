@@ -467,9 +467,13 @@ enum Action {
 }
 
 async fn receive(shared: Arc<Shared>, port: Arc<Port>) {
-    let mut buf = vec![0u8; MAX_DATAGRAM];
+    // Room for the largest datagram, never zeroed: a socket reads a few
+    // hundred bytes per reply, and over a run the pool opens thousands of
+    // sockets (zeroing 64 KiB for each cost a tenth of the CPU).
+    let mut buf: Vec<u8> = Vec::with_capacity(MAX_DATAGRAM);
     loop {
-        let Ok((n, from)) = port.socket.recv_from(&mut buf).await else {
+        buf.clear();
+        let Ok((n, from)) = port.socket.recv_buf_from(&mut buf).await else {
             continue;
         };
         let action = handle_reply(&shared, port.serial, &buf[..n], from);
