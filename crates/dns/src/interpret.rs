@@ -64,6 +64,18 @@ pub fn interpret(qname: &Name, qtype: RecordType, reply: &Reply) -> Interpretati
     let mut records = Vec::new();
     loop {
         let owned = |r: &&hickory_proto::rr::Record| r.name.eq_ignore_root(&current);
+        // hickory decodes a record with an empty RDATA as `Update0` (RFC
+        // 2136 uses those in updates) and leaves it to the caller: in an
+        // answer, where an MX, an address or an alias must be, it is a
+        // malformed reply, not an answer without data.
+        if msg.answers.iter().filter(owned).any(|r| {
+            matches!(r.data, RData::Update0(_))
+                && (r.record_type() == qtype || r.record_type() == RecordType::CNAME)
+        }) {
+            let mut i = Interpretation::status(QueryStatus::Malformed, rcode);
+            i.cname = cname;
+            return i;
+        }
         records.extend(
             msg.answers
                 .iter()
@@ -290,6 +302,55 @@ mod tests {
         assert_eq!(out_of_zone.chase, Some(n("other.zone.")));
     }
 
+    /// Found by the `reply` fuzz target: an MX record with an empty RDATA
+    /// was read as an answer without any MX, which the rules cannot judge
+    /// (they panicked). It is a malformed reply: temporary.
+    #[test]
+    fn empty_rdata_is_malformed() {
+        let wire = [
+            0x12, 0x34, 0x2b, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, // header: 1 question, 1 answer
+            1, b'e', 4, b't', b'e', b's', b't', 0, 0, 0x74, 0, 1, // e.test. type 116 IN
+            0xc0, 0x0c, 0, 15, 0, 1, 0, 0, 2, 0, 0, 0, // e.test. MX IN ttl 512, RDLENGTH 0
+            0x0c, 0x01, 0, 0, 0x3c, 0, 4, 0, 0x0a, 0xc0, 0x0c, // trailing bytes
+        ];
+        let msg = Message::from_vec(&wire).unwrap();
+        assert!(matches!(
+            msg.answers[0].data,
+            RData::Update0(RecordType::MX)
+        ));
+        let read = interpret(
+            &n("e.test."),
+            RecordType::MX,
+            &Reply::Message(Box::new(msg)),
+        );
+        assert_eq!(read.status, QueryStatus::Malformed);
+        assert!(read.records.is_empty());
+
+        let empty = |t: RecordType| Record::update0(n("d.test."), 60, t);
+        for (answers, qtype) in [
+            (vec![empty(RecordType::MX)], RecordType::MX),
+            (
+                vec![mx("d.test.", "mx.d.test."), empty(RecordType::MX)],
+                RecordType::MX,
+            ),
+            (vec![empty(RecordType::A)], RecordType::A),
+            (vec![empty(RecordType::CNAME)], RecordType::MX),
+        ] {
+            let r = reply(ResponseCode::NoError, answers, vec![soa()]);
+            assert_eq!(
+                interpret(&n("d.test."), qtype, &r).status,
+                QueryStatus::Malformed
+            );
+        }
+        // An empty record of another type, or of another owner, is not ours.
+        let r = reply(
+            ResponseCode::NoError,
+            vec![empty(RecordType::TXT), mx("d.test.", "mx.d.test.")],
+            vec![],
+        );
+        assert_eq!(status(&r), QueryStatus::Answer);
+    }
+
     #[test]
     fn cname_loops_fail_temporarily() {
         let looped = interpret(
@@ -323,9 +384,12 @@ mod props {
     }
 
     fn record() -> impl Strategy<Value = Record> {
-        (0..NAMES.len(), 0..NAMES.len(), 0u8..5).prop_map(|(owner, target, kind)| {
+        (0..NAMES.len(), 0..NAMES.len(), 0u8..7).prop_map(|(owner, target, kind)| {
             let (owner, target) = (n(NAMES[owner]), n(NAMES[target]));
             let data = match kind {
+                // An empty RDATA, as hickory decodes it.
+                5 => RData::Update0(RecordType::MX),
+                6 => RData::Update0(RecordType::CNAME),
                 0 => RData::MX(MX::new(10, target)),
                 1 => RData::CNAME(CNAME(target)),
                 2 => RData::A(A::new(192, 0, 2, 1)),
@@ -356,14 +420,16 @@ mod props {
             prop_assert_eq!(read.rcode, Some(u16::from(code)));
             match code {
                 ResponseCode::NoError => prop_assert_ne!(read.status, QueryStatus::NxDomain),
+                // A CNAME loop, or an empty RDATA on the way: temporary.
                 ResponseCode::NXDomain => prop_assert!(matches!(
                     read.status,
-                    QueryStatus::NxDomain | QueryStatus::ServFail
+                    QueryStatus::NxDomain | QueryStatus::ServFail | QueryStatus::Malformed
                 )),
                 _ => prop_assert!(read.status.is_temporary(), "{:?} read as {:?}", code, read.status),
             }
             prop_assert_eq!(read.status == QueryStatus::Answer, !read.records.is_empty());
             prop_assert!(read.records.iter().all(|r| r.record_type() == qtype));
+            prop_assert!(!read.records.iter().any(|r| matches!(r, RData::Update0(_))));
             prop_assert!(read.cname.len() <= MAX_CNAME_CHAIN);
         }
     }

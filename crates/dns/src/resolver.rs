@@ -200,15 +200,21 @@ impl Resolver {
             .collect();
         records.sort_by(|a, b| (a.preference, &a.exchange).cmp(&(b.preference, &b.exchange)));
         records.dedup();
+        // The rules judge an answer by its MX records: one without any
+        // (data that did not decode as MX) is a malformed reply.
+        let status = match mx.status {
+            QueryStatus::Answer if records.is_empty() => QueryStatus::Malformed,
+            s => s,
+        };
         let mx_lookup = Lookup {
-            status: mx.status,
+            status,
             records: records.clone(),
             cname: mx.cname.iter().map(name_text).collect(),
         };
 
         let mut implicit = None;
         let mut targets = Vec::new();
-        match mx.status {
+        match status {
             QueryStatus::NoData => implicit = Some(self.host(&name).await),
             QueryStatus::Answer => {
                 let hosts = join_all(records.iter().map(|r| async move {
@@ -239,17 +245,74 @@ impl Resolver {
 }
 
 fn addr_lookup(i: &Interpretation) -> Lookup<IpAddr> {
+    let records: Vec<IpAddr> = i
+        .records
+        .iter()
+        .filter_map(|r| match r {
+            RData::A(a) => Some(IpAddr::V4(a.0)),
+            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+            _ => None,
+        })
+        .collect();
     Lookup {
-        status: i.status,
-        records: i
-            .records
-            .iter()
-            .filter_map(|r| match r {
-                RData::A(a) => Some(IpAddr::V4(a.0)),
-                RData::AAAA(a) => Some(IpAddr::V6(a.0)),
-                _ => None,
-            })
-            .collect(),
+        // An answer is judged by its addresses: one without any is malformed.
+        status: match i.status {
+            QueryStatus::Answer if records.is_empty() => QueryStatus::Malformed,
+            s => s,
+        },
+        records,
         cname: i.cname.iter().map(name_text).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::{Reply, ReplyFuture};
+    use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
+    use hickory_proto::rr::rdata::MX;
+    use hickory_proto::rr::Record;
+    use prebounce_core::rules::{judge, Policy};
+    use prebounce_core::verdict::Action;
+
+    /// Answers every question with the same message.
+    struct Canned(Message);
+
+    impl Transport for Canned {
+        fn query<'a>(&'a self, _: &'a Name, _: RecordType) -> ReplyFuture<'a> {
+            let reply = Reply::Message(Box::new(self.0.clone()));
+            Box::pin(async move { reply })
+        }
+
+        fn stats(&self) -> TransportStats {
+            TransportStats::default()
+        }
+    }
+
+    fn n(s: &str) -> Name {
+        Name::from_ascii(s).unwrap()
+    }
+
+    /// Found by the `reply` fuzz target: an MX (or address) record with an
+    /// empty RDATA made the evidence an answer without records, and the
+    /// rules panicked on it. Now it is malformed: retry.
+    #[tokio::test]
+    async fn empty_records_are_malformed_not_a_panic() {
+        for (owner, rtype) in [("d.test.", RecordType::MX), ("mx.d.test.", RecordType::A)] {
+            let mut m = Message::new(1, MessageType::Response, OpCode::Query);
+            m.metadata.response_code = ResponseCode::NoError;
+            m.answers = vec![
+                Record::from_rdata(n("d.test."), 60, RData::MX(MX::new(10, n("mx.d.test.")))),
+                Record::update0(n(owner), 60, rtype),
+            ];
+            let resolver = Resolver::new(Canned(m), 4);
+            let ev = resolver.gather("d.test").await;
+            let verdict = judge(&ev, &Policy::default());
+            assert_eq!(
+                verdict.action(),
+                Action::Retry,
+                "{owner} {rtype}: {verdict:?}"
+            );
+        }
     }
 }
