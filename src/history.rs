@@ -246,8 +246,12 @@ fn write_loop(
     let mut batch = Vec::with_capacity(BATCH);
     while let Ok(first) = rx.recv() {
         batch.extend(first.iter().map(observation));
+        // Few, large transactions: each commit costs a WAL frame write and
+        // a walk of the page cache. Wait a little for more to arrive.
+        let until = std::time::Instant::now() + Duration::from_millis(50);
         while batch.len() < BATCH {
-            match rx.try_recv() {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
                 Ok(more) => batch.extend(more.iter().map(observation)),
                 Err(_) => break,
             }

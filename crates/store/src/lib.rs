@@ -354,11 +354,11 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| err(path, "cannot set synchronous", e))?;
         // Runs write a domain per observation in random key order: a page
-        // cache of 64 MiB and memory-mapped reads keep the B-trees in memory.
+        // cache of 32 MiB and memory-mapped reads keep the B-trees in memory.
         // Checkpoints every 64 MiB of WAL rather than every 4 MiB: a run
         // writes in long batches, and each checkpoint copies pages again.
         for (pragma, value) in [
-            ("cache_size", "-65536"),
+            ("cache_size", "-32768"),
             ("mmap_size", "268435456"),
             ("wal_autocheckpoint", "16384"),
         ] {
