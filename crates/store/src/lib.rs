@@ -532,7 +532,8 @@ fn step(v: i64) -> &'static str {
         }
         // Evidence: each observation keeps what it was judged on; the
         // domain row points at its newest observation and keeps the
-        // readings since the last success. Observations of schema 1 keep
+        // readings since the last success. The retry schedule's index only
+        // holds domains in retry (every run rewrites every domain's row). Observations of schema 1 keep
         // no evidence (NULL): readable in timelines, never reused.
         2 => {
             "ALTER TABLE observations DROP COLUMN digest;
@@ -540,6 +541,8 @@ fn step(v: i64) -> &'static str {
             ALTER TABLE observations ADD COLUMN counts INTEGER NOT NULL DEFAULT 1;
             ALTER TABLE domains ADD COLUMN latest_id INTEGER;
             ALTER TABLE domains ADD COLUMN streak TEXT NOT NULL DEFAULT '';
+            DROP INDEX domains_due;
+            CREATE INDEX domains_due ON domains (next_check) WHERE action = 'retry';
             UPDATE domains SET latest_id = (
                 SELECT id FROM observations o WHERE o.domain = domains.domain
                 ORDER BY at DESC, id DESC LIMIT 1);
