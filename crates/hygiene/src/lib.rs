@@ -251,12 +251,16 @@ pub fn analyse(ev: &DomainEvidence) -> TypoEvidence {
             meant: m.meant,
         })
         .collect();
+    // Only where a suggestion can be shown (the reasons of SUGGEST_FOR):
+    // NXDOMAIN, no MX, or MX hosts that all resolve to nothing. Not for a
+    // null MX, an explicit refusal of mail.
     let no_route = match ev.mx.status {
         QueryStatus::NxDomain | QueryStatus::NoData => true,
         QueryStatus::Answer => ev.targets.iter().all(|t| {
-            t.host
-                .as_ref()
-                .is_none_or(|h| h.addresses().next().is_none())
+            t.kind() == ExchangeKind::Host
+                && t.host
+                    .as_ref()
+                    .is_none_or(|h| h.addresses().next().is_none())
         }),
         _ => false,
     };
