@@ -7,6 +7,7 @@ Prints figures; asserts nothing.
 """
 import argparse
 import os
+import random
 import re
 import shutil
 import socket
@@ -113,10 +114,10 @@ def dns_queries(summary):
     return int(m.group(1).replace(",", "")) if m else 0
 
 
-def check(resolver, addresses, engine, out_path, extra=(), db=None):
+def check(resolver, addresses, engine, out_path, extra=(), db=None, fmt="csv"):
     history = ["--db", db] if db else ["--no-history"]
     cmd = [BIN, "check", "--resolver", resolver, "--dns-engine", engine, "--dns-canary", "none"] + history + [
-           "--format", "csv", "-o", out_path, addresses] + list(extra)
+           "--format", fmt, "-o", out_path, addresses] + list(extra)
     wall, rss, summary = timed(cmd)
     return {"wall": wall, "rss": rss, "queries": dns_queries(summary), "summary": summary}
 
@@ -159,6 +160,27 @@ print(len(lines), time.time() - t0, ok)
     return int(n) / float(secs)
 
 
+def per_row_and_memory(resolver, distinct, addresses, work, a):
+    """The full list against the distinct list with JSONL output (per-row
+    cost), and resident memory per distinct domain: a list of 1,000,000
+    distinct names that do not exist (NXDOMAIN from the root zone) against a
+    list of 100,000 of them (the difference cancels the fixed part)."""
+    d = check(resolver, distinct, "bulk", os.path.join(work, "distinct.jsonl"), fmt="jsonl")
+    f = check(resolver, addresses, "bulk", os.path.join(work, "full.jsonl"), fmt="jsonl")
+    print(f"JSONL output: {a.addresses:,} addresses {f['wall']:.2f} s, {a.domains:,} distinct domains {d['wall']:.2f} s "
+          f"= {f['wall'] / d['wall']:.2f} x (target at most 1.5 x)")
+    rss = {}
+    for n in (100_000, 1_000_000):
+        path = os.path.join(work, f"nx-{n}.txt")
+        with open(path, "w") as out:
+            for i in range(n):
+                out.write(f"a@nx{i}-{random.getrandbits(32):08x}.nosuchtld\n")
+        rss[n] = check(resolver, path, "bulk", "/dev/null")["rss"]
+    per = (rss[1_000_000] - rss[100_000]) * 1024 / 900_000
+    print(f"memory: 1,000,000 distinct NXDOMAIN domains peak RSS {rss[1_000_000] / 1024:.0f} MiB, 100,000: "
+          f"{rss[100_000] / 1024:.0f} MiB; {per:,.0f} bytes per distinct domain (target at most 300)")
+
+
 def history_ratio(resolver, addresses, work, a):
     """History on (the default; a fresh store each time) against --no-history,
     in alternating pairs on the same list, and a second run over a warm store."""
@@ -186,6 +208,8 @@ def main():
     ap.add_argument("--sample", type=int, default=3000, help="addresses given to email-validator")
     ap.add_argument("--history-pairs", type=int, default=3, help="history on/off pairs")
     ap.add_argument("--only-history", action="store_true", help="stop after the history figures")
+    ap.add_argument("--only-ratios", action="store_true",
+                    help="only the history, per-row (JSONL) and memory-per-domain figures")
     ap.add_argument("--python", default=sys.executable, help="a Python with email-validator")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="prebounce-bench.")
@@ -207,8 +231,10 @@ def main():
         print(f"== {a.domains:,} domains, {a.addresses:,} addresses; knot {knot_version} on {resolver}; "
               f"{os.cpu_count()} cores; everything below measured in this run")
 
-        if a.only_history:
+        if a.only_history or a.only_ratios:
             history_ratio(resolver, addresses, work, a)
+            if a.only_ratios:
+                per_row_and_memory(resolver, distinct, addresses, work, a)
             return
 
         p = subprocess.run(["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", os.path.join(data, "queries.txt"),
@@ -236,6 +262,7 @@ def main():
         print("".join("    " + l for l in rows["bulk"]["summary"].splitlines(True)))
 
         history_ratio(resolver, addresses, work, a)
+        per_row_and_memory(resolver, distinct, addresses, work, a)
 
         ev = email_validator_rate(a.python, port, addresses, a.sample)
         ours = a.addresses / rows["bulk"]["wall"]
