@@ -435,8 +435,8 @@ impl Checker {
         self.record(rec, domain, evidence, state, now).await
     }
 
-    /// Counts a fresh reading for the outage guard; a spike of temporary
-    /// failures or NXDOMAINs asks the health check again.
+    /// Counts a fresh reading of a run without history; a spike of
+    /// temporary failures or NXDOMAINs asks the health check again.
     fn observe(&self, reading: prebounce_core::verdict::Reason) {
         let health = &self.inner.health;
         if health.observe(reading) && health.enabled() {
@@ -541,7 +541,9 @@ impl Checker {
             now,
         );
         if let Some(reading) = decision.reading {
-            self.observe(reading);
+            // Counted for the summary; with history, spikes are watched by
+            // the recorder's windows below, which hold the failures back.
+            self.inner.health.observe(reading);
         }
         // A domain is never declared dead on the word of a resolver that
         // fails its health check now.
