@@ -166,32 +166,7 @@ impl Summary {
         let secs = elapsed.as_secs_f64().max(1e-6);
         let domains = checker.domains_seen() as u64;
         let total = counts.rows;
-        let mut actions = BTreeMap::new();
-        for action in Action::ALL {
-            let reasons: BTreeMap<&'static str, Share> = counts
-                .verdicts
-                .iter()
-                .filter(|((a, _), _)| *a == action)
-                .map(|((_, r), &n)| {
-                    (
-                        r.code(),
-                        Share {
-                            count: n,
-                            percent: percent(n, total),
-                        },
-                    )
-                })
-                .collect();
-            let count = reasons.values().map(|s| s.count).sum();
-            actions.insert(
-                action.as_str(),
-                ActionFacts {
-                    count,
-                    percent: percent(count, total),
-                    reasons,
-                },
-            );
-        }
+        let actions = action_facts(counts, total);
         let history = checker.history_reuse().map(|reuse| HistoryFacts {
             reused: reuse.reused,
             resolved: domains.saturating_sub(reuse.reused),
@@ -560,38 +535,44 @@ fn wrap(head: &str, text: &str, indent: usize) -> String {
     out
 }
 
+/// Rows per action, and per reason within it, with their shares of `total`.
+fn action_facts(counts: &Counts, total: u64) -> BTreeMap<&'static str, ActionFacts> {
+    let mut actions = BTreeMap::new();
+    for action in Action::ALL {
+        let reasons: BTreeMap<&'static str, Share> = counts
+            .verdicts
+            .iter()
+            .filter(|((a, _), _)| *a == action)
+            .map(|((_, r), &n)| {
+                (
+                    r.code(),
+                    Share {
+                        count: n,
+                        percent: percent(n, total),
+                    },
+                )
+            })
+            .collect();
+        let count = reasons.values().map(|s| s.count).sum();
+        actions.insert(
+            action.as_str(),
+            ActionFacts {
+                count,
+                percent: percent(count, total),
+                reasons,
+            },
+        );
+    }
+    actions
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use prebounce_core::verdict::REASONS;
 
     fn facts(rows: u64, counts: &Counts) -> Summary {
-        let mut actions = BTreeMap::new();
-        for action in Action::ALL {
-            let reasons: BTreeMap<&'static str, Share> = counts
-                .verdicts
-                .iter()
-                .filter(|((a, _), _)| *a == action)
-                .map(|((_, r), &n)| {
-                    (
-                        r.code(),
-                        Share {
-                            count: n,
-                            percent: percent(n, rows),
-                        },
-                    )
-                })
-                .collect();
-            let count = reasons.values().map(|s| s.count).sum();
-            actions.insert(
-                action.as_str(),
-                ActionFacts {
-                    count,
-                    percent: percent(count, rows),
-                    reasons,
-                },
-            );
-        }
+        let actions = action_facts(counts, rows);
         let big = 9_876_543_210_987;
         Summary {
             interrupted: true,
