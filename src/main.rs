@@ -17,6 +17,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Check(args) => cli::check::run(args).await,
         Command::Domain(args) => cli::domain::run(args).await,
         Command::Recheck(args) => cli::recheck::run(args).await,
+        Command::Audit(args) => cli::audit::run(args).await,
         Command::History(args) => cli::records::history(args),
         Command::Suppressions(args) => cli::records::suppressions(args),
         Command::Forget(args) => cli::records::forget(args),
@@ -77,6 +78,10 @@ fn main() -> ExitCode {
         Err(e) if e.is::<cli::input::InputSuspect>() => {
             eprintln!("prebounce: {e}");
             ExitCode::from(cli::input::EXIT_INPUT_SUSPECT)
+        }
+        Err(e) if e.is::<cli::audit::FindingsFound>() => {
+            eprintln!("prebounce: {e}");
+            ExitCode::from(cli::audit::EXIT_FINDINGS)
         }
         // A closed pipe is a normal end, for every command and format.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,

@@ -44,6 +44,7 @@ impl Cli {
             Command::Check(a) => (&a.dns, &a.probe),
             Command::Domain(a) => (&a.dns, &a.probe),
             Command::Recheck(a) => (&a.dns, &a.probe),
+            Command::Audit(a) => (&a.dns, &a.probe),
             _ => return Ok(()),
         };
         dns.validate()?;
@@ -109,6 +110,18 @@ Exit codes:
      health check (rows are written, as retry)
   4  most rows invalid: wrong column?";
 
+/// `audit --help`: the exit codes.
+const AUDIT_AFTER_HELP: &str = "\
+Exit codes:
+  0  completed, findings or not (unless --fail-on-findings)
+  1  fatal I/O error: a log that cannot be opened or read (a corrupt gzip
+     file), an output that cannot be written, a history database that is
+     corrupt, not prebounce's, or read-only
+  2  usage error: a bad flag or value
+  3  the history's sanity guard stopped the run, or the resolver failed its
+     health check (no finding is made from its answers)
+  5  --fail-on-findings, and there are findings (they are written first)";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Classify a list of addresses (text, one per line, or CSV).
@@ -131,6 +144,19 @@ pub enum Command {
     /// A summary line goes to standard error unless --quiet.
     #[command(after_help = RECHECK_AFTER_HELP)]
     Recheck(RecheckArgs),
+    /// Read MTA logs (Postfix, Exim, KumoMTA) and report mail the MTA sent,
+    /// kept retrying or bounced for domains prebounce finds dead.
+    ///
+    /// Every recipient domain in the logs gets its verdict (history first,
+    /// DNS otherwise, the flags of `check`). Findings, one per domain and
+    /// log status: `logged_delivered` (the log says sent, the domain cannot
+    /// receive mail: the mail went to the relay named), `deferred_dead`
+    /// (deferred, the domain is dead), `bounced_preventable` (bounced, the
+    /// domain is dead). `retry` verdicts never make a finding. Gzip files
+    /// and `-` (standard input) are read too; the format is detected per
+    /// file. A summary goes to standard error unless --quiet.
+    #[command(after_help = AUDIT_AFTER_HELP)]
+    Audit(AuditArgs),
     /// Show the observations of a domain, oldest first.
     History(HistoryCmdArgs),
     /// List the suppressed domains, with reason, status and since when.
@@ -225,6 +251,57 @@ pub struct RecheckArgs {
 
     #[command(flatten)]
     pub probe: ProbeArgs,
+}
+
+/// `audit --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    /// Aligned columns for reading.
+    Table,
+    /// One JSON object per finding, one per line.
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// MTA log files (plain or gzip); `-` reads standard input.
+    #[arg(value_name = "LOGFILE", required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// Output format [default: table on a terminal, else jsonl].
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<AuditFormat>,
+
+    /// Also write a self-contained HTML report.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
+
+    /// Exit with code 5 when there are findings.
+    #[arg(long)]
+    pub fail_on_findings: bool,
+
+    /// The year of syslog timestamps that have none (`Nov 30 04:08:44`)
+    /// [default: the latest year that puts a line at most a day after the
+    /// file's last modification; for standard input, now].
+    #[arg(long, value_name = "YEAR", value_parser = number_in(1970i32, 9999i32))]
+    pub year: Option<i32>,
+
+    /// Relays, senders and codes listed per finding, at most.
+    #[arg(long, value_name = "N", default_value = "10", value_parser = number_in(1usize, 1000usize))]
+    pub top: usize,
+
+    /// No summary on standard error.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub dns: DnsArgs,
+
+    #[command(flatten)]
+    pub probe: ProbeArgs,
+
+    #[command(flatten)]
+    pub history: HistoryArgs,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! The command-line face of prebounce: flags, input, output, commands.
 
 pub mod args;
+pub mod audit;
 pub mod check;
 pub mod config;
 pub mod docs;

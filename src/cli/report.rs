@@ -561,7 +561,7 @@ fn human(d: std::time::Duration) -> String {
     format!("{s}s")
 }
 
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -597,7 +597,7 @@ fn prose(text: &str) -> String {
 }
 
 /// A count with thousands separators.
-fn num(n: u64) -> String {
+pub(crate) fn num(n: u64) -> String {
     let s = n.to_string();
     let mut o = String::new();
     for (i, c) in s.chars().enumerate() {
@@ -749,7 +749,7 @@ fn stacked(id: &str, title: &str, rows: &Bars, kind: &str) -> String {
     h
 }
 
-const CSS: &str = r#"
+pub(crate) const CSS: &str = r#"
 *, *::before, *::after { box-sizing: border-box; }
 html { -webkit-text-size-adjust: 100%; }
 body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", sans-serif; margin: 0; color: #1f2328; background: #f6f7f9; }
