@@ -1,6 +1,7 @@
 //! End-to-end tests: the real binary against real DNS servers on loopback.
 
 mod addresses;
+mod audit;
 mod cli;
 mod conventions;
 mod engines;
