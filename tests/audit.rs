@@ -448,3 +448,31 @@ fn verdicts_come_from_history_first() {
     );
     assert_eq!(again["deferred_dead private.zz"]["reason"], "mx_unroutable");
 }
+
+/// Keep this in sync with the example in the README (Auditing MTA logs).
+#[test]
+fn the_readme_example_is_true() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let start = readme
+        .find("$ prebounce audit --zone tests/fixtures/mta/mta.zone")
+        .expect("the example");
+    let block = &readme[start..];
+    let block = &block[..block.find("```").unwrap()];
+    let shown: Vec<&str> = block.lines().skip(2).collect();
+    let out = run(
+        &[
+            "audit",
+            "--zone",
+            &path("mta.zone"),
+            "--year",
+            "2026",
+            "-f",
+            "table",
+            &path("postfix-real.log"),
+            &path("exim-main.log"),
+        ],
+        None,
+    );
+    let text = String::from_utf8(ok(&out).stdout.clone()).unwrap();
+    assert_eq!(text.lines().collect::<Vec<_>>(), shown);
+}
