@@ -120,6 +120,9 @@ pub enum Line {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     pub lines: u64,
+    /// Lines that were delivery outcomes.
+    pub delivery_lines: u64,
+    /// Deliveries (a KumoMTA record may name several recipients).
     pub deliveries: u64,
     pub mta_lines: u64,
     pub other_program: u64,
@@ -209,7 +212,10 @@ impl Reader {
         let line = text.trim_end_matches(['\r', '\n']);
         let kind = self.classify(line);
         match &kind {
-            Line::Deliveries(d) => self.stats.deliveries += d.len() as u64,
+            Line::Deliveries(d) => {
+                self.stats.delivery_lines += 1;
+                self.stats.deliveries += d.len() as u64;
+            }
             Line::Mta => self.stats.mta_lines += 1,
             Line::Other => self.stats.other_program += 1,
             Line::Blank => self.stats.blank += 1,
@@ -303,6 +309,9 @@ impl Reader {
         let Some((recipient, fields)) = rcpt.split_once('>') else {
             return Some(Line::Mta);
         };
+        if recipient.is_empty() {
+            return Some(Line::Mta);
+        }
         let mut relay = None;
         let mut dsn = None;
         let mut status = None;
@@ -463,6 +472,7 @@ impl Reader {
                 .collect(),
             _ => Vec::new(),
         };
+        let recipients: Vec<String> = recipients.into_iter().filter(|r| !r.is_empty()).collect();
         if recipients.is_empty() {
             return Some(Line::Mta);
         }

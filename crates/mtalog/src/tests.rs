@@ -265,3 +265,18 @@ fn arbitrary_bytes_never_panic() {
         let _ = r.feed(&line);
     }
 }
+
+#[test]
+fn an_empty_recipient_is_no_delivery() {
+    let mut r = reader();
+    assert_eq!(
+        r.feed(b"Nov 30 11:00:01 mx1 postfix/smtp[1]: ABCDE12345: to=<>, relay=none, dsn=5.1.3, status=bounced (bad address syntax)"),
+        Line::Mta
+    );
+    r.start_file(REF, None);
+    assert_eq!(
+        r.feed(br#"{"type":"Bounce","recipient":["",""]}"#),
+        Line::Mta
+    );
+    assert_eq!((r.stats().delivery_lines, r.stats().deliveries), (0, 0));
+}
