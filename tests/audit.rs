@@ -115,7 +115,7 @@ fn real_postfix_log_shows_mail_sent_to_dead_domains_through_the_relay() {
     assert_eq!(n["first_seen"], "2026-11-30T04:08:44Z");
     assert_eq!(n["last_seen"], "2026-11-30T04:08:44Z");
     assert_eq!(n["relays"][0]["name"], "127.0.0.1[127.0.0.1]:10925");
-    assert_eq!(n["relays"][0]["messages"], 2);
+    assert_eq!(n["relays"][0]["attempts"], 2);
     assert_eq!(n["senders"][0]["name"], "news@shop.zz", "joined from qmgr");
     assert_eq!(n["sender_domains"][0]["name"], "shop.zz");
     assert_eq!(n["formats"][0], "postfix");
@@ -127,6 +127,8 @@ fn real_postfix_log_shows_mail_sent_to_dead_domains_through_the_relay() {
     assert_eq!(d["log_lines"], 7);
     assert_eq!(d["retrying_for"], 15);
     assert_eq!(d["senders"][0]["name"], "alerts@ops.zz");
+    assert_eq!(d["senders"][0]["messages"], 1);
+    assert_eq!(d["relays"][0]["attempts"], 7, "every retry is an attempt");
     let b = &f["bounced_preventable gone.zz"];
     assert_eq!(b["dsns"][0]["name"], "5.1.1");
     assert!(b.get("retrying_for").is_none());
@@ -716,4 +718,43 @@ fn a_live_postfix_instance_logs_what_audit_reports() {
         "alerts@ops.zz"
     );
     assert_eq!(f["bounced_preventable gone.zz"]["dsns"][0]["name"], "5.1.1");
+}
+
+#[test]
+fn recipient_domains_are_normalized_like_check() {
+    let dir = Dir::new();
+    let log = dir.write(
+        "kumo.jsonl",
+        concat!(
+            r#"{"type":"Delivery","sender":"news@shop.zz","recipient":"a@Bücher.zz","timestamp":1796029201}"#,
+            "\n",
+            r#"{"type":"Delivery","sender":"news@shop.zz","recipient":"b@XN--BCHER-KVA.zz.","timestamp":1796029202}"#,
+            "\n",
+            r#"{"type":"Bounce","sender":"news@shop.zz","recipient":"c@-bad-.zz","timestamp":1796029203}"#,
+            "\n",
+            r#"{"type":"Delivery","sender":"news@shop.zz","recipient":"postmaster","timestamp":1796029204}"#,
+            "\n",
+        ),
+    );
+    let lab = lab();
+    let out = audit(&lab, &["-f", "jsonl", log.to_str().unwrap()], None);
+    let f = findings(&out);
+    assert_eq!(
+        f.keys().collect::<Vec<_>>(),
+        [
+            "bounced_preventable -bad-.zz",
+            "logged_delivered xn--bcher-kva.zz"
+        ]
+    );
+    assert_eq!(f["logged_delivered xn--bcher-kva.zz"]["messages"], 2);
+    assert_eq!(f["logged_delivered xn--bcher-kva.zz"]["reason"], "nxdomain");
+    assert_eq!(
+        f["bounced_preventable -bad-.zz"]["reason"],
+        "domain_invalid"
+    );
+    assert!(
+        stderr(&out).contains("1 to local recipients"),
+        "{}",
+        stderr(&out)
+    );
 }

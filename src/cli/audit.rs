@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use prebounce::DomainReport;
+use prebounce_core::address::normalize_domain;
 use prebounce_core::history::format_rfc3339;
 use prebounce_core::verdict::Action;
 use prebounce_mtalog::{Delivery, Format, Reader, Status};
@@ -175,7 +176,7 @@ impl Tally {
         }
         let n = u64::from(new_message);
         if let Some(r) = &d.relay {
-            self.relays.add(r, n);
+            self.relays.add(r, 1);
         }
         if let Some(s) = &d.sender {
             let shown = if s.is_empty() { "<>" } else { s.as_str() };
@@ -185,12 +186,13 @@ impl Tally {
                 .add(domain.as_deref().unwrap_or(shown), n);
         }
         if let Some(c) = &d.dsn {
-            self.dsns.add(c, n);
+            self.dsns.add(c, 1);
         }
         self.formats.insert(d.format);
     }
 }
 
+/// Messages by sender or sender domain.
 #[derive(Serialize)]
 struct Count {
     name: String,
@@ -201,6 +203,21 @@ fn counts(c: &Counter, top: usize) -> Vec<Count> {
     c.top(top)
         .into_iter()
         .map(|(name, messages)| Count { name, messages })
+        .collect()
+}
+
+/// Log lines (delivery attempts) by relay or logged code: a message
+/// deferred ten times through one relay is ten attempts.
+#[derive(Serialize)]
+struct Attempts {
+    name: String,
+    attempts: u64,
+}
+
+fn attempts(c: &Counter, top: usize) -> Vec<Attempts> {
+    c.top(top)
+        .into_iter()
+        .map(|(name, attempts)| Attempts { name, attempts })
         .collect()
 }
 
@@ -224,10 +241,13 @@ pub struct FindingJson {
     /// deferred_dead: seconds from the first deferral to the last.
     #[serde(skip_serializing_if = "Option::is_none")]
     retrying_for: Option<i64>,
-    relays: Vec<Count>,
+    /// Attempts by relay (`host[ip]:port` as logged).
+    relays: Vec<Attempts>,
+    /// Messages by envelope sender (`<>` for the null sender).
     senders: Vec<Count>,
     sender_domains: Vec<Count>,
-    dsns: Vec<Count>,
+    /// Attempts by the enhanced status code the MTA logged.
+    dsns: Vec<Attempts>,
     formats: Vec<&'static str>,
 }
 
@@ -257,10 +277,10 @@ fn finding_json(
             (Finding::DeferredDead, Some(f), Some(l)) => Some(l - f),
             _ => None,
         },
-        relays: counts(&t.relays, top),
+        relays: attempts(&t.relays, top),
         senders: counts(&t.senders, top),
         sender_domains: counts(&t.sender_domains, top),
-        dsns: counts(&t.dsns, top),
+        dsns: attempts(&t.dsns, top),
         formats,
     }
 }
@@ -328,7 +348,10 @@ fn read_logs(files: &[PathBuf], year: Option<i32>, now: i64) -> anyhow::Result<(
                         return;
                     }
                 };
-                let domain = domain.to_ascii_lowercase();
+                // One entry per domain as DNS sees it (`Bücher.zz` and
+                // `xn--bcher-kva.zz` are one); a name that fails the syntax
+                // checks keeps its own spelling and gets its syntax verdict.
+                let domain = normalize_domain(domain).unwrap_or_else(|_| domain.to_lowercase());
                 logs.domains.entry(domain).or_default()[status_index(d.status)].add(&d);
             })
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
@@ -373,11 +396,12 @@ fn time_or_dash(t: &Option<String>) -> &str {
     t.as_deref().unwrap_or("-")
 }
 
-fn first_and_more(c: &[Count]) -> String {
-    match c {
-        [] => "-".into(),
-        [one] => one.name.clone(),
-        [one, rest @ ..] => format!("{} (+{})", one.name, rest.len()),
+fn first_and_more<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    let mut it = names.into_iter();
+    match (it.next(), it.count()) {
+        (None, _) => "-".into(),
+        (Some(one), 0) => one.to_string(),
+        (Some(one), more) => format!("{one} (+{more})"),
     }
 }
 
@@ -404,8 +428,8 @@ fn write_table(out: &mut impl Write, rows: &[(Finding, FindingJson)]) -> io::Res
                 j.messages.to_string(),
                 time_or_dash(&j.first_seen).to_string(),
                 time_or_dash(&j.last_seen).to_string(),
-                first_and_more(&j.relays),
-                first_and_more(&j.senders),
+                first_and_more(j.relays.iter().map(|c| c.name.as_str())),
+                first_and_more(j.senders.iter().map(|c| c.name.as_str())),
             ]
         })
         .collect();
@@ -517,11 +541,11 @@ fn html(rows: &[(Finding, FindingJson)], brief: &str, generated: &str) -> String
         );
     }
     h.push_str("</div>\n");
-    h.push_str("<section id=\"findings\"><h2>Findings</h2>\n<div class=\"wrap\"><table><thead><tr><th>finding</th><th>domain</th><th>reason</th><th class=\"n\">messages</th><th>first / last seen</th><th>relays</th><th>senders</th></tr></thead><tbody>\n");
+    h.push_str("<section id=\"findings\"><h2>Findings</h2>\n<div class=\"wrap\"><table><thead><tr><th>finding</th><th>domain</th><th>reason</th><th class=\"n\">messages</th><th>first / last seen</th><th>relays (attempts)</th><th>senders (messages)</th></tr></thead><tbody>\n");
     for (_, j) in rows {
-        let list = |c: &[Count]| {
+        let list = |c: Vec<(&str, u64)>| {
             c.iter()
-                .map(|c| format!("{} ({})", esc(&c.name), num(c.messages)))
+                .map(|(name, n)| format!("{} ({})", esc(name), num(*n)))
                 .collect::<Vec<_>>()
                 .join("<br>")
         };
@@ -536,8 +560,18 @@ fn html(rows: &[(Finding, FindingJson)], brief: &str, generated: &str) -> String
             num(j.messages),
             esc(time_or_dash(&j.first_seen)),
             esc(time_or_dash(&j.last_seen)),
-            list(&j.relays),
-            list(&j.senders),
+            list(
+                j.relays
+                    .iter()
+                    .map(|c| (c.name.as_str(), c.attempts))
+                    .collect()
+            ),
+            list(
+                j.senders
+                    .iter()
+                    .map(|c| (c.name.as_str(), c.messages))
+                    .collect()
+            ),
         );
     }
     if rows.is_empty() {
@@ -588,14 +622,22 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
     let _ = checker.check_resolver(true).await;
     let mut names: Vec<&String> = logs.domains.keys().collect();
     names.sort();
+    // Valid names are started at once (the checker bounds the work in
+    // flight); the others get their syntax verdict.
     let mut pending = Vec::with_capacity(names.len());
     for d in &names {
-        pending.push(checker.start(d).await);
+        pending.push(match normalize_domain(d) {
+            Ok(ascii) => Ok(checker.start(&ascii).await),
+            Err(_) => Err(checker.check_domain(d).await),
+        });
     }
     let mut reports = HashMap::with_capacity(names.len());
     let mut actions = [0usize; 3];
     for (d, ticket) in names.iter().zip(pending) {
-        let report = ticket.wait().await;
+        let report = match ticket {
+            Ok(t) => t.wait().await,
+            Err(syntax) => syntax,
+        };
         actions[match report.verdict.action() {
             Action::Deliver => 0,
             Action::Retry => 1,
