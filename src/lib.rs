@@ -89,8 +89,10 @@ pub struct DomainReport {
     pub evidence: Option<DomainEvidence>,
     /// The judgement.
     pub verdict: Verdict,
-    /// When it was observed, and whether reused from the history store.
-    pub history: Option<HistoryNote>,
+    /// When it was observed, and whether reused from the history store
+    /// (boxed: a run without history keeps none, and a run keeps the report
+    /// of every distinct domain).
+    pub history: Option<Box<HistoryNote>>,
 }
 
 impl DomainReport {
@@ -379,7 +381,7 @@ impl Checker {
         if plan.is_empty() {
             return false;
         }
-        evidence.probe = Some(prober.probe_domain(plan).await);
+        evidence.probe = Some(Box::new(prober.probe_domain(plan).await));
         true
     }
 
@@ -442,12 +444,12 @@ impl Checker {
                     domain,
                     evidence: Some(evidence),
                     verdict,
-                    history: Some(HistoryNote {
+                    history: Some(Box::new(HistoryNote {
                         observed: stored.at,
                         reused: true,
                         age: now - stored.at,
                         past: stored.past,
-                    }),
+                    })),
                 });
             }
             // Today's policy needed a probe the stored evidence lacked: the
@@ -579,12 +581,12 @@ impl Checker {
             domain,
             evidence: Some(evidence),
             verdict: decision.verdict,
-            history: Some(HistoryNote {
+            history: Some(Box::new(HistoryNote {
                 observed: now,
                 reused: false,
                 age: 0,
                 past: state.history.clone(),
-            }),
+            })),
         });
         if let Some(reading) = decision.reading {
             let closed = rec.record(
