@@ -614,11 +614,12 @@ fn html(rows: &[(Finding, FindingJson)], brief: &str, generated: &str) -> String
 pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let now = clock()?.now();
-    let (logs, reader) = read_logs(&args.files, args.year, now)?;
-
+    // Flags first (a bad --zone or --db is a usage error before a long
+    // read), then the logs, then the verdicts.
     let history = history_setup(&args.history, !args.dns.zone.is_empty(), true)?;
     let setup = dns_setup(&args.dns, &args.probe, history).await?;
     let checker = setup.checker.clone();
+    let (logs, reader) = read_logs(&args.files, args.year, now)?;
     let _ = checker.check_resolver(true).await;
     let mut names: Vec<&String> = logs.domains.keys().collect();
     names.sort();
