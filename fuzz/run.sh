@@ -7,7 +7,7 @@ set -eu
 cd "$(dirname "$0")"
 secs=${1:-180}
 [ $# -gt 0 ] && shift
-targets=${*:-address input zone reply}
+targets=${*:-address input zone reply mtalog}
 [ -d corpus ] || python3 seed.py
 mkdir -p logs
 for t in $targets; do

@@ -8,6 +8,7 @@ corpus/input:   the address list and a CSV made from it, each under several
                 first (mode) bytes: text/CSV, read whole or in small chunks.
 corpus/zone:    the zone files in examples/ and tests/fixtures/.
 corpus/reply:   DNS replies built here, one per case interpret tells apart.
+corpus/mtalog:  the MTA log fixtures in tests/fixtures/mta/.
 Nothing here is committed: the corpora are made again from the fixtures.
 """
 import os
@@ -117,5 +118,14 @@ replies = {
 }
 for n, data in replies.items():
     put("reply", n, data)
+
+# --- mtalog ----------------------------------------------------------------
+# The MTA log fixtures, each under a few first (reference time / year) bytes.
+mta = os.path.join(ROOT, "tests", "fixtures", "mta")
+for name in sorted(os.listdir(mta)):
+    if name.endswith((".log", ".jsonl")):
+        data = read("tests", "fixtures", "mta", name)
+        for first in (0, 1, 200):
+            put("mtalog", "%s-%d" % (name, first), bytes([first]) + data)
 
 print("seeded", ", ".join(sorted(os.listdir(os.path.join(HERE, "corpus")))), file=sys.stderr)
