@@ -577,3 +577,67 @@ fn policy_rejects_rcpt_in_a_real_postfix() {
         .stderr()
         .contains(&format!("<ann@nullmx.zz> {NULL_MX_REJECT}")));
 }
+
+#[test]
+fn policy_over_a_unix_socket_serves_a_real_postfix() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = Dir::new();
+    let lab = world(&dir);
+    // Postfix's smtpd runs as the postfix user: it walks to the socket
+    // through this directory and connects to the socket (mode 0666).
+    std::fs::set_permissions(dir.tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = dir.path("policy.sock");
+    let listen = format!("unix:{}", path.display());
+    let policy = Policy::start(&lab, &["--no-history", "--listen", &listen]);
+    let postfix = Postfix::start(&format!("check_policy_service {listen}, permit"), &[]);
+    let replies = smtp_rcpt(
+        postfix.smtp_port,
+        "sender@client.test",
+        &["ann@nullmx.zz", "bob@ok.zz", "cy@gone.zz"],
+    );
+    assert_eq!(replies[0].0, 550, "{replies:?}");
+    assert!(
+        replies[0]
+            .1
+            .ends_with("prebounce: null_mx: nullmx.zz accepts no mail (RFC 7505)"),
+        "{replies:?}"
+    );
+    assert_eq!(replies[1].0, 250, "{replies:?}");
+    assert_eq!(replies[2].0, 550, "{replies:?}");
+    assert!(
+        replies[2]
+            .1
+            .ends_with("prebounce: nxdomain: gone.zz does not exist (NXDOMAIN)"),
+        "{replies:?}"
+    );
+    assert!(policy.stderr().contains("<cy@gone.zz> 550 5.1.2"));
+}
+
+#[test]
+fn policy_does_not_start_on_a_resolver_that_fails_its_health_check() {
+    let dir = Dir::new();
+    let lab = world(&dir);
+    // A canary that answers SERVFAIL: the service never listens.
+    let out = run(
+        &[
+            "policy",
+            "--resolver",
+            &lab.resolver(),
+            "--no-history",
+            "--listen",
+            "127.0.0.1:0",
+            "--dns-canary",
+            "sf.zz",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(out.stdout.is_empty(), "never listened");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the resolver failed its health check"));
+    // A canary with a usable MX: it starts and serves.
+    let policy = Policy::start(&lab, &["--no-history", "--dns-canary", "ok.zz"]);
+    assert_eq!(
+        policy.connect().rcpt("a@nullmx.zz").as_deref(),
+        Some(NULL_MX_REJECT)
+    );
+}

@@ -700,7 +700,9 @@ Exit codes:
   0  stopped by SIGTERM or Ctrl-C
   1  cannot listen, or a history database that cannot be opened or written
   2  usage error: a bad flag or value
-  3  the resolver failed its health check at startup";
+  3  the resolver failed its health check (at startup: never listened; later:
+     every answer since was DUNNO), or the history's sanity guard held
+     escalations back";
 
 /// Where `policy` listens.
 #[derive(Debug, Clone, PartialEq, Eq)]

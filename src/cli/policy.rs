@@ -41,7 +41,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWrite
 use tokio::sync::{watch, Semaphore};
 
 use super::args::{Listen, OnRetryArg, PolicyArgs};
-use super::config::{dns_setup, history_setup, unhealthy_error};
+use super::config::{dns_setup, history_setup, unhealthy_error, GuardTripped};
 
 /// The longest request line, in bytes, newline included. Postfix's longest
 /// attributes (certificate subjects, SASL names) are far shorter.
@@ -312,6 +312,8 @@ struct Service {
     policy_timeout: Duration,
     idle_timeout: Duration,
     stats: Stats,
+    /// Whether the resolver's failed health check has been logged.
+    unhealthy_told: std::sync::atomic::AtomicBool,
 }
 
 impl Service {
@@ -359,6 +361,19 @@ impl Service {
             .map(|r| r.domain.as_str())
             .or(report.domain.as_deref())
             .unwrap_or_default();
+        if report
+            .verdict
+            .warnings
+            .contains(&Warning::ResolverUnhealthy)
+            && !self.unhealthy_told.swap(true, Ordering::Relaxed)
+        {
+            eprintln!(
+                "prebounce policy: {}; every answer is DUNNO until a restart",
+                self.checker
+                    .resolver_unhealthy()
+                    .unwrap_or_else(|| "the resolver failed its health check".into())
+            );
+        }
         let action = action(&report.verdict, domain, self.on_retry);
         if action != "DUNNO" {
             if action.starts_with("DEFER") {
@@ -561,6 +576,7 @@ pub async fn run(args: PolicyArgs) -> anyhow::Result<()> {
         policy_timeout: args.policy_timeout,
         idle_timeout: args.idle_timeout,
         stats: Stats::default(),
+        unhealthy_told: Default::default(),
     });
     let slots = Arc::new(Semaphore::new(args.max_connections));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -612,6 +628,7 @@ pub async fn run(args: PolicyArgs) -> anyhow::Result<()> {
         eprintln!("prebounce policy: some connections were still busy after {grace:?}");
     }
     let finished = checker.finish_history();
+    let unhealthy = checker.resolver_unhealthy();
     let s = &service.stats;
     eprintln!(
         "prebounce policy: stopped; {} connections ({} refused), {} requests: {} rejected, {} deferred, {} timed out, {} malformed",
@@ -624,7 +641,20 @@ pub async fn run(args: PolicyArgs) -> anyhow::Result<()> {
         s.malformed.load(Ordering::Relaxed),
     );
     drop(setup);
-    finished.map_err(|e| anyhow::anyhow!("{e}"))
+    match finished {
+        Ok(()) => {}
+        Err(e @ prebounce::HistoryError::Guard(_)) => {
+            return Err(GuardTripped(e.to_string()).into())
+        }
+        Err(e) => return Err(anyhow::anyhow!("{e}")),
+    }
+    if let Some(why) = unhealthy {
+        return Err(GuardTripped(format!(
+            "{why}: every answer since was DUNNO and no failure was recorded"
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
