@@ -250,7 +250,7 @@ impl<'a> Facts<'a> {
     }
 
     fn probe(&self) -> Option<&'a ProbeEvidence> {
-        self.dns.as_ref()?.ev.probe.as_ref()
+        self.dns.as_ref()?.ev.probe.as_deref()
     }
 
     fn probe_status(&self) -> Option<ProbeStatus> {

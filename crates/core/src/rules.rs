@@ -632,7 +632,7 @@ mod tests {
             ])
         };
         let with_probe = |probe| DomainEvidence {
-            probe: Some(probe),
+            probe: Some(Box::new(probe)),
             ..base()
         };
         check(
@@ -666,7 +666,7 @@ mod tests {
         );
         // Probes change nothing for a domain that DNS already condemns.
         let null = DomainEvidence {
-            probe: Some(probed(&[Refused], false)),
+            probe: Some(Box::new(probed(&[Refused], false))),
             ..with_mx(vec![mx(0, ".", None)])
         };
         check(&null, &p, Reason::NullMx, &[]);
@@ -684,14 +684,19 @@ mod tests {
             ..mx_status(NoData, Some(v4("d.com", &[GLOBAL])))
         };
         check(
-            &web(Some(probed(&[Answered], false))),
+            &web(Some(Box::new(probed(&[Answered], false)))),
             &p,
             Reason::ImplicitMx,
             &[Warning::ImplicitMx],
         );
-        check(&web(Some(probed(&[Refused], false))), &p, Reason::NoMx, &[]);
         check(
-            &web(Some(probed(&[], true))),
+            &web(Some(Box::new(probed(&[Refused], false)))),
+            &p,
+            Reason::NoMx,
+            &[],
+        );
+        check(
+            &web(Some(Box::new(probed(&[], true)))),
             &p,
             Reason::NoMx,
             &[Warning::ProbeUnavailable],
@@ -699,7 +704,7 @@ mod tests {
         check(&web(None), &p, Reason::NoMx, &[]);
         // A loopback implicit MX is not probed, and not delivered to.
         let lo = DomainEvidence {
-            probe: Some(probed(&[Answered], false)),
+            probe: Some(Box::new(probed(&[Answered], false))),
             ..mx_status(NoData, Some(v4("d.com", &["127.0.0.1"])))
         };
         check(&lo, &p, Reason::NoMx, &[]);
