@@ -641,3 +641,23 @@ fn policy_does_not_start_on_a_resolver_that_fails_its_health_check() {
         Some(NULL_MX_REJECT)
     );
 }
+
+#[test]
+fn policy_asks_dns_again_once_a_verdict_is_older_than_the_cache_ttl() {
+    let dir = Dir::new();
+    let lab = world(&dir);
+    let policy = Policy::start(&lab, &["--no-history", "--cache-ttl", "1s"]);
+    let mx_asks = || {
+        lab.queries()
+            .iter()
+            .filter(|(_, ty, name)| ty == "MX" && name.trim_end_matches('.') == "nullmx.zz")
+            .count()
+    };
+    let mut c = policy.connect();
+    assert_eq!(c.rcpt("a@nullmx.zz").as_deref(), Some(NULL_MX_REJECT));
+    assert_eq!(c.rcpt("b@nullmx.zz").as_deref(), Some(NULL_MX_REJECT));
+    assert_eq!(mx_asks(), 1, "cached within the lifetime");
+    std::thread::sleep(Duration::from_millis(1300));
+    assert_eq!(c.rcpt("c@nullmx.zz").as_deref(), Some(NULL_MX_REJECT));
+    assert_eq!(mx_asks(), 2, "asked again after it");
+}

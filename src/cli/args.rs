@@ -760,6 +760,12 @@ pub struct PolicyArgs {
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration_in(SECS(1), DAYS(1)))]
     pub idle_timeout: Duration,
 
+    /// How long a domain's verdict serves before DNS is asked again (a
+    /// `retry` verdict: 30 s at most). With history on, a stored
+    /// observation younger than --max-age may still be reused.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = duration_in(SECS(1), DAYS(7)))]
+    pub cache_ttl: Duration,
+
     /// Connections served at once; one more is closed at once (Postfix then
     /// retries, then applies smtpd_policy_service_default_action).
     #[arg(long, value_name = "N", default_value = "1000", value_parser = number_in(limits::POLICY_CONNECTIONS.0, limits::POLICY_CONNECTIONS.1))]

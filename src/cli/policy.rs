@@ -41,7 +41,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWrite
 use tokio::sync::{watch, Semaphore};
 
 use super::args::{Listen, OnRetryArg, PolicyArgs};
-use super::config::{dns_setup, history_setup, unhealthy_error, GuardTripped};
+use super::config::{history_setup, long_lived_dns_setup, unhealthy_error, GuardTripped};
 
 /// The longest request line, in bytes, newline included. Postfix's longest
 /// attributes (certificate subjects, SASL names) are far shorter.
@@ -52,6 +52,10 @@ pub const MAX_ATTRS: usize = 256;
 
 /// The most bytes in one request.
 pub const MAX_REQUEST: usize = 64 * 1024;
+
+/// How often the service checkpoints (see `Checker::checkpoint`): expired
+/// reports dropped, an unhealthy resolver asked again, history written.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
 
 /// The SMTP reply code of a rejection.
 pub const REJECT_CODE: u16 = 550;
@@ -317,6 +321,29 @@ struct Service {
 }
 
 impl Service {
+    /// Says on standard error when the resolver turns unhealthy, and when
+    /// it passes its health check again.
+    fn tell_health(&self) {
+        match self.checker.resolver_unhealthy() {
+            Some(why) if !self.unhealthy_told.swap(true, Ordering::Relaxed) => eprintln!(
+                "prebounce policy: {why}; every answer is DUNNO until it passes again (asked every {CHECKPOINT_EVERY:?})"
+            ),
+            None if self.unhealthy_told.swap(false, Ordering::Relaxed) => {
+                eprintln!("prebounce policy: the resolver passed its health check again")
+            }
+            _ => {}
+        }
+    }
+
+    /// Now and then: expired reports dropped, an unhealthy resolver asked
+    /// again, the history's readings written.
+    async fn checkpoint(&self) {
+        if let Err(e) = self.checker.checkpoint().await {
+            eprintln!("prebounce policy: history checkpoint: {e}");
+        }
+        self.tell_health();
+    }
+
     /// The action for one request; never fails (every fault is `DUNNO`).
     async fn answer(&self, req: &Request) -> String {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
@@ -365,14 +392,8 @@ impl Service {
             .verdict
             .warnings
             .contains(&Warning::ResolverUnhealthy)
-            && !self.unhealthy_told.swap(true, Ordering::Relaxed)
         {
-            eprintln!(
-                "prebounce policy: {}; every answer is DUNNO until a restart",
-                self.checker
-                    .resolver_unhealthy()
-                    .unwrap_or_else(|| "the resolver failed its health check".into())
-            );
+            self.tell_health();
         }
         let action = action(&report.verdict, domain, self.on_retry);
         if action != "DUNNO" {
@@ -550,7 +571,7 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 /// Runs the service until SIGTERM or SIGINT.
 pub async fn run(args: PolicyArgs) -> anyhow::Result<()> {
     let history = history_setup(&args.history, !args.dns.zone.is_empty(), true)?;
-    let setup = dns_setup(&args.dns, &args.probe, history).await?;
+    let setup = long_lived_dns_setup(&args.dns, &args.probe, history, args.cache_ttl).await?;
     let checker = setup.checker.clone();
     // A resolver that fails its health check at startup would make every
     // answer DUNNO: better not to start (Postfix applies its
@@ -581,6 +602,19 @@ pub async fn run(args: PolicyArgs) -> anyhow::Result<()> {
     let slots = Arc::new(Semaphore::new(args.max_connections));
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::pin!(shutdown);
+    // One checkpoint at a time, every CHECKPOINT_EVERY.
+    let checkpoints = {
+        let svc = service.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                svc.checkpoint().await;
+            }
+        })
+    };
     loop {
         let conn = tokio::select! {
             _ = &mut shutdown => break,
@@ -627,7 +661,12 @@ pub async fn run(args: PolicyArgs) -> anyhow::Result<()> {
     {
         eprintln!("prebounce policy: some connections were still busy after {grace:?}");
     }
-    let finished = checker.finish_history();
+    checkpoints.abort();
+    let _ = checkpoints.await;
+    // The last checkpoint asks an unhealthy resolver once more, and writes
+    // the escalations the sanity guard allows; then the rest is written.
+    let checkpoint = checker.checkpoint().await;
+    let finished = checkpoint.and(checker.finish_history());
     let unhealthy = checker.resolver_unhealthy();
     let s = &service.stats;
     eprintln!(
