@@ -661,3 +661,25 @@ fn policy_asks_dns_again_once_a_verdict_is_older_than_the_cache_ttl() {
     assert_eq!(c.rcpt("c@nullmx.zz").as_deref(), Some(NULL_MX_REJECT));
     assert_eq!(mx_asks(), 2, "asked again after it");
 }
+
+#[test]
+fn policy_closes_a_connection_idle_for_idle_timeout() {
+    let dir = Dir::new();
+    let lab = world(&dir);
+    let policy = Policy::start(&lab, &["--no-history", "--idle-timeout", "1s"]);
+    let mut c = policy.connect();
+    assert_eq!(c.rcpt("a@ok.zz").as_deref(), Some("DUNNO"));
+    let t = Instant::now();
+    assert_eq!(c.reply(), None, "closed");
+    let idle = t.elapsed();
+    assert!(
+        idle >= Duration::from_millis(900) && idle < Duration::from_secs(5),
+        "closed after {idle:?}"
+    );
+    // A connection that keeps talking stays open.
+    let mut busy = policy.connect();
+    for _ in 0..4 {
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(busy.rcpt("b@nullmx.zz").as_deref(), Some(NULL_MX_REJECT));
+    }
+}

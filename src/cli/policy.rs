@@ -863,6 +863,7 @@ mod tests {
 
     #[test]
     fn suppress_is_550_with_the_status_and_the_reason() {
+        // Keep this in sync with the example in the README.
         assert_eq!(
             action(&verdict(Reason::NullMx), "example.com", OnRetry::Dunno),
             "550 5.1.10 prebounce: null_mx: example.com accepts no mail (RFC 7505)"
