@@ -18,6 +18,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Domain(args) => cli::domain::run(args).await,
         Command::Recheck(args) => cli::recheck::run(args).await,
         Command::Audit(args) => cli::audit::run(args).await,
+        Command::Policy(args) => cli::policy::run(args).await,
         Command::History(args) => cli::records::history(args),
         Command::Suppressions(args) => cli::records::suppressions(args),
         Command::Forget(args) => cli::records::forget(args),

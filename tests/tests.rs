@@ -11,6 +11,8 @@ mod health;
 mod history;
 mod inputs;
 mod knot;
+mod mta;
+mod policy;
 mod probe;
 mod reasons;
 mod report;
