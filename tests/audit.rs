@@ -479,35 +479,17 @@ fn the_readme_example_is_true() {
     assert_eq!(text.lines().collect::<Vec<_>>(), shown);
 }
 
-/// A private Postfix instance (Debian's postfix, run as root), relaying
-/// everything to an aiosmtpd sink on loopback; stopped on drop.
-struct Postfix {
-    dir: Dir,
-    sink: std::process::Child,
-    started: bool,
+/// An aiosmtpd sink on a loopback port that accepts every recipient but
+/// `bounce*` (550 5.1.1) and `defer*` (451 4.3.0); killed on drop.
+struct Sink {
+    child: std::process::Child,
+    _dir: Dir,
 }
 
-impl Postfix {
-    fn etc(&self) -> String {
-        self.dir.path("etc").to_str().unwrap().to_string()
-    }
-
-    fn start(sink_port: u16) -> Postfix {
-        use std::process::{Command, Stdio};
-        assert!(
-            std::path::Path::new("/usr/sbin/postfix").exists(),
-            "postfix is not installed: run scripts/test.sh or .ci/run"
-        );
+impl Sink {
+    fn start(port: u16) -> Sink {
         let dir = Dir::new();
-        // The postfix user must reach data/ and spool/.
-        std::fs::set_permissions(
-            dir.tmp.path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .unwrap();
-        // The sink: accepts every recipient but `bounce*` (550) and
-        // `defer*` (451).
-        let sink_py = dir.write(
+        let script = dir.write(
             "sink.py",
             r#"import asyncio, sys
 from aiosmtpd.controller import Controller
@@ -527,145 +509,85 @@ c.start()
 asyncio.get_event_loop().run_until_complete(asyncio.sleep(600))
 "#,
         );
-        let sink = Command::new("python3")
-            .arg(&sink_py)
-            .arg(sink_port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+        let child = std::process::Command::new("python3")
+            .arg(&script)
+            .arg(port.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .spawn()
             .expect("python3");
-        let mut pf = Postfix {
-            dir,
-            sink,
-            started: false,
-        };
+        let sink = Sink { child, _dir: dir };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-        while std::net::TcpStream::connect(("127.0.0.1", sink_port)).is_err() {
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the aiosmtpd sink did not listen (is aiosmtpd installed? run scripts/test.sh)"
             );
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        let etc = pf.etc();
-        let d = pf.dir.tmp.path().to_str().unwrap().to_string();
-        let sh = |cmd: &mut Command| {
-            let out = cmd.output().expect("spawn");
-            assert!(
-                out.status.success(),
-                "{cmd:?}: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        sh(Command::new("cp").args(["-r", "/etc/postfix", &etc]));
-        sh(Command::new("mkdir").args(["-p", &format!("{d}/spool"), &format!("{d}/data")]));
-        sh(Command::new("chown").args(["postfix", &format!("{d}/data")]));
-        let main_cf = format!("{etc}/main.cf");
-        if std::fs::metadata(&main_cf).map_or(true, |m| m.len() == 0) {
-            std::fs::copy(format!("{etc}/main.cf.proto"), &main_cf).unwrap();
-        }
-        // Debian's main.cf.proto leaves the paths its installer fills in
-        // empty: name them.
-        sh(Command::new("postconf").args([
-            "-c",
-            &etc,
-            "-e",
-            &format!("queue_directory={d}/spool"),
-            &format!("data_directory={d}/data"),
-            "inet_interfaces=127.0.0.1",
-            "inet_protocols=ipv4",
-            "myhostname=mx1.shop.zz",
-            "mydestination=",
-            &format!("maillog_file={d}/maillog"),
-            &format!("maillog_file_prefixes={d}"),
-            "compatibility_level=3.6",
-            "alias_maps=",
-            "alias_database=",
-            "mynetworks=127.0.0.0/8",
-            &format!("relayhost=[127.0.0.1]:{sink_port}"),
-            "smtp_tls_security_level=none",
-            "setgid_group=postdrop",
-            "sendmail_path=/usr/sbin/sendmail",
-            "newaliases_path=/usr/bin/newaliases",
-            "mailq_path=/usr/bin/mailq",
-            "html_directory=no",
-            "manpage_directory=/usr/share/man",
-            "sample_directory=/etc/postfix",
-            "readme_directory=no",
-        ]));
-        // No smtpd listener (mail comes through sendmail), no chroot.
-        let master = std::fs::read_to_string(format!("{etc}/master.cf")).unwrap();
-        let master: String = master
-            .lines()
-            .map(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                if l.starts_with(|c: char| c.is_ascii_lowercase()) && f.len() >= 8 {
-                    if f[1] == "inet" {
-                        return format!("#{l}\n");
-                    }
-                    let mut f = f;
-                    f[4] = "n";
-                    return format!("{}\n", f.join(" "));
-                }
-                format!("{l}\n")
-            })
-            .collect();
-        std::fs::write(format!("{etc}/master.cf"), master).unwrap();
-        sh(Command::new("postfix").args(["-c", &etc, "check"]));
-        sh(Command::new("postfix").args(["-c", &etc, "start"]));
-        pf.started = true;
-        pf
-    }
-
-    fn send(&self, from: &str, to: &[&str]) {
-        use std::process::{Command, Stdio};
-        let mut child = Command::new("/usr/sbin/sendmail")
-            .args(["-C", &self.etc(), "-f", from])
-            .args(to)
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("sendmail");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"Subject: audit test\n\nhello\n")
-            .unwrap();
-        assert!(child.wait().unwrap().success());
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path("maillog")).unwrap_or_default()
+        sink
     }
 }
 
-impl Drop for Postfix {
+impl Drop for Sink {
     fn drop(&mut self) {
-        if self.started {
-            let _ = std::process::Command::new("postfix")
-                .args(["-c", &self.etc(), "stop"])
-                .output();
-        }
-        let _ = self.sink.kill();
-        let _ = self.sink.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
-use std::io::Write as _;
+/// Submits one message through smtpd on `port` with Python's smtplib.
+fn submit(port: u16, from: &str, to: &[&str]) {
+    let script = r#"
+import smtplib, sys
+port, sender, rcpts = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+s.sendmail(sender, rcpts, "Subject: audit test\r\n\r\nhello\r\n")
+s.quit()
+"#;
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(port.to_string())
+        .arg(from)
+        .args(to)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "smtplib: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
 
 /// Live: Postfix relays mail for a null-MX and an NXDOMAIN domain to a
 /// sink, logs `status=sent`, and audit reports it, with the relay.
 #[test]
 fn a_live_postfix_instance_logs_what_audit_reports() {
     let port = free_port();
-    let pf = Postfix::start(port);
-    pf.send("news@shop.zz", &["a@nullmx.zz", "b@nullmx.zz"]);
-    pf.send("news@shop.zz", &["c@gone.zz"]);
-    pf.send("alerts@ops.zz", &["d@ok.zz"]);
-    pf.send("news@shop.zz", &["bounce-e@gone.zz"]);
-    pf.send("alerts@ops.zz", &["defer-f@nullmx.zz"]);
-    pf.send("alerts@ops.zz", &["defer-g@flaky.zz"]);
+    let _sink = Sink::start(port);
+    // Postfix (tests/mta.rs) relaying everything to the sink on loopback.
+    let relay = format!("relayhost=[127.0.0.1]:{port}");
+    let pf = crate::mta::Postfix::start(
+        "permit_mynetworks, reject",
+        &[
+            &relay,
+            "default_transport=smtp",
+            "relay_transport=relay",
+            "smtp_tls_security_level=none",
+            "myhostname=mx1.shop.zz",
+        ],
+    );
+    submit(
+        pf.smtp_port,
+        "news@shop.zz",
+        &["a@nullmx.zz", "b@nullmx.zz"],
+    );
+    submit(pf.smtp_port, "news@shop.zz", &["c@gone.zz"]);
+    submit(pf.smtp_port, "alerts@ops.zz", &["d@ok.zz"]);
+    submit(pf.smtp_port, "news@shop.zz", &["bounce-e@gone.zz"]);
+    submit(pf.smtp_port, "alerts@ops.zz", &["defer-f@nullmx.zz"]);
+    submit(pf.smtp_port, "alerts@ops.zz", &["defer-g@flaky.zz"]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let want = [
         "to=<a@nullmx.zz>",
@@ -676,18 +598,19 @@ fn a_live_postfix_instance_logs_what_audit_reports() {
         "to=<defer-f@nullmx.zz>",
         "to=<defer-g@flaky.zz>",
     ];
-    loop {
+    let log = loop {
         let log = pf.log();
         if want.iter().all(|w| log.contains(w)) {
-            break;
+            break log;
         }
         assert!(
             std::time::Instant::now() < deadline,
             "Postfix did not log every delivery in 30 s:\n{log}"
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    let maillog = pf.dir.path("maillog");
+    };
+    let dir = Dir::new();
+    let maillog = dir.write("maillog", &log);
     let lab = lab();
     let f = findings(&audit(
         &lab,
