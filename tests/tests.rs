@@ -13,6 +13,7 @@ mod knot;
 mod probe;
 mod reasons;
 mod report;
+mod serve;
 mod summary;
 mod unbound;
 mod util;

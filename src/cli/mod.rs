@@ -12,4 +12,5 @@ pub mod progress;
 pub mod recheck;
 pub mod records;
 pub mod report;
+pub mod serve;
 pub mod summary;
