@@ -46,6 +46,9 @@ pub mod health;
 pub mod history;
 pub mod input;
 
+#[cfg(test)]
+mod long_lived_tests;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -221,6 +224,13 @@ pub struct CheckerConfig {
     pub history: Option<HistorySetup>,
     /// The resolver health check's canaries (none: no check).
     pub health: HealthConfig,
+    /// `None` (a run): each domain is checked once and its report kept for
+    /// the checker's lifetime. `Some(ttl)` (a long-lived process such as
+    /// `serve` or `policy`): a report, and a cached MX host lookup, serve
+    /// for `ttl` (a `retry` report and a temporary lookup for
+    /// [`prebounce_dns::TEMPORARY_TTL`] at most) and are then checked again;
+    /// call [`Checker::checkpoint`] now and then.
+    pub cache_ttl: Option<Duration>,
 }
 
 /// Port-25 probing of a run.
@@ -249,6 +259,7 @@ impl CheckerConfig {
             probe: None,
             history: None,
             health: HealthConfig::default(),
+            cache_ttl: None,
         }
     }
 }
@@ -265,6 +276,12 @@ struct Inner {
     policy: Policy,
     domains: Arc<OnceMap<Arc<DomainReport>>>,
     slots: Arc<Semaphore>,
+    cache_ttl: Option<Duration>,
+}
+
+/// How long a domain's report may serve in a long-lived process.
+fn report_lifetime(r: &DomainReport, ttl: Duration) -> Duration {
+    prebounce_dns::cache_lifetime(ttl, r.verdict.action() == Action::Retry)
 }
 
 /// Checks addresses and domains with one resolver and one cache: each
@@ -292,10 +309,13 @@ impl Checker {
             attempts: config.attempts,
         };
         let in_flight = config.max_queries_in_flight;
+        let ttl = config.cache_ttl;
         let resolver = match config.engine {
-            Engine::Stub => Resolver::new(StubTransport::new(stub)?, in_flight),
-            Engine::Hickory => Resolver::new(HickoryTransport::new(stub)?, in_flight),
-            Engine::Bulk => Resolver::new(
+            Engine::Stub => Resolver::with_cache_ttl(StubTransport::new(stub)?, in_flight, ttl),
+            Engine::Hickory => {
+                Resolver::with_cache_ttl(HickoryTransport::new(stub)?, in_flight, ttl)
+            }
+            Engine::Bulk => Resolver::with_cache_ttl(
                 BulkTransport::new(BulkConfig {
                     timeout: config.timeout,
                     attempts: config.attempts,
@@ -303,6 +323,7 @@ impl Checker {
                     ..BulkConfig::new(stub.servers)
                 })?,
                 in_flight,
+                ttl,
             ),
         };
         let mut checker = Self::with_resolver(resolver, config.policy, config.concurrency);
@@ -312,6 +333,7 @@ impl Checker {
         }
         inner.history = config.history.map(Recorder::new);
         inner.health = Health::new(config.health);
+        inner.cache_ttl = config.cache_ttl;
         Ok(checker)
     }
 
@@ -326,6 +348,7 @@ impl Checker {
                 policy,
                 domains: Arc::new(OnceMap::default()),
                 slots: Arc::new(Semaphore::new(concurrency.max(1))),
+                cache_ttl: None,
             }),
         }
     }
@@ -661,6 +684,52 @@ impl Checker {
         }
     }
 
+    /// For a long-lived process (a checker with a `cache_ttl`), now and
+    /// then (every minute or so), and once more before
+    /// [`Checker::finish_history`]:
+    /// - drops cached reports and host lookups past their lifetime;
+    /// - when the resolver was found unhealthy, asks the health check again
+    ///   (a run keeps that finding to its end; a server recovers);
+    /// - closes the history's current window of readings, however few it
+    ///   holds (a spike asks the health check first), and records it as a
+    ///   run's window is recorded;
+    /// - writes the escalations held since the last checkpoint, when the
+    ///   sanity guard counted over the same period allows (`Err` says why
+    ///   not; they are dropped, and will be decided again once their
+    ///   reports expire).
+    pub async fn checkpoint(&self) -> Result<(), HistoryError> {
+        let inner = &self.inner;
+        if let Some(ttl) = inner.cache_ttl {
+            inner.domains.sweep(|r| report_lifetime(r, ttl));
+            inner.resolver.sweep();
+            if inner.health.unhealthy().is_some() {
+                inner.health.clear_unhealthy();
+                let _ = self.check_resolver(true).await;
+            }
+        }
+        let Some(rec) = &inner.history else {
+            return Ok(());
+        };
+        let window = rec.take_window();
+        let healthy = if window.spike() && inner.health.enabled() {
+            self.check_resolver(true).await.is_ok()
+        } else {
+            inner.health.unhealthy().is_none()
+        };
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let rec = me.inner.history.as_ref().expect("history is on");
+            rec.checkpoint(window, healthy)
+        })
+        .await
+        .unwrap_or(Ok(()))
+    }
+
+    /// Domain reports cached or in flight.
+    pub fn cached_domains(&self) -> usize {
+        self.inner.domains.len()
+    }
+
     /// How many distinct domains have been started.
     pub fn domains_seen(&self) -> usize {
         self.inner.domains.len()
@@ -671,6 +740,11 @@ impl Checker {
     /// report's ticket. Waits while `concurrency` domains are in progress,
     /// so a fast reader cannot run ahead of DNS without bound.
     pub async fn start(&self, domain: &str) -> PendingReport {
+        if let Some(ttl) = self.inner.cache_ttl {
+            self.inner
+                .domains
+                .expire(domain, |r| report_lifetime(r, ttl));
+        }
         if let Some(t) = self.inner.domains.get(domain) {
             return t;
         }
