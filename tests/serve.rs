@@ -512,6 +512,35 @@ fn serve_merges_identical_lookups_and_caches_them() {
 }
 
 #[test]
+fn serve_checks_a_domain_again_after_the_cache_ttl() {
+    let dir = Dir::new();
+    let lab = world(&dir);
+    let s = Server::start(&lab, &["--no-history", "--cache-ttl", "1s"], &[]);
+    let body = r#"{"address": "x@d7.zz"}"#;
+    let mx = || {
+        lab.queries()
+            .into_iter()
+            .filter(|(_, t, n)| t == "MX" && n == "d7.zz.")
+            .count()
+    };
+    assert_eq!(
+        post(&s, "/v1/check", None, body).json()["reason"],
+        "deliverable"
+    );
+    assert_eq!(
+        post(&s, "/v1/check", None, body).json()["reason"],
+        "deliverable"
+    );
+    assert_eq!(mx(), 1, "the second request was answered from the cache");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        post(&s, "/v1/check", None, body).json()["reason"],
+        "deliverable"
+    );
+    assert_eq!(mx(), 2, "past --cache-ttl, DNS was asked again");
+}
+
+#[test]
 fn serve_needs_a_key_when_keys_are_on_and_rereads_them_on_sighup() {
     let dir = Dir::new();
     let lab = world(&dir);

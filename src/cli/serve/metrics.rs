@@ -180,7 +180,7 @@ impl Metrics {
             (
                 "prebounce_domains_cached",
                 "Distinct domains in the verdict cache.",
-                checker.domains_seen() as u64,
+                checker.cached_domains() as u64,
             ),
             ("prebounce_api_keys", "API keys in force.", keys as u64),
             (

@@ -49,7 +49,7 @@ use prebounce_core::rules::Policy;
 use prebounce_core::verdict::Verdict;
 
 use super::args::{duration_in, number_in, DnsArgs, HistoryArgs, ProbeArgs};
-use super::config::{dns_setup, history_setup, UsageError};
+use super::config::{history_setup, long_lived_dns_setup, UsageError};
 use super::output::{jsonl_row, Outcome};
 use keys::Keys;
 use limits::{Limiter, RateLimit};
@@ -95,6 +95,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration_in(Duration::from_millis(10), Duration::from_secs(600)))]
     pub request_timeout: Duration,
 
+    /// How long a domain's verdict (and its MX hosts' lookups) is cached
+    /// before the next request checks it again; a `retry` verdict, at most
+    /// 30 s.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = duration_in(Duration::from_secs(1), Duration::from_secs(7 * 86_400)))]
+    pub cache_ttl: Duration,
+
     #[command(flatten)]
     pub dns: DnsArgs,
 
@@ -103,6 +109,17 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub history: HistoryArgs,
+}
+
+/// How often the checker's checkpoint runs: expired cache entries dropped,
+/// the history held back written, an unhealthy resolver asked again.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
+
+/// Runs a checkpoint, saying on standard error when history was held back.
+async fn checkpoint(checker: &Checker) {
+    if let Err(e) = checker.checkpoint().await {
+        eprintln!("prebounce serve: history checkpoint: {e}");
+    }
 }
 
 /// What every request shares.
@@ -565,7 +582,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         return Err(UsageError("--no-auth with PREBOUNCE_API_KEYS set: choose one".into()).into());
     }
     let history = history_setup(&args.history, !args.dns.zone.is_empty(), true)?;
-    let setup = dns_setup(&args.dns, &args.probe, history).await?;
+    let setup = long_lived_dns_setup(&args.dns, &args.probe, history, args.cache_ttl).await?;
     let checker = setup.checker.clone();
     let _ = checker.check_resolver(true).await;
     let app = Arc::new(App {
@@ -607,6 +624,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             }
         }
     });
+    let ticker_checker = checker.clone();
+    let ticker = tokio::spawn(async move {
+        let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            checkpoint(&ticker_checker).await;
+        }
+    });
     let service = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service)
         .with_graceful_shutdown(async {
@@ -616,6 +643,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("the server failed: {e}"))?;
     hup.abort();
+    ticker.abort();
+    checkpoint(&checker).await;
     checker
         .finish_history()
         .map_err(|e| anyhow::anyhow!("cannot write the history: {e}"))?;
