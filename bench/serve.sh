@@ -111,8 +111,8 @@ run() { # name script path threads connections
 echo "== prebounce serve on $addr, wrk $(wrk --version 2>&1 | head -1 | awk '{print $2}'), $(nproc) cores; everything below measured in this run"
 read -r hp_rps hp_bad hp_p50 hp_p99 < <(run health-peak health.lua /healthz 2 "$connections")
 read -r cp_rps cp_bad cp_p50 cp_p99 < <(run check-peak check.lua /v1/check 2 "$connections")
-read -r hr_rps hr_bad hr_p50 hr_p99 < <(run health-paced health-paced.lua /healthz 2 10)
-read -r cr_rps cr_bad cr_p50 cr_p99 < <(run check-paced check-paced.lua /v1/check 2 10)
+read -r hr_rps hr_bad hr_p50 hr_p99 < <(run health-paced health-paced.lua /healthz 1 10)
+read -r cr_rps cr_bad cr_p50 cr_p99 < <(run check-paced check-paced.lua /v1/check 1 10)
 for bad in "$hp_bad" "$cp_bad" "$hr_bad" "$cr_bad"; do
   [ "$bad" = 0 ] || { echo "non-2xx answers: $bad" >&2; exit 1; }
 done

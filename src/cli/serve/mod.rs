@@ -635,6 +635,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     });
     let service = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    // Small responses go out at once (no Nagle delay behind a client's
+    // delayed ACK).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, service)
         .with_graceful_shutdown(async {
             stop_signal().await;
