@@ -122,6 +122,12 @@ impl Limiter {
             buckets.retain(|_, b| {
                 b.tokens + now.duration_since(b.at).as_secs_f64() * rate.per_second < rate.burst
             });
+            if buckets.len() >= MAX_BUCKETS {
+                // Still full: start afresh rather than scan this often
+                // (everyone gets a full bucket: the limit errs on letting
+                // requests in).
+                buckets.clear();
+            }
         }
         let b = buckets.entry(client.into()).or_insert(Bucket {
             tokens: rate.burst,
