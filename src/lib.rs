@@ -89,8 +89,10 @@ pub struct DomainReport {
     pub evidence: Option<DomainEvidence>,
     /// The judgement.
     pub verdict: Verdict,
-    /// When it was observed, and whether reused from the history store.
-    pub history: Option<HistoryNote>,
+    /// When it was observed, and whether reused from the history store
+    /// (boxed: a run without history keeps none, and a run keeps the report
+    /// of every distinct domain).
+    pub history: Option<Box<HistoryNote>>,
 }
 
 impl DomainReport {
@@ -165,25 +167,28 @@ pub struct AddressReport {
 /// store show it: `10 mx1.a.zz [192.0.2.1 2001:db8::1]; 20 mx2.a.zz
 /// (unresolvable)`. Empty when there are no MX records.
 pub fn mx_summary(ev: &DomainEvidence, policy: &Policy) -> String {
-    let parts: Vec<String> = ev
-        .targets
-        .iter()
-        .map(|t| {
-            let a = prebounce_core::rules::assess_target(t, policy);
-            if a.addresses.is_empty() {
-                format!(
-                    "{} {} ({})",
-                    t.mx.preference,
-                    t.mx.exchange,
-                    a.state.as_str()
-                )
-            } else {
-                let ips: Vec<String> = a.addresses.iter().map(|c| c.ip.to_string()).collect();
-                format!("{} {} [{}]", t.mx.preference, t.mx.exchange, ips.join(" "))
+    use std::fmt::Write;
+    let mut out = String::new();
+    for (i, t) in ev.targets.iter().enumerate() {
+        if i > 0 {
+            out.push_str("; ");
+        }
+        let a = prebounce_core::rules::assess_target(t, policy);
+        let _ = write!(out, "{} {} ", t.mx.preference, t.mx.exchange);
+        if a.addresses.is_empty() {
+            let _ = write!(out, "({})", a.state.as_str());
+        } else {
+            out.push('[');
+            for (k, c) in a.addresses.iter().enumerate() {
+                if k > 0 {
+                    out.push(' ');
+                }
+                let _ = write!(out, "{}", c.ip);
             }
-        })
-        .collect();
-    parts.join("; ")
+            out.push(']');
+        }
+    }
+    out
 }
 
 /// Which DNS engine sends the questions. Both give the same verdicts.
@@ -389,7 +394,7 @@ impl Checker {
         if plan.is_empty() {
             return false;
         }
-        evidence.probe = Some(prober.probe_domain(plan).await);
+        evidence.probe = Some(Box::new(prober.probe_domain(plan).await));
         true
     }
 
@@ -452,12 +457,12 @@ impl Checker {
                     domain,
                     evidence: Some(evidence),
                     verdict,
-                    history: Some(HistoryNote {
+                    history: Some(Box::new(HistoryNote {
                         observed: stored.at,
                         reused: true,
                         age: now - stored.at,
                         past: stored.past,
-                    }),
+                    })),
                 });
             }
             // Today's policy needed a probe the stored evidence lacked: the
@@ -589,12 +594,12 @@ impl Checker {
             domain,
             evidence: Some(evidence),
             verdict: decision.verdict,
-            history: Some(HistoryNote {
+            history: Some(Box::new(HistoryNote {
                 observed: now,
                 reused: false,
                 age: 0,
                 past: state.history.clone(),
-            }),
+            })),
         });
         if let Some(reading) = decision.reading {
             let closed = rec.record(

@@ -263,7 +263,6 @@ pub async fn dns_setup(
 /// host lookups are cached for `cache_ttl`, then checked again (see
 /// `CheckerConfig::cache_ttl`); the face calls `Checker::checkpoint` now
 /// and then.
-#[allow(dead_code)] // the faces (serve, policy) build on it
 pub async fn long_lived_dns_setup(
     args: &DnsArgs,
     probe: &ProbeArgs,
