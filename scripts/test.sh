@@ -36,7 +36,7 @@ fi
 
 # schemathesis: generates requests from `prebounce serve`'s OpenAPI document
 # and checks the answers against it (tests/serve.rs).
-if ! command -v schemathesis >/dev/null 2>&1; then
+if ! python3 -c 'import schemathesis' >/dev/null 2>&1; then
   echo "installing schemathesis (pip) for the serve tests" >&2
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore schemathesis \
     || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages schemathesis

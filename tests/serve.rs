@@ -963,6 +963,31 @@ fn serve_page_form_works_in_headless_chromium() {
     assert!(found["message"].as_str().unwrap().contains("not valid"));
 }
 
+/// The schemathesis command: its script on PATH, else the module of
+/// python3 (pip may put scripts off PATH).
+fn schemathesis() -> std::process::Command {
+    let works = |cmd: &mut std::process::Command| {
+        cmd.arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if works(&mut std::process::Command::new("schemathesis")) {
+        return std::process::Command::new("schemathesis");
+    }
+    let module = || {
+        let mut c = std::process::Command::new("python3");
+        c.args(["-m", "schemathesis.cli"]);
+        c
+    };
+    assert!(
+        works(&mut module()),
+        "schemathesis is not installed: run scripts/test.sh, which installs it from PyPI"
+    );
+    module()
+}
+
 /// Schemathesis (from PyPI; scripts/test.sh installs it) generates
 /// requests from /openapi.json and checks every answer against it: no
 /// server error, every status and body as documented.
@@ -984,14 +1009,8 @@ fn serve_passes_schemathesis() {
         ],
         &[],
     );
-    let found = std::process::Command::new("schemathesis")
-        .arg("--version")
-        .output();
-    assert!(
-        found.is_ok_and(|o| o.status.success()),
-        "schemathesis is not installed: run scripts/test.sh, which installs it from PyPI"
-    );
-    let out = std::process::Command::new("schemathesis")
+    let mut cmd = schemathesis();
+    let out = cmd
         .current_dir(dir.tmp.path())
         .env("SCHEMATHESIS_HOOKS", "")
         .args([
