@@ -34,6 +34,14 @@ if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
     || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages aiosmtpd
 fi
 
+# schemathesis: generates requests from `prebounce serve`'s OpenAPI document
+# and checks the answers against it (tests/serve.rs).
+if ! python3 -c 'import schemathesis' >/dev/null 2>&1; then
+  echo "installing schemathesis (pip) for the serve tests" >&2
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore schemathesis \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages schemathesis
+fi
+
 # Sum cargo's per-binary "test result" lines into one closing line.
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

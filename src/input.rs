@@ -308,6 +308,14 @@ pub fn extract_address(s: &str) -> &str {
     s.trim()
 }
 
+/// Makes a row from one address given as text (an API request's), exactly
+/// as a line of text input would be read: trimmed, shortened when
+/// overlong, syntax-checked.
+pub fn row_from_text(line: u64, text: &str) -> Row {
+    let bytes = text.as_bytes();
+    row_from_bytes(line, bytes, bytes.len(), None, false)
+}
+
 /// Makes a row from the raw bytes of one address field.
 fn row_from_bytes(
     line: u64,

@@ -127,6 +127,16 @@ fn our_fault(domain: String, why: &str) -> Arc<DomainReport> {
     })
 }
 
+/// The report of a domain whose check did not finish in time for its
+/// answer (a server's per-request deadline): `retry` (`dns_failure`, warning
+/// `resolver_unhealthy`), built by the same rule as any failure of ours, so
+/// that running out of time can never suppress anyone. `why` says what ran
+/// out, in a few words. Nothing is recorded: the check itself goes on and
+/// is cached when it ends.
+pub fn unfinished_report(domain: &str, why: &str) -> Arc<DomainReport> {
+    our_fault(domain.to_string(), why)
+}
+
 /// The verdict on an address or domain that failed the syntax checks; a
 /// mistyped popular domain (`user@gmail`) gets the domain meant.
 pub fn syntax_verdict(e: &SyntaxError, domain: &str) -> Verdict {

@@ -16,6 +16,7 @@ mod policy;
 mod probe;
 mod reasons;
 mod report;
+mod serve;
 mod summary;
 mod unbound;
 mod util;

@@ -181,6 +181,9 @@ pub enum Command {
     /// The offline DNS lab.
     #[command(subcommand)]
     Lab(LabCommand),
+    /// Serve the checks over HTTP: a JSON API, Prometheus metrics, an
+    /// OpenAPI document and a small page (see README: serve).
+    Serve(super::serve::ServeArgs),
     /// Print a shell completion script on standard output.
     ///
     /// bash: prebounce completions bash > ~/.local/share/bash-completion/completions/prebounce
@@ -406,7 +409,7 @@ fn show_duration(d: Duration) -> String {
 }
 
 /// A value parser for durations from `min` to `max`.
-fn duration_in(
+pub(crate) fn duration_in(
     min: Duration,
     max: Duration,
 ) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync + 'static {
@@ -424,7 +427,7 @@ fn duration_in(
 }
 
 /// A value parser for whole numbers from `min` to `max`.
-fn number_in<T>(
+pub(crate) fn number_in<T>(
     min: T,
     max: T,
 ) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static

@@ -167,6 +167,15 @@ fn to_json<'a>(r: &'a DomainReport, policy: &Policy, hp: Option<&HistoryPolicy>)
     }
 }
 
+/// A domain's report as `domain --format json` prints it (one object).
+pub fn json_value(
+    r: &DomainReport,
+    policy: &Policy,
+    hp: Option<&HistoryPolicy>,
+) -> serde_json::Result<Vec<u8>> {
+    serde_json::to_vec(&to_json(r, policy, hp))
+}
+
 fn write_text(
     out: &mut impl Write,
     r: &DomainReport,

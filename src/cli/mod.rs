@@ -14,4 +14,5 @@ pub mod progress;
 pub mod recheck;
 pub mod records;
 pub mod report;
+pub mod serve;
 pub mod summary;

@@ -595,6 +595,28 @@ impl<W: Write> Writer<W> {
     }
 }
 
+/// One row exactly as `check --format jsonl` writes it, without the
+/// newline: the same writer, for faces that answer row by row (`serve`).
+pub fn jsonl_row(o: &Outcome<'_>, policy: &Policy) -> io::Result<Vec<u8>> {
+    let mut w = Writer::new(
+        OutputFormat::Jsonl,
+        Vec::with_capacity(512),
+        None,
+        policy.clone(),
+        false,
+    )?;
+    w.write(o)?;
+    match w.sink {
+        Sink::Plain(mut bytes) => {
+            if bytes.last() == Some(&b'\n') {
+                bytes.pop();
+            }
+            Ok(bytes)
+        }
+        Sink::Csv(_) => unreachable!("a JSONL writer writes plain bytes"),
+    }
+}
+
 /// The CSV output header: the input's columns (if any), then ours; ours
 /// get a `prebounce_` prefix where an input column has the same name.
 fn csv_header(input: Option<&[String]>, probe: bool) -> Vec<String> {
