@@ -558,8 +558,8 @@ fn html(rows: &[(Finding, FindingJson)], brief: &str, generated: &str) -> String
             esc(j.status.as_deref().unwrap_or("")),
             esc(&j.detail),
             num(j.messages),
-            esc(time_or_dash(&j.first_seen)),
-            esc(time_or_dash(&j.last_seen)),
+            html_time(time_or_dash(&j.first_seen)),
+            html_time(time_or_dash(&j.last_seen)),
             list(
                 j.relays
                     .iter()
@@ -747,6 +747,20 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// A time for the report: date and time each kept whole, a line break
+/// allowed only between them.
+fn html_time(t: &str) -> String {
+    use super::report::esc;
+    match t.split_once('T') {
+        Some((date, time)) => format!(
+            "<span class=\"nw\">{}</span><wbr><span class=\"nw\">T{}</span>",
+            esc(date),
+            esc(time)
+        ),
+        None => esc(t),
+    }
 }
 
 #[cfg(test)]
