@@ -74,7 +74,7 @@ use prebounce_core::decide::{decide, judge, Past, Subject};
 use prebounce_core::evidence::{DomainEvidence, QueryStatus};
 use prebounce_core::probe::probe_plan;
 use prebounce_core::rules::{ImplicitMx, Policy};
-use prebounce_core::verdict::{Action, Verdict};
+use prebounce_core::verdict::{Action, Verdict, Warning};
 use prebounce_dns::oncemap::{OnceMap, Ticket};
 use prebounce_dns::{
     BulkConfig, BulkTransport, HickoryTransport, Resolver, StubConfig, StubTransport,
@@ -106,13 +106,18 @@ impl DomainReport {
     }
 }
 
-/// The report of a domain that was not checked because our own resolver
-/// is unhealthy: `retry`, never recorded.
+/// The report of a domain that was not checked because of a failure of
+/// ours (`warning` says which): `retry`, never recorded.
 fn our_fault(domain: String, why: &str) -> Arc<DomainReport> {
+    fault_report(domain, why, Warning::ResolverUnhealthy)
+}
+
+fn fault_report(domain: String, why: &str, warning: Warning) -> Arc<DomainReport> {
     let verdict = decide(
         Subject::OurFault {
             domain: &domain,
             why,
+            warning,
         },
         None,
         &Policy::default(),
@@ -129,12 +134,12 @@ fn our_fault(domain: String, why: &str) -> Arc<DomainReport> {
 
 /// The report of a domain whose check did not finish in time for its
 /// answer (a server's per-request deadline): `retry` (`dns_failure`, warning
-/// `resolver_unhealthy`), built by the same rule as any failure of ours, so
-/// that running out of time can never suppress anyone. `why` says what ran
-/// out, in a few words. Nothing is recorded: the check itself goes on and
-/// is cached when it ends.
+/// `unfinished`), built by the same rule as any failure of ours, so that
+/// running out of time can never suppress anyone. `why` says what ran out,
+/// in a few words. Nothing is recorded: the check itself goes on and is
+/// cached when it ends.
 pub fn unfinished_report(domain: &str, why: &str) -> Arc<DomainReport> {
-    our_fault(domain.to_string(), why)
+    fault_report(domain.to_string(), why, Warning::Unfinished)
 }
 
 /// The verdict on an address or domain that failed the syntax checks; a

@@ -393,6 +393,7 @@ fn serve_answers_every_endpoint_and_error() {
     let rows = r.json()["results"].as_array().unwrap().clone();
     assert_eq!(rows[0]["action"], "retry");
     assert_eq!(rows[0]["reason"], "dns_failure");
+    assert_eq!(rows[0]["warnings"], serde_json::json!(["unfinished"]));
     assert!(
         rows[0]["detail"]
             .as_str()

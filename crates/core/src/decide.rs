@@ -41,12 +41,16 @@ pub enum Subject<'a> {
     /// What was gathered about a syntactically valid domain.
     Evidence(&'a DomainEvidence),
     /// Nothing could be gathered because of a failure on our side: our own
-    /// resolver failed its health check. Never the domain's fault.
+    /// resolver failed its health check, or the check ran out of the
+    /// caller's time. Never the domain's fault.
     OurFault {
         /// The domain.
         domain: &'a str,
         /// What failed, in a few words.
         why: &'a str,
+        /// Which failure: [`Warning::ResolverUnhealthy`] or
+        /// [`Warning::Unfinished`].
+        warning: Warning,
     },
 }
 
@@ -642,17 +646,23 @@ fn implicit_mx(f: &Facts<'_>) -> Option<Verdict> {
 /// `dns_failure`: a lookup that could change the answer failed temporarily
 /// (SERVFAIL, REFUSED, timeout, lame, malformed): the MX query itself, the
 /// domain's own A/AAAA when it has no MX, or an MX target's when no other
-/// target is usable; or our own resolver failed its health check (warning
-/// `resolver_unhealthy`). RFC 5321 §5.1: a temporary DNS error must be
-/// retried.
+/// target is usable; or a failure of ours: our own resolver failed its
+/// health check (warning `resolver_unhealthy`), or the check did not finish
+/// in the caller's time (warning `unfinished`). RFC 5321 §5.1: a temporary
+/// DNS error must be retried.
 fn dns_failure(f: &Facts<'_>) -> Option<Verdict> {
-    if let Subject::OurFault { domain, why } = f.subject {
+    if let Subject::OurFault {
+        domain,
+        why,
+        warning,
+    } = f.subject
+    {
         return Some(
             Verdict::new(
                 Reason::DnsFailure,
                 format!("{domain}: not checked: {why}; try again later"),
             )
-            .with_warnings([Warning::ResolverUnhealthy]),
+            .with_warnings([warning]),
         );
     }
     let d = f.dns.as_ref()?;
@@ -938,6 +948,7 @@ mod tests {
             Subject::OurFault {
                 domain: "d.zz",
                 why: "the resolver failed its health check",
+                warning: Warning::ResolverUnhealthy,
             },
             Some(p),
             &Policy::default(),
@@ -946,6 +957,19 @@ mod tests {
         assert_eq!(d.verdict.reason, Reason::DnsFailure);
         assert_eq!(d.verdict.warnings, vec![Warning::ResolverUnhealthy]);
         assert_eq!(d.verdict.status().unwrap().to_string(), "4.4.3");
+        // Out of the caller's time: the same rule, its own warning.
+        let d = decide(
+            Subject::OurFault {
+                domain: "d.zz",
+                why: "no answer within --request-timeout 5s",
+                warning: Warning::Unfinished,
+            },
+            Some(p),
+            &Policy::default(),
+            T0 + 9 * DAY,
+        );
+        assert_eq!(d.verdict.action(), Action::Retry);
+        assert_eq!(d.verdict.warnings, vec![Warning::Unfinished]);
     }
 
     #[test]

@@ -364,11 +364,14 @@ pub enum Warning {
     /// resolve, or it invented an answer for a name that cannot exist): no
     /// verdict rests on its answers.
     ResolverUnhealthy,
+    /// The check did not finish within the caller's time limit (a server's
+    /// request deadline): the row is `retry`, and the check goes on.
+    Unfinished,
 }
 
 impl Warning {
     /// Every warning, for documentation and tests.
-    pub const ALL: [Warning; 9] = [
+    pub const ALL: [Warning; 10] = [
         Warning::NullMxMixed,
         Warning::MxCname,
         Warning::MxIpLiteral,
@@ -378,6 +381,7 @@ impl Warning {
         Warning::NeedsConfirmation,
         Warning::MxTypoSuspect,
         Warning::ResolverUnhealthy,
+        Warning::Unfinished,
     ];
 
     /// The stable code, e.g. `mx_cname`.
@@ -392,6 +396,7 @@ impl Warning {
             Warning::NeedsConfirmation => "needs_confirmation",
             Warning::MxTypoSuspect => "mx_typo_suspect",
             Warning::ResolverUnhealthy => "resolver_unhealthy",
+            Warning::Unfinished => "unfinished",
         }
     }
 }

@@ -90,7 +90,7 @@ pub struct ServeArgs {
     pub rate_limit: RateLimit,
 
     /// How long a request may wait for DNS; rows still pending then are
-    /// `retry` (dns_failure, warning resolver_unhealthy) and their checks
+    /// `retry` (dns_failure, warning unfinished) and their checks
     /// go on in the background, cached for the next request.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration_in(Duration::from_millis(10), Duration::from_secs(600)))]
     pub request_timeout: Duration,
