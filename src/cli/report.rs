@@ -181,6 +181,7 @@ pub const WARNING_GUIDE: &[(Warning, &str)] = &[
     (Warning::NeedsConfirmation, "The domain was deliverable lately and now fails: held as retry until a second check an hour later agrees."),
     (Warning::MxTypoSuspect, "A working mail server whose name is a near miss of a major provider's: a typosquatted domain may be receiving the mail."),
     (Warning::ResolverUnhealthy, "Our own DNS resolver failed its health check: nothing was judged on its answers. Fix the resolver and run again."),
+    (Warning::Unfinished, "The check did not finish within the server's request deadline: ask again, the answer will be cached."),
     (Warning::ProbeUnavailable, "Port 25 could not be tested from here (blocked outbound, or no route): the verdict rests on DNS alone."),
 ];
 
