@@ -10,6 +10,7 @@ mod health;
 mod history;
 mod inputs;
 mod knot;
+mod pg;
 mod probe;
 mod reasons;
 mod report;

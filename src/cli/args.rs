@@ -164,10 +164,11 @@ pub struct CompletionsArgs {
 /// Where the history database is.
 #[derive(Debug, Args, Clone)]
 pub struct DbArgs {
-    /// The history database [env: PREBOUNCE_DB; default:
-    /// $XDG_DATA_HOME/prebounce/history.sqlite, else
+    /// The history database: an SQLite file, or a shared PostgreSQL
+    /// database as postgres://user:password@host:port/dbname [env:
+    /// PREBOUNCE_DB; default: $XDG_DATA_HOME/prebounce/history.sqlite, else
     /// ~/.local/share/prebounce/history.sqlite].
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH|URL")]
     pub db: Option<PathBuf>,
 }
 
@@ -613,6 +614,12 @@ pub struct CheckArgs {
     /// with --quiet too, and when interrupted).
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,
+
+    /// Check and write only the rows whose domain falls in shard I of N
+    /// (1-based; FNV-1a 64 of the ASCII domain, modulo N, plus 1): N
+    /// processes, one per shard, take every row exactly once.
+    #[arg(long, value_name = "I/N", value_parser = super::input::Shard::parse)]
+    pub shard: Option<super::input::Shard>,
 
     #[command(flatten)]
     pub dns: DnsArgs,

@@ -15,7 +15,15 @@
 //! runs on one file wait for each other, versioned migrations applied one
 //! step at a time, codes stored as text (rows with codes this version does
 //! not know are skipped).
+//!
+//! [`PgStore`] (feature `postgres`) is the shared one: many processes on
+//! many machines, one PostgreSQL database (see its module for the rules).
 #![warn(missing_docs)]
+
+#[cfg(feature = "postgres")]
+mod pg;
+#[cfg(feature = "postgres")]
+pub use pg::{is_postgres_url, redact, PgStore, MIGRATION_LOCK, PG_SCHEMA_VERSION};
 
 use std::collections::HashMap;
 use std::fmt;
@@ -114,6 +122,9 @@ pub enum StoreErrorKind {
     ReadOnly,
     /// A query or a write failed.
     Io,
+    /// The location asks for something this build cannot do (a URL's TLS
+    /// mode, a malformed URL): a usage error.
+    Config,
 }
 
 /// A store failure: the message says what to do.
