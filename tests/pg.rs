@@ -711,3 +711,78 @@ fn pg_shards_cover_a_list_exactly_once() {
         );
     }
 }
+
+/// The store's own rules under contention, through the library: eight
+/// stores (eight pools, as eight processes would have) record readings of
+/// the same domains at once. No reading is lost from any streak, and each
+/// domain escalates once.
+#[test]
+fn pg_concurrent_writers_lose_nothing_and_escalate_once() {
+    use prebounce::store::{Observation, PgStore, Store};
+    use prebounce_core::verdict::{Action, Reason};
+    let Some(c) = cluster() else { return };
+    let url = c.database();
+    const WRITERS: i64 = 8;
+    const ROUNDS: i64 = 6;
+    const DOMAINS: usize = 40;
+    let barrier = std::sync::Barrier::new(WRITERS as usize);
+    std::thread::scope(|s| {
+        for t in 0..WRITERS {
+            let (url, barrier) = (&url, &barrier);
+            s.spawn(move || {
+                let store = PgStore::open(url).unwrap();
+                barrier.wait();
+                for r in 0..ROUNDS {
+                    // From round 3 on, every writer decides dead_domain.
+                    let dead = r >= 3;
+                    let batch: Vec<Observation> = (0..DOMAINS)
+                        .map(|d| Observation {
+                            domain: format!("d{d}.zz"),
+                            at: 1_000_000 + r * 100 + t,
+                            reading: Reason::DnsFailure,
+                            verdict: if dead {
+                                Reason::DeadDomain
+                            } else {
+                                Reason::DnsFailure
+                            },
+                            action: if dead {
+                                Action::Suppress
+                            } else {
+                                Action::Retry
+                            },
+                            status: None,
+                            detail: String::new(),
+                            warnings: vec![],
+                            mx: String::new(),
+                            probe: None,
+                            evidence: Some("{}".into()),
+                            counts: true,
+                        })
+                        .collect();
+                    store.record(&batch).unwrap();
+                }
+            });
+        }
+    });
+    let store = PgStore::open(&url).unwrap();
+    let names: Vec<String> = (0..DOMAINS).map(|d| format!("d{d}.zz")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let states = store.states(&refs).unwrap();
+    for n in &names {
+        assert_eq!(
+            states[n].history.since_success.len(),
+            (WRITERS * ROUNDS) as usize,
+            "{n}: a reading was lost from the streak"
+        );
+        assert_eq!(
+            store.timeline(n).unwrap().len(),
+            (WRITERS * ROUNDS) as usize
+        );
+    }
+    let esc = c.psql(
+        db_name(&url),
+        "SELECT count(DISTINCT domain), count(*) FROM observations WHERE escalation",
+    );
+    assert_eq!(esc.trim(), format!("{DOMAINS}|{DOMAINS}"));
+    assert_eq!(store.suppressions(None).unwrap().len(), DOMAINS);
+}

@@ -18,7 +18,10 @@
 //!   suppressed) is decided again under that lock, from the row as it is
 //!   now, and kept in `observations.escalation`. When two processes decide
 //!   the same escalation from the same old state, the first to commit
-//!   escalates; the other's observation is kept as an ordinary one.
+//!   escalates; the other's observation is kept as an ordinary one. A
+//!   temporary reading (`retry`) decided from a state older than the row's
+//!   `dead_domain` is kept in the timeline and the streak but does not
+//!   lift the suppression: decided again now, it would be `dead_domain`.
 //! - A deadlock or serialization failure retries the batch (up to 5 times).
 //!
 //! The driver is `tokio-postgres` with a `deadpool` pool, on a small runtime
@@ -39,7 +42,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use prebounce_core::history::{backoff, is_success, History, Reading};
+use prebounce_core::history::{backoff, is_success, is_temporary, History, Reading};
 use prebounce_core::verdict::{Action, Reason, Warning};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
@@ -467,6 +470,8 @@ struct Prev {
     retries: i64,
     streak: Vec<Reading>,
     last_success: Option<i64>,
+    status: Option<String>,
+    detail: String,
 }
 
 /// The columns of the batch's statements, one vector per column.
@@ -510,7 +515,8 @@ async fn record_once(
     .await?;
     let rows = tx
         .query(
-            "SELECT domain, first_seen, action, verdict, state_since, retries, streak, last_success
+            "SELECT domain, first_seen, action, verdict, state_since, retries, streak, last_success,
+                    status, detail
              FROM domains WHERE domain = ANY($1) ORDER BY domain FOR UPDATE",
             &[&domains],
         )
@@ -529,6 +535,8 @@ async fn record_once(
                 retries: r.get(5),
                 streak: parse_streak(r.get(6)),
                 last_success: r.get(7),
+                status: r.get(8),
+                detail: r.get(9),
             },
         );
     }
@@ -544,24 +552,38 @@ async fn record_once(
     let mut ids = ids;
     ids.sort_unstable();
     let mut o_cols = Obs::default();
-    // The newest state of each domain, with its latest observation's id.
-    let mut latest: HashMap<&str, (i64, i64, Option<String>, String)> = HashMap::new();
+    // Each domain's latest observation: its id and time.
+    let mut latest: HashMap<&str, (i64, i64)> = HashMap::new();
     for (o, id) in observations.iter().zip(ids) {
         let Some(p) = prev.get_mut(&o.domain) else {
             continue;
         };
         let action = o.action.as_str();
-        let same = p.exists && p.action == action;
-        let escalation = (o.verdict == Reason::DeadDomain
-            && p.verdict != Reason::DeadDomain.code())
-            || (p.action == Action::Deliver.as_str() && o.action == Action::Suppress);
-        p.since = if same { p.since } else { o.at };
-        let retry = o.action == Action::Retry;
-        p.retries = match () {
-            _ if same && retry => p.retries + 1,
-            _ if retry => 1,
-            _ => 0,
-        };
+        // Another process made it dead_domain after this one read its
+        // state: a temporary reading decided from the older state keeps
+        // the streak going and does not lift the suppression (decided
+        // again now, it would be dead_domain too).
+        let sticky = p.exists
+            && p.verdict == Reason::DeadDomain.code()
+            && o.action == Action::Retry
+            && is_temporary(o.reading);
+        let escalation = !sticky
+            && ((o.verdict == Reason::DeadDomain && p.verdict != Reason::DeadDomain.code())
+                || (p.action == Action::Deliver.as_str() && o.action == Action::Suppress));
+        if !sticky {
+            let same = p.exists && p.action == action;
+            p.since = if same { p.since } else { o.at };
+            let retry = o.action == Action::Retry;
+            p.retries = match () {
+                _ if same && retry => p.retries + 1,
+                _ if retry => 1,
+                _ => 0,
+            };
+            p.action = action.to_string();
+            p.verdict = o.verdict.code().to_string();
+            p.status = o.status.map(|s| s.to_string());
+            p.detail = o.detail.clone();
+        }
         p.streak = extend_streak(
             std::mem::take(&mut p.streak),
             Reading {
@@ -575,12 +597,7 @@ async fn record_once(
         }
         p.first_seen = p.first_seen.min(o.at);
         p.exists = true;
-        p.action = action.to_string();
-        p.verdict = o.verdict.code().to_string();
-        latest.insert(
-            &o.domain,
-            (id, o.at, o.status.map(|s| s.to_string()), o.detail.clone()),
-        );
+        latest.insert(&o.domain, (id, o.at));
         o_cols.id.push(id);
         o_cols.domain.push(o.domain.clone());
         o_cols.at.push(o.at);
@@ -633,8 +650,9 @@ async fn record_once(
         Vec::<i64>::new(),
         Vec::<String>::new(),
     );
-    for (domain, (id, at, status, detail)) in latest {
+    for (domain, (id, at)) in latest {
         let p = &prev[domain];
+        let (status, detail) = (p.status.clone(), p.detail.clone());
         d.0.push(domain.to_string());
         d.1.push(p.first_seen);
         d.2.push(at);
