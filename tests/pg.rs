@@ -328,6 +328,44 @@ fn dead_domain_scenario(db: &str, dir: &Dir) {
     )
     .unwrap();
     assert_eq!(flaky["observations"].as_array().unwrap().len(), 4);
+    // recheck: the retry domains due (flaky.zz, failing since day 5) are
+    // checked again, from the store's schedule.
+    let out = ok(run_env(
+        &[
+            "recheck",
+            "--resolver",
+            &failing.resolver(),
+            "--db",
+            db,
+            "--format",
+            "jsonl",
+            "--dns-timeout",
+            "300ms",
+        ],
+        None,
+        &[("PREBOUNCE_NOW", &at(6 * 24))],
+    ));
+    let rows = jsonl(&out);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["domain"], "flaky.zz");
+    assert_eq!(rows[0]["reason"], "dns_failure");
+    // domain: the verdict with its history (one more observation).
+    let out = ok(run_env(
+        &[
+            "domain",
+            "dead.zz",
+            "--resolver",
+            &failing.resolver(),
+            "--db",
+            db,
+            "--dns-timeout",
+            "300ms",
+        ],
+        None,
+        &[("PREBOUNCE_NOW", &at(5 * 24 + 2))],
+    ));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("dead_domain"), "{text}");
     // A reused observation: a null MX read again within --max-age comes
     // from the store's evidence, without asking DNS.
     let silent = SilentServer::start();
@@ -352,7 +390,7 @@ fn dead_domain_scenario(db: &str, dir: &Dir) {
     // Forget.
     let out = ok(run(&["forget", "dead.zz", "--db", db], None));
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("forgot 3 observations"),
+        String::from_utf8_lossy(&out.stdout).contains("forgot 4 observations"),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
