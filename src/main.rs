@@ -21,6 +21,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Suppressions(args) => cli::records::suppressions(args),
         Command::Forget(args) => cli::records::forget(args),
         Command::Lab(LabCommand::Serve(args)) => cli::lab::serve(args).await,
+        Command::Db(cmd) => cli::db::run(cmd),
         Command::Completions(args) => cli::docs::completions(args.shell),
         Command::Man => cli::docs::man(),
     }

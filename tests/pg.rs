@@ -412,6 +412,21 @@ fn dead_domain_scenario(db: &str, dir: &Dir) {
         h["observations"].as_array().is_none_or(|o| o.is_empty()),
         "{h}"
     );
+    // The operators' commands.
+    let backend = if db.contains("://") {
+        "backend: postgresql (schema 1)"
+    } else {
+        "backend: sqlite (schema 2)"
+    };
+    let out = ok(run(&["db", "migrate", "--db", db], None));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("up to date"),
+        "{out:?}"
+    );
+    let text = String::from_utf8(ok(run(&["db", "stats", "--db", db], None)).stdout).unwrap();
+    for line in [backend, "domains: 2\n", "suppressed: 1\n", "retry: 1"] {
+        assert!(text.contains(line), "{line}: {text}");
+    }
 }
 
 #[test]

@@ -140,6 +140,9 @@ pub enum Command {
     /// The offline DNS lab.
     #[command(subcommand)]
     Lab(LabCommand),
+    /// The history store, for operators: migrate it, count what it holds.
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Print a shell completion script on standard output.
     ///
     /// bash: prebounce completions bash > ~/.local/share/bash-completion/completions/prebounce
@@ -275,6 +278,22 @@ pub struct ForgetArgs {
     #[arg(value_name = "DOMAIN", required = true)]
     pub domains: Vec<String>,
 
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Create the store or bring its schema up to date (every command that
+    /// writes does this too), and print its schema version.
+    Migrate(DbOnlyArgs),
+    /// Count what the store holds: domains, observations, suppressed and
+    /// retry domains.
+    Stats(DbOnlyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DbOnlyArgs {
     #[command(flatten)]
     pub db: DbArgs,
 }

@@ -3,6 +3,7 @@
 pub mod args;
 pub mod check;
 pub mod config;
+pub mod db;
 pub mod docs;
 pub mod domain;
 pub mod input;

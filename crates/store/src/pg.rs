@@ -50,7 +50,7 @@ use tokio_postgres::{Config, NoTls, Row};
 
 use crate::{
     extend_streak, format_streak, parse_streak, DomainState, Latest, Observation, Result, Store,
-    StoreError, StoreErrorKind, Suppression,
+    StoreError, StoreErrorKind, StoreStats, Suppression,
 };
 
 /// The schema version this binary writes in PostgreSQL (its own line: 1 is
@@ -304,30 +304,6 @@ impl PgStore {
             Err(self
                 .ctx()
                 .err(StoreErrorKind::Io, "the database task stopped", "no answer"))
-        })
-    }
-
-    /// The schema version of the database (0 before the first migration),
-    /// and how many domains and observations it holds: `prebounce db stats`.
-    pub fn stats(&self) -> Result<(i64, i64, i64)> {
-        let (pool, ctx) = (self.pool.clone(), self.ctx());
-        self.run(async move {
-            let client = get(&pool, &ctx).await?;
-            let e = ctx.io("cannot read its statistics");
-            let v = client
-                .query_one(
-                    "SELECT (SELECT value FROM prebounce_meta WHERE key = 'schema_version'),
-                            (SELECT count(*) FROM domains), (SELECT count(*) FROM observations)",
-                    &[],
-                )
-                .await
-                .map_err(e)?;
-            let version: Option<String> = v.get(0);
-            Ok((
-                version.and_then(|s| s.parse().ok()).unwrap_or(0),
-                v.get(1),
-                v.get(2),
-            ))
         })
     }
 }
@@ -817,6 +793,36 @@ impl Store for PgStore {
                     })
                 })
                 .collect())
+        })
+    }
+
+    fn stats(&self) -> Result<StoreStats> {
+        let (pool, ctx) = (self.pool.clone(), self.ctx());
+        self.run(async move {
+            let client = get(&pool, &ctx).await?;
+            let v = client
+                .query_one(
+                    "SELECT (SELECT value FROM prebounce_meta WHERE key = 'schema_version'),
+                            (SELECT count(*) FROM domains WHERE last_at IS NOT NULL),
+                            (SELECT count(*) FROM observations),
+                            (SELECT count(*) FROM domains WHERE action = 'suppress'),
+                            (SELECT count(*) FROM domains WHERE action = 'retry')",
+                    &[],
+                )
+                .await
+                .map_err(ctx.io("cannot count"))?;
+            let n = |i: usize| v.get::<_, i64>(i).max(0) as u64;
+            Ok(StoreStats {
+                backend: "postgresql",
+                schema: v
+                    .get::<_, Option<String>>(0)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0),
+                domains: n(1),
+                observations: n(2),
+                suppressed: n(3),
+                retry: n(4),
+            })
         })
     }
 
