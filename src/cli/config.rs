@@ -45,13 +45,25 @@ impl fmt::Display for GuardTripped {
 impl std::error::Error for GuardTripped {}
 
 /// Where the history is: an SQLite file, or a PostgreSQL database.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum DbLocation {
     /// An SQLite file.
     File(PathBuf),
     /// A `postgres://` or `postgresql://` URL (with its password: show it
     /// only through [`prebounce::store::redact`]).
     Postgres(String),
+}
+
+impl fmt::Debug for DbLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DbLocation::File(p) => f.debug_tuple("File").field(p).finish(),
+            DbLocation::Postgres(url) => f
+                .debug_tuple("Postgres")
+                .field(&prebounce::store::redact(url))
+                .finish(),
+        }
+    }
 }
 
 /// A `--db` value: a URL (`postgres://`, `postgresql://`; other schemes are

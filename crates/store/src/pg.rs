@@ -57,8 +57,7 @@ use crate::{
 /// SQLite's schema 2 plus `observations.escalation`).
 pub const PG_SCHEMA_VERSION: i64 = 1;
 
-/// The advisory lock key taken while migrating ("prebounce" in ASCII,
-/// truncated to 8 bytes: 0x7072656275756e63 is "prebounc").
+/// The advisory lock key taken while migrating: "prebounc" in ASCII.
 pub const MIGRATION_LOCK: i64 = 0x7072_6562_6f75_6e63;
 
 /// Connections per process, at most.
