@@ -208,8 +208,9 @@ def start_pg(work):
     if not bins:
         sys.exit("PostgreSQL is not installed (apt-get install postgresql)")
     bindir = os.path.dirname(bins[-1])
-    d = os.path.join(work, "pg")
-    os.makedirs(d)
+    # Its own folder under /tmp (the work folder is private to us; the
+    # server runs as the postgres user).
+    d = tempfile.mkdtemp(prefix="prebounce-bench-pg.")
     root = os.geteuid() == 0
     if root:
         subprocess.run(["chown", "-R", "postgres:postgres", d], check=True)
@@ -223,7 +224,9 @@ def start_pg(work):
     # defaults too (WAL, synchronous=NORMAL).
     subprocess.run(as_pg("pg_ctl") + ["-D", data, "-o", f"-p {port} -k {d} -c listen_addresses=127.0.0.1",
                                       "-l", os.path.join(d, "log"), "-w", "start"], check=True, stdout=subprocess.DEVNULL)
-    stop = lambda: subprocess.run(as_pg("pg_ctl") + ["-D", data, "-m", "fast", "stop"], stdout=subprocess.DEVNULL)
+    def stop():
+        subprocess.run(as_pg("pg_ctl") + ["-D", data, "-m", "fast", "stop"], stdout=subprocess.DEVNULL)
+        shutil.rmtree(d, ignore_errors=True)
     return stop, bindir, port
 
 

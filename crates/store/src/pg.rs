@@ -674,9 +674,15 @@ impl Store for PgStore {
             let e = ctx.io("cannot read the history");
             let st = client
                 .prepare(
+                    // From the asked names to the rows by their indexes (a
+                    // prepared statement's generic plan for `= ANY($1)`
+                    // may scan both tables whole).
                     "SELECT d.domain, d.last_success, d.streak, o.at, o.reading, o.action, o.evidence
-                     FROM domains d LEFT JOIN observations o ON o.id = d.latest_id
-                     WHERE d.domain = ANY($1) AND d.last_at IS NOT NULL",
+                     FROM unnest($1::text[]) AS q(domain)
+                     JOIN domains d ON d.domain = q.domain
+                     LEFT JOIN LATERAL (SELECT at, reading, action, evidence FROM observations
+                                        WHERE id = d.latest_id) o ON true
+                     WHERE d.last_at IS NOT NULL",
                 )
                 .await
                 .map_err(&e)?;
