@@ -8,7 +8,7 @@
 //!   one transaction that first takes a transaction-scoped advisory lock
 //!   ([`MIGRATION_LOCK`]): processes that start together apply them once.
 //! - **Batches**: [`Store::record`] writes a batch in one transaction with
-//!   three statements whatever its size (rows from arrays with `unnest`).
+//!   five statements whatever its size (rows from arrays with `unnest`).
 //! - **No lost observations**: the batch's domain rows are created when new
 //!   and locked (`SELECT ... FOR UPDATE`, in domain order) before the new
 //!   state is computed from them, so concurrent writers of one domain take
@@ -490,9 +490,10 @@ async fn record_once(
     .await?;
     let rows = tx
         .query(
-            "SELECT domain, first_seen, action, verdict, state_since, retries, streak, last_success,
-                    status, detail
-             FROM domains WHERE domain = ANY($1) ORDER BY domain FOR UPDATE",
+            "SELECT d.domain, d.first_seen, d.action, d.verdict, d.state_since, d.retries, d.streak,
+                    d.last_success, d.status, d.detail
+             FROM unnest($1::text[]) AS q(domain) JOIN domains d ON d.domain = q.domain
+             ORDER BY d.domain FOR UPDATE OF d",
             &[&domains],
         )
         .await?;
@@ -643,16 +644,19 @@ async fn record_once(
         d.12.push(format_streak(&p.streak));
     }
     tx.execute(
-        "UPDATE domains AS d SET
-           first_seen = LEAST(COALESCE(d.first_seen, u.first_seen), u.first_seen),
-           last_at = u.last_at, action = u.action, verdict = u.verdict, status = u.status,
-           detail = u.detail, last_success = u.last_success, state_since = u.state_since,
-           retries = u.retries, next_check = u.next_check, latest_id = u.latest_id, streak = u.streak
-         FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[],
-                     $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::text[])
-           AS u(domain, first_seen, last_at, action, verdict, status, detail, last_success,
-                state_since, retries, next_check, latest_id, streak)
-         WHERE d.domain = u.domain",
+        // Every row exists (made above): the conflict arbiter finds each
+        // by the primary key's index, whatever the planner thinks of a join.
+        "INSERT INTO domains AS d (domain, first_seen, last_at, action, verdict, status, detail,
+                                   last_success, state_since, retries, next_check, latest_id, streak)
+         SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[], $6::text[],
+                              $7::text[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[],
+                              $13::text[])
+         ON CONFLICT (domain) DO UPDATE SET
+           first_seen = LEAST(COALESCE(d.first_seen, EXCLUDED.first_seen), EXCLUDED.first_seen),
+           last_at = EXCLUDED.last_at, action = EXCLUDED.action, verdict = EXCLUDED.verdict,
+           status = EXCLUDED.status, detail = EXCLUDED.detail, last_success = EXCLUDED.last_success,
+           state_since = EXCLUDED.state_since, retries = EXCLUDED.retries,
+           next_check = EXCLUDED.next_check, latest_id = EXCLUDED.latest_id, streak = EXCLUDED.streak",
         &[
             &d.0, &d.1, &d.2, &d.3, &d.4, &d.5, &d.6, &d.7, &d.8, &d.9, &d.10, &d.11, &d.12,
         ],
