@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit tests, doc tests, and the end-to-end
 # tests that drive the real binary against DNS servers on loopback.
-# The end-to-end tests also need Knot DNS, unbound, PostgreSQL (a private
-# cluster per run, for the shared history) and aiosmtpd (servers we did not
-# write) and Chromium (to render the HTML report); they are installed here
-# when missing (apt-get as root, pip).
+# The end-to-end tests also need Knot DNS, unbound, Postfix, PostgreSQL (a
+# private cluster per run, for the shared history) and aiosmtpd (servers we
+# did not write) and Chromium (to render the HTML report); they are installed
+# here when missing (apt-get as root, pip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -13,11 +13,15 @@ missing=()
 [ -x /usr/sbin/knotd ] || command -v knotd >/dev/null 2>&1 || missing+=(knot)
 [ -x /usr/sbin/unbound ] || command -v unbound >/dev/null 2>&1 || missing+=(unbound)
 [ -x /usr/bin/chromium ] || command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+[ -x /usr/sbin/postfix ] || missing+=(postfix)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing ${missing[*]} for the end-to-end tests" >&2
     apt-get update -qq
+    # postfix asks for a mail configuration: none (the tests run a private
+    # instance with their own).
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
     echo "the end-to-end tests need: ${missing[*]} (sudo apt-get install ${missing[*]})" >&2

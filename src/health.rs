@@ -114,6 +114,12 @@ impl Health {
         }
     }
 
+    /// Forgets an unhealthy finding, so that the next check asks again (a
+    /// long-lived process recovers when its resolver does).
+    pub(crate) fn clear_unhealthy(&self) {
+        *self.unhealthy.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
     pub(crate) fn passed(&self) {
         *self.last_ok.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
     }

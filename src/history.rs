@@ -461,6 +461,41 @@ impl Recorder {
         }
     }
 
+    /// Takes the current window, however few readings it holds (a
+    /// long-lived process closes it by time, not only by count).
+    pub(crate) fn take_window(&self) -> Window {
+        std::mem::take(&mut *self.window.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// For a long-lived process: records a window closed by time (see
+    /// [`Recorder::flush`]), hands what is queued to the writer thread, and
+    /// writes the escalations held since the last checkpoint when the
+    /// sanity guard, counted over the same period, allows; then starts the
+    /// guard's counts afresh. Blocking: call it from a blocking thread.
+    pub(crate) fn checkpoint(&self, window: Window, healthy: bool) -> Result<(), HistoryError> {
+        self.flush(window, healthy);
+        let rest = std::mem::take(&mut *self.outbox.lock().unwrap_or_else(|p| p.into_inner()));
+        if !rest.is_empty() {
+            self.hand_over(rest);
+        }
+        let deferred =
+            std::mem::take(&mut *self.deferred.lock().unwrap_or_else(|p| p.into_inner()));
+        let guard = Guard {
+            previously_deliverable: self.previously_deliverable.swap(0, Ordering::Relaxed),
+            turned_permanent: self.turned_permanent.swap(0, Ordering::Relaxed),
+        };
+        if guard.tripped() && !self.setup.force {
+            return Err(HistoryError::Guard(guard));
+        }
+        if !deferred.is_empty() {
+            let deferred: Vec<Observation> = deferred.iter().map(observation).collect();
+            if let Err(e) = self.setup.store.record(&deferred) {
+                keep_first(&self.error, e);
+            }
+        }
+        self.take_error()
+    }
+
     /// Temporary readings recorded as not counting so far.
     pub(crate) fn uncounted(&self) -> u64 {
         self.uncounted.load(Ordering::Relaxed)

@@ -46,6 +46,9 @@ pub mod health;
 pub mod history;
 pub mod input;
 
+#[cfg(test)]
+mod long_lived_tests;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -86,8 +89,10 @@ pub struct DomainReport {
     pub evidence: Option<DomainEvidence>,
     /// The judgement.
     pub verdict: Verdict,
-    /// When it was observed, and whether reused from the history store.
-    pub history: Option<HistoryNote>,
+    /// When it was observed, and whether reused from the history store
+    /// (boxed: a run without history keeps none, and a run keeps the report
+    /// of every distinct domain).
+    pub history: Option<Box<HistoryNote>>,
 }
 
 impl DomainReport {
@@ -152,25 +157,28 @@ pub struct AddressReport {
 /// store show it: `10 mx1.a.zz [192.0.2.1 2001:db8::1]; 20 mx2.a.zz
 /// (unresolvable)`. Empty when there are no MX records.
 pub fn mx_summary(ev: &DomainEvidence, policy: &Policy) -> String {
-    let parts: Vec<String> = ev
-        .targets
-        .iter()
-        .map(|t| {
-            let a = prebounce_core::rules::assess_target(t, policy);
-            if a.addresses.is_empty() {
-                format!(
-                    "{} {} ({})",
-                    t.mx.preference,
-                    t.mx.exchange,
-                    a.state.as_str()
-                )
-            } else {
-                let ips: Vec<String> = a.addresses.iter().map(|c| c.ip.to_string()).collect();
-                format!("{} {} [{}]", t.mx.preference, t.mx.exchange, ips.join(" "))
+    use std::fmt::Write;
+    let mut out = String::new();
+    for (i, t) in ev.targets.iter().enumerate() {
+        if i > 0 {
+            out.push_str("; ");
+        }
+        let a = prebounce_core::rules::assess_target(t, policy);
+        let _ = write!(out, "{} {} ", t.mx.preference, t.mx.exchange);
+        if a.addresses.is_empty() {
+            let _ = write!(out, "({})", a.state.as_str());
+        } else {
+            out.push('[');
+            for (k, c) in a.addresses.iter().enumerate() {
+                if k > 0 {
+                    out.push(' ');
+                }
+                let _ = write!(out, "{}", c.ip);
             }
-        })
-        .collect();
-    parts.join("; ")
+            out.push(']');
+        }
+    }
+    out
 }
 
 /// Which DNS engine sends the questions. Both give the same verdicts.
@@ -211,6 +219,13 @@ pub struct CheckerConfig {
     pub history: Option<HistorySetup>,
     /// The resolver health check's canaries (none: no check).
     pub health: HealthConfig,
+    /// `None` (a run): each domain is checked once and its report kept for
+    /// the checker's lifetime. `Some(ttl)` (a long-lived process such as
+    /// `serve` or `policy`): a report, and a cached MX host lookup, serve
+    /// for `ttl` (a `retry` report and a temporary lookup for
+    /// [`prebounce_dns::TEMPORARY_TTL`] at most) and are then checked again;
+    /// call [`Checker::checkpoint`] now and then.
+    pub cache_ttl: Option<Duration>,
 }
 
 /// Port-25 probing of a run.
@@ -239,6 +254,7 @@ impl CheckerConfig {
             probe: None,
             history: None,
             health: HealthConfig::default(),
+            cache_ttl: None,
         }
     }
 }
@@ -255,6 +271,12 @@ struct Inner {
     policy: Policy,
     domains: Arc<OnceMap<Arc<DomainReport>>>,
     slots: Arc<Semaphore>,
+    cache_ttl: Option<Duration>,
+}
+
+/// How long a domain's report may serve in a long-lived process.
+fn report_lifetime(r: &DomainReport, ttl: Duration) -> Duration {
+    prebounce_dns::cache_lifetime(ttl, r.verdict.action() == Action::Retry)
 }
 
 /// Checks addresses and domains with one resolver and one cache: each
@@ -282,10 +304,13 @@ impl Checker {
             attempts: config.attempts,
         };
         let in_flight = config.max_queries_in_flight;
+        let ttl = config.cache_ttl;
         let resolver = match config.engine {
-            Engine::Stub => Resolver::new(StubTransport::new(stub)?, in_flight),
-            Engine::Hickory => Resolver::new(HickoryTransport::new(stub)?, in_flight),
-            Engine::Bulk => Resolver::new(
+            Engine::Stub => Resolver::with_cache_ttl(StubTransport::new(stub)?, in_flight, ttl),
+            Engine::Hickory => {
+                Resolver::with_cache_ttl(HickoryTransport::new(stub)?, in_flight, ttl)
+            }
+            Engine::Bulk => Resolver::with_cache_ttl(
                 BulkTransport::new(BulkConfig {
                     timeout: config.timeout,
                     attempts: config.attempts,
@@ -293,6 +318,7 @@ impl Checker {
                     ..BulkConfig::new(stub.servers)
                 })?,
                 in_flight,
+                ttl,
             ),
         };
         let mut checker = Self::with_resolver(resolver, config.policy, config.concurrency);
@@ -302,6 +328,7 @@ impl Checker {
         }
         inner.history = config.history.map(Recorder::new);
         inner.health = Health::new(config.health);
+        inner.cache_ttl = config.cache_ttl;
         Ok(checker)
     }
 
@@ -316,6 +343,7 @@ impl Checker {
                 policy,
                 domains: Arc::new(OnceMap::default()),
                 slots: Arc::new(Semaphore::new(concurrency.max(1))),
+                cache_ttl: None,
             }),
         }
     }
@@ -356,7 +384,7 @@ impl Checker {
         if plan.is_empty() {
             return false;
         }
-        evidence.probe = Some(prober.probe_domain(plan).await);
+        evidence.probe = Some(Box::new(prober.probe_domain(plan).await));
         true
     }
 
@@ -419,12 +447,12 @@ impl Checker {
                     domain,
                     evidence: Some(evidence),
                     verdict,
-                    history: Some(HistoryNote {
+                    history: Some(Box::new(HistoryNote {
                         observed: stored.at,
                         reused: true,
                         age: now - stored.at,
                         past: stored.past,
-                    }),
+                    })),
                 });
             }
             // Today's policy needed a probe the stored evidence lacked: the
@@ -556,12 +584,12 @@ impl Checker {
             domain,
             evidence: Some(evidence),
             verdict: decision.verdict,
-            history: Some(HistoryNote {
+            history: Some(Box::new(HistoryNote {
                 observed: now,
                 reused: false,
                 age: 0,
                 past: state.history.clone(),
-            }),
+            })),
         });
         if let Some(reading) = decision.reading {
             let closed = rec.record(
@@ -651,6 +679,52 @@ impl Checker {
         }
     }
 
+    /// For a long-lived process (a checker with a `cache_ttl`), now and
+    /// then (every minute or so), and once more before
+    /// [`Checker::finish_history`]:
+    /// - drops cached reports and host lookups past their lifetime;
+    /// - when the resolver was found unhealthy, asks the health check again
+    ///   (a run keeps that finding to its end; a server recovers);
+    /// - closes the history's current window of readings, however few it
+    ///   holds (a spike asks the health check first), and records it as a
+    ///   run's window is recorded;
+    /// - writes the escalations held since the last checkpoint, when the
+    ///   sanity guard counted over the same period allows (`Err` says why
+    ///   not; they are dropped, and will be decided again once their
+    ///   reports expire).
+    pub async fn checkpoint(&self) -> Result<(), HistoryError> {
+        let inner = &self.inner;
+        if let Some(ttl) = inner.cache_ttl {
+            inner.domains.sweep(|r| report_lifetime(r, ttl));
+            inner.resolver.sweep();
+            if inner.health.unhealthy().is_some() {
+                inner.health.clear_unhealthy();
+                let _ = self.check_resolver(true).await;
+            }
+        }
+        let Some(rec) = &inner.history else {
+            return Ok(());
+        };
+        let window = rec.take_window();
+        let healthy = if window.spike() && inner.health.enabled() {
+            self.check_resolver(true).await.is_ok()
+        } else {
+            inner.health.unhealthy().is_none()
+        };
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let rec = me.inner.history.as_ref().expect("history is on");
+            rec.checkpoint(window, healthy)
+        })
+        .await
+        .unwrap_or(Ok(()))
+    }
+
+    /// Domain reports cached or in flight.
+    pub fn cached_domains(&self) -> usize {
+        self.inner.domains.len()
+    }
+
     /// How many distinct domains have been started.
     pub fn domains_seen(&self) -> usize {
         self.inner.domains.len()
@@ -661,6 +735,11 @@ impl Checker {
     /// report's ticket. Waits while `concurrency` domains are in progress,
     /// so a fast reader cannot run ahead of DNS without bound.
     pub async fn start(&self, domain: &str) -> PendingReport {
+        if let Some(ttl) = self.inner.cache_ttl {
+            self.inner
+                .domains
+                .expire(domain, |r| report_lifetime(r, ttl));
+        }
         if let Some(t) = self.inner.domains.get(domain) {
             return t;
         }

@@ -17,6 +17,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Check(args) => cli::check::run(args).await,
         Command::Domain(args) => cli::domain::run(args).await,
         Command::Recheck(args) => cli::recheck::run(args).await,
+        Command::Policy(args) => cli::policy::run(args).await,
         Command::History(args) => cli::records::history(args),
         Command::Suppressions(args) => cli::records::suppressions(args),
         Command::Forget(args) => cli::records::forget(args),

@@ -10,6 +10,8 @@ mod health;
 mod history;
 mod inputs;
 mod knot;
+mod mta;
+mod policy;
 mod pg;
 mod probe;
 mod reasons;

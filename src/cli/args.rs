@@ -44,6 +44,7 @@ impl Cli {
             Command::Check(a) => (&a.dns, &a.probe),
             Command::Domain(a) => (&a.dns, &a.probe),
             Command::Recheck(a) => (&a.dns, &a.probe),
+            Command::Policy(a) => (&a.dns, &a.probe),
             _ => return Ok(()),
         };
         dns.validate()?;
@@ -131,6 +132,20 @@ pub enum Command {
     /// A summary line goes to standard error unless --quiet.
     #[command(after_help = RECHECK_AFTER_HELP)]
     Recheck(RecheckArgs),
+    /// A Postfix SMTP access policy service: rejects RCPT TO a domain that
+    /// can never receive mail (null MX, NXDOMAIN...), fails open otherwise.
+    ///
+    /// Speaks Postfix's policy delegation protocol (SMTPD_POLICY_README) on
+    /// TCP or a UNIX socket, many connections at once, one shared cache
+    /// and history store. At `protocol_state=RCPT`: suppress is `550 X.Y.Z
+    /// prebounce: REASON: DOMAIN ...`, retry is `DUNNO` (or with
+    /// `--on-retry defer`, `DEFER_IF_PERMIT 4.Y.Z ...`), deliver is `DUNNO`;
+    /// anything else, and every fault of ours (a lookup slower than
+    /// --policy-timeout, a malformed request), is `DUNNO`. The first line
+    /// on standard output is the address listened on. SIGTERM or Ctrl-C
+    /// stops: in-flight requests are answered, the history is written.
+    #[command(after_help = POLICY_AFTER_HELP)]
+    Policy(PolicyArgs),
     /// Show the observations of a domain, oldest first.
     History(HistoryCmdArgs),
     /// List the suppressed domains, with reason, status and since when.
@@ -399,6 +414,8 @@ pub mod limits {
     pub const RECHECK_LIMIT: (usize, usize) = (1, 100_000_000);
     /// `--smtp-port`.
     pub const PORT: (u16, u16) = (1, 65_535);
+    /// `policy --max-connections`.
+    pub const POLICY_CONNECTIONS: (usize, usize) = (1, 100_000);
 }
 
 fn parse_date(s: &str) -> Result<i64, String> {
@@ -687,6 +704,98 @@ pub struct DomainArgs {
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value_t = ExplainFormat::Table)]
     pub format: ExplainFormat,
+
+    #[command(flatten)]
+    pub dns: DnsArgs,
+
+    #[command(flatten)]
+    pub probe: ProbeArgs,
+
+    #[command(flatten)]
+    pub history: HistoryArgs,
+}
+
+/// `policy --help`: the Postfix side.
+const POLICY_AFTER_HELP: &str = "\
+Postfix main.cf:
+  smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination,
+      check_policy_service inet:127.0.0.1:10040
+  smtpd_policy_service_default_action = DUNNO
+
+Exit codes:
+  0  stopped by SIGTERM or Ctrl-C
+  1  cannot listen, or a history database that cannot be opened or written
+  2  usage error: a bad flag or value
+  3  the resolver failed its health check (at startup: never listened; later:
+     every answer since was DUNNO), or the history's sanity guard held
+     escalations back";
+
+/// Where `policy` listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listen {
+    /// A TCP address (port 0 picks a free one).
+    Tcp(SocketAddr),
+    /// A UNIX socket path.
+    Unix(PathBuf),
+}
+
+fn parse_listen(s: &str) -> Result<Listen, String> {
+    if let Some(path) = s.strip_prefix("unix:") {
+        if path.is_empty() {
+            return Err("'unix:' names no path: give unix:/path/to/socket".into());
+        }
+        return Ok(Listen::Unix(PathBuf::from(path)));
+    }
+    let s = s.strip_prefix("inet:").unwrap_or(s);
+    s.parse::<SocketAddr>()
+        .map(Listen::Tcp)
+        .map_err(|_| format!("'{s}' is not IP:PORT (e.g. 127.0.0.1:10040) or unix:PATH"))
+}
+
+/// `policy --on-retry`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnRetryArg {
+    /// `DUNNO`: let the mail through; the MTA's own retries deal with it.
+    Dunno,
+    /// `DEFER_IF_PERMIT 4.Y.Z text`: a temporary rejection, unless another
+    /// restriction rejects for good.
+    Defer,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// Where to listen: IP:PORT (TCP; port 0 picks a free one) or
+    /// unix:PATH (a UNIX socket, created mode 0666: restrict access with
+    /// its directory's permissions).
+    #[arg(long, value_name = "IP:PORT|unix:PATH", default_value = "127.0.0.1:10040", value_parser = parse_listen)]
+    pub listen: Listen,
+
+    /// What a `retry` verdict (SERVFAIL, timeout, a verdict awaiting
+    /// confirmation) answers. A fault of our own resolver is `DUNNO`
+    /// whatever this says.
+    #[arg(long, value_enum, default_value_t = OnRetryArg::Dunno)]
+    pub on_retry: OnRetryArg,
+
+    /// A request whose lookup takes longer is answered `DUNNO` (the lookup
+    /// goes on, and its result serves the next request for the domain).
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = duration_in(MS(10), SECS(90)))]
+    pub policy_timeout: Duration,
+
+    /// A connection that sends nothing for this long is closed (Postfix
+    /// closes its own after 300s, smtpd_policy_service_max_idle).
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration_in(SECS(1), DAYS(1)))]
+    pub idle_timeout: Duration,
+
+    /// How long a domain's verdict serves before DNS is asked again (a
+    /// `retry` verdict: 30 s at most). With history on, a stored
+    /// observation younger than --max-age may still be reused.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = duration_in(SECS(1), DAYS(7)))]
+    pub cache_ttl: Duration,
+
+    /// Connections served at once; one more is closed at once (Postfix then
+    /// retries, then applies smtpd_policy_service_default_action).
+    #[arg(long, value_name = "N", default_value = "1000", value_parser = number_in(limits::POLICY_CONNECTIONS.0, limits::POLICY_CONNECTIONS.1))]
+    pub max_connections: usize,
 
     #[command(flatten)]
     pub dns: DnsArgs,

@@ -291,6 +291,28 @@ pub async fn dns_setup(
     probe: &ProbeArgs,
     history: Option<HistorySetup>,
 ) -> anyhow::Result<DnsSetup> {
+    dns_setup_with(args, probe, history, None).await
+}
+
+/// [`dns_setup`] for a long-lived process (`serve`, `policy`): reports and
+/// host lookups are cached for `cache_ttl`, then checked again (see
+/// `CheckerConfig::cache_ttl`); the face calls `Checker::checkpoint` now
+/// and then.
+pub async fn long_lived_dns_setup(
+    args: &DnsArgs,
+    probe: &ProbeArgs,
+    history: Option<HistorySetup>,
+    cache_ttl: Duration,
+) -> anyhow::Result<DnsSetup> {
+    dns_setup_with(args, probe, history, Some(cache_ttl)).await
+}
+
+async fn dns_setup_with(
+    args: &DnsArgs,
+    probe: &ProbeArgs,
+    history: Option<HistorySetup>,
+    cache_ttl: Option<Duration>,
+) -> anyhow::Result<DnsSetup> {
     // The command line checks these (Cli::validate); a caller that builds
     // the flags itself gets the same usage errors.
     args.validate().map_err(UsageError)?;
@@ -375,6 +397,7 @@ pub async fn dns_setup(
         probe: probe_setup(probe, args),
         history,
         health,
+        cache_ttl,
     };
     let checker = Checker::new(config)?;
     Ok(DnsSetup {

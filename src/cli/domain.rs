@@ -126,7 +126,7 @@ fn to_json<'a>(r: &'a DomainReport, policy: &Policy, hp: Option<&HistoryPolicy>)
                 preference: t.mx.preference,
                 exchange: t.mx.exchange.clone(),
                 state: a.state.as_str(),
-                note: a.note.clone(),
+                note: a.note(),
                 a: t.host.as_ref().map(|h| h.a.status.name()),
                 aaaa: t.host.as_ref().map(|h| h.aaaa.status.name()),
                 cname: t
@@ -218,7 +218,7 @@ fn write_text(
                 h.a.status,
                 h.aaaa.status,
                 a.state.as_str(),
-                a.note
+                a.note()
             )?;
         }
     }

@@ -9,6 +9,7 @@ pub mod domain;
 pub mod input;
 pub mod lab;
 pub mod output;
+pub mod policy;
 pub mod progress;
 pub mod recheck;
 pub mod records;

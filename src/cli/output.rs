@@ -61,7 +61,7 @@ pub fn mx_view(report: &DomainReport, policy: &Policy) -> Vec<MxView> {
                 exchange: t.mx.exchange.clone(),
                 addresses: a.addresses.iter().map(|c| c.ip.to_string()).collect(),
                 state: a.state.as_str(),
-                note: a.note,
+                note: a.note(),
             }
         })
         .collect()

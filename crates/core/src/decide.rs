@@ -250,7 +250,7 @@ impl<'a> Facts<'a> {
     }
 
     fn probe(&self) -> Option<&'a ProbeEvidence> {
-        self.dns.as_ref()?.ev.probe.as_ref()
+        self.dns.as_ref()?.ev.probe.as_deref()
     }
 
     fn probe_status(&self) -> Option<ProbeStatus> {
@@ -290,14 +290,15 @@ impl Dns<'_> {
         if self.assessed.len() == 1 {
             format!(
                 "{domain}: its only MX host {} {}{tail}",
-                target.mx.exchange, a.note
+                target.mx.exchange,
+                a.note()
             )
         } else {
             format!(
                 "{domain}: none of its {} MX hosts is usable; {} {}{tail}",
                 self.assessed.len(),
                 target.mx.exchange,
-                a.note
+                a.note()
             )
         }
     }
@@ -312,7 +313,7 @@ impl Dns<'_> {
         let domain = self.domain();
         Verdict::new(
             reason,
-            format!("{domain}: no MX records; implicit MX {domain} {}", a.note),
+            format!("{domain}: no MX records; implicit MX {domain} {}", a.note()),
         )
         .with_warnings([Warning::ImplicitMx])
     }
@@ -603,7 +604,7 @@ fn deliverable(f: &Facts<'_>) -> Option<Verdict> {
             usable.len(),
             d.assessed.len(),
             first.mx.exchange,
-            a.note
+            a.note()
         ),
     );
     if usable.len() < d.assessed.len() {

@@ -313,7 +313,9 @@ pub struct DomainEvidence {
     pub implicit: Option<Arc<HostEvidence>>,
     /// Port-25 probes of the usable addresses, when probing was asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub probe: Option<crate::probe::ProbeEvidence>,
+    /// Boxed: most domains are never probed, and a run keeps the evidence
+    /// of every distinct domain.
+    pub probe: Option<Box<crate::probe::ProbeEvidence>>,
     /// The typo analysis of the MX exchanges and of the domain itself.
     #[serde(default, skip_serializing_if = "TypoEvidence::is_empty")]
     pub typos: TypoEvidence,

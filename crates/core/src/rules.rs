@@ -81,8 +81,38 @@ pub struct TargetAssessment {
     pub state: TargetState,
     /// The addresses found, classified.
     pub addresses: Vec<ClassifiedAddr>,
+    /// Why: written out by [`TargetAssessment::note`] only when asked (the
+    /// decision and the output assess every target of every domain; few
+    /// notes are ever shown).
+    why: Why,
+}
+
+/// The kind of a [`TargetAssessment`]'s note.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Why {
+    Fixed(&'static str),
+    ResolvesTo,
+    ResolvesOnlyTo,
+    Lookup(&'static str, QueryStatus),
+    IpLiteral,
+}
+
+impl TargetAssessment {
     /// Why, in a few words (`resolves only to 127.0.0.1`, ...).
-    pub note: String,
+    pub fn note(&self) -> String {
+        match self.why {
+            Why::Fixed(text) => text.to_string(),
+            Why::ResolvesTo => format!("resolves to {}", list_addresses(&self.addresses)),
+            Why::ResolvesOnlyTo => {
+                format!("resolves only to {}", list_addresses(&self.addresses))
+            }
+            Why::Lookup(rtype, status) => format!("{rtype} lookup {}", status.describe()),
+            Why::IpLiteral => format!(
+                "is an IP address, not a host name: {}",
+                list_addresses(&self.addresses)
+            ),
+        }
+    }
 }
 
 fn classify_all(ips: impl Iterator<Item = IpAddr>, policy: &Policy) -> Vec<ClassifiedAddr> {
@@ -95,14 +125,15 @@ fn classify_all(ips: impl Iterator<Item = IpAddr>, policy: &Policy) -> Vec<Class
 
 /// Addresses for detail lines: `192.0.2.1 (documentation), 10.0.0.1 (private)`.
 pub fn list_addresses(addrs: &[ClassifiedAddr]) -> String {
-    let mut out = String::new();
+    use std::fmt::Write;
+    let mut out = String::with_capacity(24 * addrs.len());
     for (i, a) in addrs.iter().enumerate() {
         if i > 0 {
             out.push_str(", ");
         }
-        out.push_str(&a.ip.to_string());
+        let _ = write!(out, "{}", a.ip);
         if let Some(range) = a.range {
-            out.push_str(&format!(" ({range})"));
+            let _ = write!(out, " ({range})");
         }
     }
     out
@@ -112,47 +143,35 @@ pub fn list_addresses(addrs: &[ClassifiedAddr]) -> String {
 /// temporarily unknown or unresolvable.
 pub fn assess_host(host: &HostEvidence, policy: &Policy) -> TargetAssessment {
     let addresses = classify_all(host.addresses(), policy);
-    let (state, note) = if addresses.iter().any(|a| a.class.is_usable()) {
-        (
-            TargetState::Usable,
-            format!("resolves to {}", list_addresses(&addresses)),
-        )
+    let (state, why) = if addresses.iter().any(|a| a.class.is_usable()) {
+        (TargetState::Usable, Why::ResolvesTo)
     } else if let Some((rtype, status)) = host.temporary_failure() {
-        (
-            TargetState::TempFail,
-            format!("{rtype} lookup {}", status.describe()),
-        )
+        (TargetState::TempFail, Why::Lookup(rtype, status))
     } else if addresses.is_empty() {
         let why = if host.a.status == QueryStatus::NxDomain {
             "does not exist (NXDOMAIN)"
         } else {
             "has no A or AAAA records"
         };
-        (TargetState::Unresolvable, why.to_string())
+        (TargetState::Unresolvable, Why::Fixed(why))
     } else if addresses.iter().all(|a| a.class == AddrClass::Loopback) {
-        (
-            TargetState::Loopback,
-            format!("resolves only to {}", list_addresses(&addresses)),
-        )
+        (TargetState::Loopback, Why::ResolvesOnlyTo)
     } else {
-        (
-            TargetState::NonGlobal,
-            format!("resolves only to {}", list_addresses(&addresses)),
-        )
+        (TargetState::NonGlobal, Why::ResolvesOnlyTo)
     };
     TargetAssessment {
         state,
         addresses,
-        note,
+        why,
     }
 }
 
 /// Judges one MX target.
 pub fn assess_target(target: &MxTarget, policy: &Policy) -> TargetAssessment {
-    let fixed = |state, addresses, note: &str| TargetAssessment {
+    let fixed = |state, addresses, note: &'static str| TargetAssessment {
         state,
         addresses,
-        note: note.to_string(),
+        why: Why::Fixed(note),
     };
     match target.kind() {
         ExchangeKind::Null => fixed(TargetState::Botched, vec![], "null MX"),
@@ -173,14 +192,10 @@ pub fn assess_target(target: &MxTarget, policy: &Policy) -> TargetAssessment {
                 AddrClass::Loopback => TargetState::Loopback,
                 AddrClass::NonGlobal => TargetState::NonGlobal,
             };
-            let note = format!(
-                "is an IP address, not a host name: {}",
-                list_addresses(&addresses)
-            );
             TargetAssessment {
                 state,
                 addresses,
-                note,
+                why: Why::IpLiteral,
             }
         }
         ExchangeKind::Host => match &target.host {
@@ -632,7 +647,7 @@ mod tests {
             ])
         };
         let with_probe = |probe| DomainEvidence {
-            probe: Some(probe),
+            probe: Some(Box::new(probe)),
             ..base()
         };
         check(
@@ -666,7 +681,7 @@ mod tests {
         );
         // Probes change nothing for a domain that DNS already condemns.
         let null = DomainEvidence {
-            probe: Some(probed(&[Refused], false)),
+            probe: Some(Box::new(probed(&[Refused], false))),
             ..with_mx(vec![mx(0, ".", None)])
         };
         check(&null, &p, Reason::NullMx, &[]);
@@ -684,14 +699,19 @@ mod tests {
             ..mx_status(NoData, Some(v4("d.com", &[GLOBAL])))
         };
         check(
-            &web(Some(probed(&[Answered], false))),
+            &web(Some(Box::new(probed(&[Answered], false)))),
             &p,
             Reason::ImplicitMx,
             &[Warning::ImplicitMx],
         );
-        check(&web(Some(probed(&[Refused], false))), &p, Reason::NoMx, &[]);
         check(
-            &web(Some(probed(&[], true))),
+            &web(Some(Box::new(probed(&[Refused], false)))),
+            &p,
+            Reason::NoMx,
+            &[],
+        );
+        check(
+            &web(Some(Box::new(probed(&[], true)))),
             &p,
             Reason::NoMx,
             &[Warning::ProbeUnavailable],
@@ -699,7 +719,7 @@ mod tests {
         check(&web(None), &p, Reason::NoMx, &[]);
         // A loopback implicit MX is not probed, and not delivered to.
         let lo = DomainEvidence {
-            probe: Some(probed(&[Answered], false)),
+            probe: Some(Box::new(probed(&[Answered], false))),
             ..mx_status(NoData, Some(v4("d.com", &["127.0.0.1"])))
         };
         check(&lo, &p, Reason::NoMx, &[]);

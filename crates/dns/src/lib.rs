@@ -32,7 +32,7 @@ mod resolver_tests;
 pub use bulk::{BulkConfig, BulkTransport};
 pub use hickory::HickoryTransport;
 pub use memory::MemoryTransport;
-pub use resolver::{Resolver, ResolverStats};
+pub use resolver::{cache_lifetime, Resolver, ResolverStats, TEMPORARY_TTL};
 pub use transport::{
     parse_server, Reply, StubConfig, StubTransport, SystemConfig, Transport, TransportStats,
 };

@@ -9,6 +9,7 @@
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::future::{join, join_all, FutureExt};
 use hickory_proto::rr::{Name, RData, RecordType};
@@ -32,9 +33,27 @@ pub struct ResolverStats {
     pub transport: TransportStats,
 }
 
+/// In a long-lived process, a temporary failure (SERVFAIL, timeout) is
+/// kept at most this long before it is asked again, whatever the cache's
+/// lifetime.
+pub const TEMPORARY_TTL: Duration = Duration::from_secs(30);
+
+/// How long a cached value may serve: `ttl`, shortened to
+/// [`TEMPORARY_TTL`] when `temporary`.
+pub fn cache_lifetime(ttl: Duration, temporary: bool) -> Duration {
+    if temporary {
+        ttl.min(TEMPORARY_TTL)
+    } else {
+        ttl
+    }
+}
+
 struct Inner {
     transport: Box<dyn Transport>,
     hosts: Arc<OnceMap<Arc<HostEvidence>>>,
+    /// None: host lookups are cached for the resolver's lifetime (a run);
+    /// Some: for this long (a long-lived process).
+    cache_ttl: Option<Duration>,
     permits: Semaphore,
     queries: AtomicU64,
     hits: AtomicU64,
@@ -53,6 +72,13 @@ impl std::fmt::Debug for Resolver {
             .field("stats", &self.stats())
             .finish()
     }
+}
+
+fn host_lifetime(h: &HostEvidence, ttl: Duration) -> Duration {
+    cache_lifetime(
+        ttl,
+        h.a.status.is_temporary() || h.aaaa.status.is_temporary(),
+    )
 }
 
 fn fqdn(name: &Name) -> Name {
@@ -76,15 +102,42 @@ pub fn name_text(name: &Name) -> String {
 impl Resolver {
     /// A resolver sending at most `max_in_flight` questions at once.
     pub fn new(transport: impl Transport, max_in_flight: usize) -> Resolver {
+        Self::with_cache_ttl(transport, max_in_flight, None)
+    }
+
+    /// A resolver for a long-lived process: a host lookup is cached for
+    /// `cache_ttl` (a temporary failure for [`TEMPORARY_TTL`] at most), then
+    /// asked again. `None` caches for the resolver's lifetime, as
+    /// [`Resolver::new`] does.
+    pub fn with_cache_ttl(
+        transport: impl Transport,
+        max_in_flight: usize,
+        cache_ttl: Option<Duration>,
+    ) -> Resolver {
         Resolver {
             inner: Arc::new(Inner {
                 transport: Box::new(transport),
                 hosts: Arc::new(OnceMap::default()),
+                cache_ttl,
                 permits: Semaphore::new(max_in_flight.max(1)),
                 queries: AtomicU64::new(0),
                 hits: AtomicU64::new(0),
             }),
         }
+    }
+
+    /// Drops cached host lookups older than the cache's lifetime (only
+    /// with a `cache_ttl`); returns how many.
+    pub fn sweep(&self) -> usize {
+        match self.inner.cache_ttl {
+            Some(ttl) => self.inner.hosts.sweep(|h| host_lifetime(h, ttl)),
+            None => 0,
+        }
+    }
+
+    /// Host lookups cached or in flight.
+    pub fn cached_hosts(&self) -> usize {
+        self.inner.hosts.len()
     }
 
     /// The counters so far.
@@ -140,6 +193,9 @@ impl Resolver {
     /// The A and AAAA lookups of `host` (asked together), once per run.
     pub async fn host(&self, host: &Name) -> Arc<HostEvidence> {
         let key = name_text(host);
+        if let Some(ttl) = self.inner.cache_ttl {
+            self.inner.hosts.expire(&key, |h| host_lifetime(h, ttl));
+        }
         let ticket = match self.inner.hosts.get(&key) {
             Some(t) => {
                 self.inner.hits.fetch_add(1, Ordering::Relaxed);

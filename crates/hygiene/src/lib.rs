@@ -84,31 +84,46 @@ pub fn distance_within(a: &str, b: &str, max: usize) -> Option<usize> {
         return None;
     }
     let (a, b) = (a.as_bytes(), b.as_bytes());
-    let mut prev2 = [0usize; MAX_LEN + 1];
-    let mut prev = [0usize; MAX_LEN + 1];
-    for (j, p) in prev.iter_mut().enumerate().take(b.len() + 1) {
-        *p = j;
+    // An edit changes the set of bytes present by at most two: a cheap
+    // test that turns most pairs away before the table.
+    if (byte_set(a) ^ byte_set(b)).count_ones() as usize > 2 * max {
+        return None;
     }
-    let mut cur = [0usize; MAX_LEN + 1];
+    // Cells fit a byte (strings are shorter than MAX_LEN): three small rows
+    // on the stack, cheap to clear (this runs for every failing domain
+    // against every popular one).
+    let mut prev2 = [0u8; MAX_LEN + 1];
+    let mut prev = [0u8; MAX_LEN + 1];
+    for (j, p) in prev.iter_mut().enumerate().take(b.len() + 1) {
+        *p = j as u8;
+    }
+    let mut cur = [0u8; MAX_LEN + 1];
     for i in 1..=a.len() {
-        cur[0] = i;
+        cur[0] = i as u8;
         let mut row_min = cur[0];
         for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let cost = u8::from(a[i - 1] != b[j - 1]);
             cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 cur[j] = cur[j].min(prev2[j - 2] + 1);
             }
             row_min = row_min.min(cur[j]);
         }
-        if row_min > max + 1 {
+        if usize::from(row_min) > max + 1 {
             return None;
         }
         std::mem::swap(&mut prev2, &mut prev);
         std::mem::swap(&mut prev, &mut cur);
     }
-    let d = prev[b.len()];
+    let d = usize::from(prev[b.len()]);
     (d <= max).then_some(d)
+}
+
+/// The set of bytes present in `s`, folded into 64 bits (letters, digits
+/// and `-`/`.` each get their own; anything else shares with them, which
+/// only makes the test weaker, never wrong).
+fn byte_set(s: &[u8]) -> u64 {
+    s.iter().fold(0u64, |m, &c| m | 1 << (c % 64))
 }
 
 /// `label.suffix` of a registrable domain: its first label and the rest.
@@ -122,35 +137,63 @@ pub fn registrable(host: &str) -> Option<&str> {
     psl::domain_str(host)
 }
 
-/// How far `written` may be from `known` to count as its typo: the same
-/// first label with a top-level domain one edit away (two when the written
-/// one is not a real TLD), or, for first labels of 4 letters or more, one
-/// edit in all (two from 7 letters).
-fn near(written: &str, known: &str) -> Option<usize> {
-    if written == known {
-        return None;
+/// A written domain, split once for comparison with many known ones.
+struct Written<'a> {
+    whole: &'a str,
+    label: &'a str,
+    suffix: &'a str,
+    /// Whether its top-level domain is a real one.
+    real_tld: bool,
+}
+
+impl<'a> Written<'a> {
+    fn new(whole: &'a str) -> Self {
+        let (label, suffix) = split(whole);
+        Written {
+            whole,
+            label,
+            suffix,
+            real_tld: is_tld(whole.rsplit('.').next().unwrap_or_default()),
+        }
     }
-    let (wl, ws) = split(written);
-    let (kl, ks) = split(known);
-    let tld = written.rsplit('.').next().unwrap_or_default();
-    if wl == kl {
-        let limit = if is_tld(tld) { 1 } else { 2 };
-        return distance_within(ws, ks, limit);
+
+    /// How far this written domain is from `known` (split into
+    /// `known_label` and `known_suffix`), when close enough to count as its
+    /// typo: the same first label with a top-level domain one edit away
+    /// (two when the written one is not a real TLD), or, for first labels
+    /// of 4 letters or more, one edit in all (two from 7 letters).
+    fn near(&self, known: &str, known_label: &str, known_suffix: &str) -> Option<usize> {
+        if self.whole == known {
+            return None;
+        }
+        if self.label == known_label {
+            let limit = if self.real_tld { 1 } else { 2 };
+            return distance_within(self.suffix, known_suffix, limit);
+        }
+        let limit = match known_label.len() {
+            0..=3 => return None,
+            4..=6 => 1,
+            _ => 2,
+        };
+        distance_within(self.whole, known, limit)
     }
-    let limit = match kl.len() {
-        0..=3 => return None,
-        4..=6 => 1,
-        _ => 2,
-    };
-    distance_within(written, known, limit)
 }
 
 /// The one closest of `known` to `written`, unless two tie.
 fn closest<'a>(written: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let w = Written::new(written);
+    closest_split(&w, known.map(|k| (k, split(k))))
+}
+
+/// [`closest`] over known domains already split into label and suffix.
+fn closest_split<'a>(
+    w: &Written<'_>,
+    known: impl Iterator<Item = (&'a str, (&'a str, &'a str))>,
+) -> Option<&'a str> {
     let mut best: Option<(usize, &str)> = None;
     let mut tie = false;
-    for k in known {
-        let Some(d) = near(written, k) else { continue };
+    for (k, (kl, ks)) in known {
+        let Some(d) = w.near(k, kl, ks) else { continue };
         match best {
             Some((bd, _)) if d > bd => {}
             Some((bd, _)) if d == bd => tie = true,
@@ -178,6 +221,9 @@ pub struct NearMiss {
     pub meant: String,
 }
 
+/// Registrable MX domains remembered by [`provider_near`] at most.
+const MEMO_MAX: usize = 16_384;
+
 /// The provider a registrable domain is a near miss of, remembered: MX
 /// hosts are shared by many domains.
 fn provider_near(reg: &str) -> Option<Provider> {
@@ -193,9 +239,13 @@ fn provider_near(reg: &str) -> Option<Provider> {
         closest(reg, providers().iter().map(|p| p.domain))
             .and_then(|d| providers().iter().find(|p| p.domain == d).copied())
     };
-    memo.lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(reg.to_string(), found);
+    let mut memo = memo.lock().unwrap_or_else(|p| p.into_inner());
+    // Bounded: a run over millions of domains with their own MX hosts must
+    // not keep one entry each.
+    if memo.len() >= MEMO_MAX {
+        memo.clear();
+    }
+    memo.insert(reg.to_string(), found);
     found
 }
 
@@ -217,17 +267,38 @@ pub fn mx_near_miss(host: &str) -> Option<NearMiss> {
 /// A domain that is itself popular gets none; a single label gets the one
 /// popular domain with that first label, if only one.
 pub fn suggest_domain(domain: &str) -> Option<&'static str> {
-    let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
-    let popular = mailbox_domains();
-    if popular.contains(&domain.as_str()) || domain.is_empty() {
+    let domain = domain.trim().trim_end_matches('.');
+    let lower;
+    let domain = if domain.bytes().any(|b| b.is_ascii_uppercase()) {
+        lower = domain.to_ascii_lowercase();
+        lower.as_str()
+    } else {
+        domain
+    };
+    let popular = popular_split();
+    if domain.is_empty() || popular.exact.contains(domain) {
         return None;
     }
     if !domain.contains('.') {
-        let mut same = popular.iter().filter(|p| split(p).0 == domain);
+        let mut same = popular.all.iter().filter(|p| p.1 .0 == domain);
         let first = same.next()?;
-        return same.next().is_none().then_some(*first);
+        return same.next().is_none().then_some(first.0);
     }
-    closest(&domain, popular.iter().copied())
+    closest_split(&Written::new(domain), popular.all.iter().copied())
+}
+
+/// The popular mailbox domains, split once, and as a set.
+struct PopularSplit {
+    all: Vec<(&'static str, (&'static str, &'static str))>,
+    exact: std::collections::HashSet<&'static str>,
+}
+
+fn popular_split() -> &'static PopularSplit {
+    static P: OnceLock<PopularSplit> = OnceLock::new();
+    P.get_or_init(|| PopularSplit {
+        all: mailbox_domains().iter().map(|d| (*d, split(d))).collect(),
+        exact: mailbox_domains().iter().copied().collect(),
+    })
 }
 
 pub use prebounce_core::decide::SUGGEST_FOR;
@@ -324,6 +395,47 @@ mod tests {
             .chain(providers().iter().map(|p| p.domain))
         {
             assert!(is_tld(d.rsplit('.').next().unwrap()), "{d}");
+        }
+    }
+
+    /// The cut-off computation (byte-set test, early row exit) agrees with
+    /// the plain distance on many pairs: random strings over a small
+    /// alphabet, and their random edits (so that near pairs are common).
+    #[test]
+    fn distance_within_agrees_with_the_reference() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let alphabet = b"abcdo.-1";
+        for _ in 0..20_000 {
+            let len = next(12) as usize;
+            let a: Vec<u8> = (0..len).map(|_| alphabet[next(8) as usize]).collect();
+            let mut b = a.clone();
+            for _ in 0..next(4) {
+                let at = next(b.len() as u64 + 1) as usize;
+                match next(4) {
+                    0 => b.insert(at, alphabet[next(8) as usize]),
+                    1 if at < b.len() => {
+                        b.remove(at);
+                    }
+                    2 if at < b.len() => b[at] = alphabet[next(8) as usize],
+                    _ if at + 1 < b.len() => b.swap(at, at + 1),
+                    _ => {}
+                }
+            }
+            let (a, b) = (String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
+            let full = distance(&a, &b);
+            for max in 0..4 {
+                assert_eq!(
+                    distance_within(&a, &b, max),
+                    (full <= max).then_some(full),
+                    "{a:?} {b:?} {max}"
+                );
+            }
         }
     }
 
