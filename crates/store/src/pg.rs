@@ -8,11 +8,14 @@
 //!   one transaction that first takes a transaction-scoped advisory lock
 //!   ([`MIGRATION_LOCK`]): processes that start together apply them once.
 //! - **Batches**: [`Store::record`] writes a batch in one transaction with
-//!   five statements whatever its size (rows from arrays with `unnest`).
-//! - **No lost observations**: the batch's domain rows are created when new
-//!   and locked (`SELECT ... FOR UPDATE`, in domain order) before the new
-//!   state is computed from them, so concurrent writers of one domain take
-//!   turns and each one extends the streak the other left.
+//!   at most six statements whatever its size (rows from arrays with
+//!   `unnest`).
+//! - **No lost observations**: a batch's new domains are inserted whole
+//!   (their key is unique: a concurrent writer of the same new domain waits
+//!   and then finds it existing); the rows that existed are locked
+//!   (`SELECT ... FOR UPDATE`, in domain order) before their new state is
+//!   computed from them, so concurrent writers of one domain take turns and
+//!   each one extends the streak the other left.
 //! - **Exactly-once escalations**: whether an observation escalates (a
 //!   domain turned `dead_domain`, or a deliverable domain turned
 //!   suppressed) is decided again under that lock, from the row as it is
@@ -36,7 +39,7 @@
 //! The password is never shown: [`redact`] is the only form of the URL
 //! that leaves this module.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
@@ -436,6 +439,7 @@ fn observation(r: &Row) -> Option<Observation> {
 }
 
 /// A domain row as a batch sees it, locked.
+#[derive(Default)]
 struct Prev {
     exists: bool,
     first_seen: i64,
@@ -468,69 +472,31 @@ struct Obs {
     escalation: Vec<bool>,
 }
 
-/// One batch, in one transaction.
-async fn record_once(
-    client: &mut deadpool_postgres::Object,
-    observations: &[Observation],
-) -> std::result::Result<(), tokio_postgres::Error> {
-    let tx = client.transaction().await?;
-    let domains: Vec<String> = observations
-        .iter()
-        .map(|o| o.domain.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    // New domains get a row (never seen by others: it commits with its
-    // state); then every row of the batch is locked, in domain order.
-    tx.execute(
-        "INSERT INTO domains (domain) SELECT d FROM unnest($1::text[]) AS d ORDER BY d
-         ON CONFLICT (domain) DO NOTHING",
-        &[&domains],
-    )
-    .await?;
-    let rows = tx
-        .query(
-            "SELECT d.domain, d.first_seen, d.action, d.verdict, d.state_since, d.retries, d.streak,
-                    d.last_success, d.status, d.detail
-             FROM unnest($1::text[]) AS q(domain) JOIN domains d ON d.domain = q.domain
-             ORDER BY d.domain FOR UPDATE OF d",
-            &[&domains],
-        )
-        .await?;
-    let mut prev: HashMap<String, Prev> = HashMap::with_capacity(rows.len());
-    for r in &rows {
-        let first_seen: Option<i64> = r.get(1);
-        prev.insert(
-            r.get(0),
-            Prev {
-                exists: first_seen.is_some(),
-                first_seen: first_seen.unwrap_or(i64::MAX),
-                action: r.get(2),
-                verdict: r.get(3),
-                since: r.get::<_, Option<i64>>(4).unwrap_or(0),
-                retries: r.get(5),
-                streak: parse_streak(r.get(6)),
-                last_success: r.get(7),
-                status: r.get(8),
-                detail: r.get(9),
-            },
-        );
-    }
-    let ids: Vec<i64> = tx
-        .query(
-            "SELECT nextval(pg_get_serial_sequence('observations', 'id')) FROM generate_series(1, $1::int8)",
-            &[&(observations.len() as i64)],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let mut ids = ids;
-    ids.sort_unstable();
+/// The domain rows' new states, one vector per column.
+#[derive(Default)]
+struct Rows {
+    domain: Vec<String>,
+    first_seen: Vec<i64>,
+    last_at: Vec<i64>,
+    action: Vec<String>,
+    verdict: Vec<String>,
+    status: Vec<Option<String>>,
+    detail: Vec<String>,
+    last_success: Vec<Option<i64>>,
+    since: Vec<i64>,
+    retries: Vec<i64>,
+    next_check: Vec<Option<i64>>,
+    latest_id: Vec<i64>,
+    streak: Vec<String>,
+}
+
+/// Applies `observations` (with their ids), in order, to the states in
+/// `prev`: the observation rows to insert and the domain rows to write.
+fn apply(observations: &[(i64, &Observation)], prev: &mut HashMap<String, Prev>) -> (Obs, Rows) {
     let mut o_cols = Obs::default();
     // Each domain's latest observation: its id and time.
     let mut latest: HashMap<&str, (i64, i64)> = HashMap::new();
-    for (o, id) in observations.iter().zip(ids) {
+    for &(id, o) in observations {
         let Some(p) = prev.get_mut(&o.domain) else {
             continue;
         };
@@ -571,7 +537,11 @@ async fn record_once(
         if is_success(o.reading) {
             p.last_success = Some(o.at);
         }
-        p.first_seen = p.first_seen.min(o.at);
+        p.first_seen = if p.exists {
+            p.first_seen.min(o.at)
+        } else {
+            o.at
+        };
         p.exists = true;
         latest.insert(&o.domain, (id, o.at));
         o_cols.id.push(id);
@@ -589,80 +559,214 @@ async fn record_once(
         o_cols.counts.push(o.counts);
         o_cols.escalation.push(escalation);
     }
+    let mut d = Rows::default();
+    let mut names: Vec<&str> = latest.keys().copied().collect();
+    names.sort_unstable();
+    for domain in names {
+        let (id, at) = latest[domain];
+        let p = &prev[domain];
+        d.domain.push(domain.to_string());
+        d.first_seen.push(p.first_seen);
+        d.last_at.push(at);
+        d.action.push(p.action.clone());
+        d.verdict.push(p.verdict.clone());
+        d.status.push(p.status.clone());
+        d.detail.push(p.detail.clone());
+        d.last_success.push(p.last_success);
+        d.since.push(p.since);
+        d.retries.push(p.retries);
+        d.next_check
+            .push((p.action == Action::Retry.as_str()).then(|| at + backoff(p.retries)));
+        d.latest_id.push(id);
+        d.streak.push(format_streak(&p.streak));
+    }
+    (o_cols, d)
+}
+
+/// The domain rows: `INSERT` with `tail` (`ON CONFLICT ...`).
+const WRITE_ROWS: &str =
+    "INSERT INTO domains AS d (domain, first_seen, last_at, action, verdict, status, detail,
+                           last_success, state_since, retries, next_check, latest_id, streak)
+ SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[], $6::text[],
+                      $7::text[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[],
+                      $13::text[])
+ ";
+
+async fn write_rows(
+    tx: &tokio_postgres::Transaction<'_>,
+    d: &Rows,
+    tail: &str,
+) -> std::result::Result<Vec<Row>, tokio_postgres::Error> {
+    tx.query(
+        &format!("{WRITE_ROWS}{tail}"),
+        &[
+            &d.domain,
+            &d.first_seen,
+            &d.last_at,
+            &d.action,
+            &d.verdict,
+            &d.status,
+            &d.detail,
+            &d.last_success,
+            &d.since,
+            &d.retries,
+            &d.next_check,
+            &d.latest_id,
+            &d.streak,
+        ],
+    )
+    .await
+}
+
+async fn insert_observations(
+    tx: &tokio_postgres::Transaction<'_>,
+    o: &Obs,
+) -> std::result::Result<(), tokio_postgres::Error> {
+    if o.id.is_empty() {
+        return Ok(());
+    }
     tx.execute(
         "INSERT INTO observations (id, domain, at, reading, verdict, action, status, detail, warnings, mx, probe, evidence, counts, escalation)
          SELECT * FROM unnest($1::int8[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[],
                               $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::bool[], $14::bool[])",
         &[
-            &o_cols.id,
-            &o_cols.domain,
-            &o_cols.at,
-            &o_cols.reading,
-            &o_cols.verdict,
-            &o_cols.action,
-            &o_cols.status,
-            &o_cols.detail,
-            &o_cols.warnings,
-            &o_cols.mx,
-            &o_cols.probe,
-            &o_cols.evidence,
-            &o_cols.counts,
-            &o_cols.escalation,
+            &o.id,
+            &o.domain,
+            &o.at,
+            &o.reading,
+            &o.verdict,
+            &o.action,
+            &o.status,
+            &o.detail,
+            &o.warnings,
+            &o.mx,
+            &o.probe,
+            &o.evidence,
+            &o.counts,
+            &o.escalation,
         ],
     )
     .await?;
-    let mut d = (
-        Vec::<String>::new(),
-        Vec::<i64>::new(),
-        Vec::<i64>::new(),
-        Vec::<String>::new(),
-        Vec::<String>::new(),
-        Vec::<Option<String>>::new(),
-        Vec::<String>::new(),
-        Vec::<Option<i64>>::new(),
-        Vec::<i64>::new(),
-        Vec::<i64>::new(),
-        Vec::<Option<i64>>::new(),
-        Vec::<i64>::new(),
-        Vec::<String>::new(),
-    );
-    for (domain, (id, at)) in latest {
-        let p = &prev[domain];
-        let (status, detail) = (p.status.clone(), p.detail.clone());
-        d.0.push(domain.to_string());
-        d.1.push(p.first_seen);
-        d.2.push(at);
-        d.3.push(p.action.clone());
-        d.4.push(p.verdict.clone());
-        d.5.push(status);
-        d.6.push(detail);
-        d.7.push(p.last_success);
-        d.8.push(p.since);
-        d.9.push(p.retries);
-        d.10.push((p.action == Action::Retry.as_str()).then(|| at + backoff(p.retries)));
-        d.11.push(id);
-        d.12.push(format_streak(&p.streak));
+    Ok(())
+}
+
+/// One batch, in one transaction. First as if every domain were new: the
+/// rows that did not exist are inserted whole (a unique key: a concurrent
+/// writer of the same new domain waits, then finds it existing). Then the
+/// domains that existed are locked (`FOR UPDATE`, in domain order), their
+/// observations applied to the rows as they are now, and written.
+async fn record_once(
+    client: &mut deadpool_postgres::Object,
+    observations: &[Observation],
+) -> std::result::Result<(), tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    let ids: Vec<i64> = tx
+        .query(
+            "SELECT nextval(pg_get_serial_sequence('observations', 'id')) FROM generate_series(1, $1::int8)",
+            &[&(observations.len() as i64)],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut ids = ids;
+    ids.sort_unstable();
+    let numbered: Vec<(i64, &Observation)> = ids.into_iter().zip(observations).collect();
+    let mut as_new: HashMap<String, Prev> = observations
+        .iter()
+        .map(|o| (o.domain.clone(), Prev::default()))
+        .collect();
+    let (new_obs, new_rows) = apply(&numbered, &mut as_new);
+    let inserted: std::collections::HashSet<String> = write_rows(
+        &tx,
+        &new_rows,
+        "ON CONFLICT (domain) DO NOTHING RETURNING domain",
+    )
+    .await?
+    .iter()
+    .map(|r| r.get(0))
+    .collect();
+    let existing: Vec<String> = new_rows
+        .domain
+        .iter()
+        .filter(|d| !inserted.contains(*d))
+        .cloned()
+        .collect();
+    // The new domains' observations as computed.
+    let mut fresh = Obs::default();
+    for i in 0..new_obs.id.len() {
+        if inserted.contains(&new_obs.domain[i]) {
+            push_obs(&mut fresh, &new_obs, i);
+        }
     }
-    tx.execute(
-        // Every row exists (made above): the conflict arbiter finds each
-        // by the primary key's index, whatever the planner thinks of a join.
-        "INSERT INTO domains AS d (domain, first_seen, last_at, action, verdict, status, detail,
-                                   last_success, state_since, retries, next_check, latest_id, streak)
-         SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[], $6::text[],
-                              $7::text[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[],
-                              $13::text[])
-         ON CONFLICT (domain) DO UPDATE SET
-           first_seen = LEAST(COALESCE(d.first_seen, EXCLUDED.first_seen), EXCLUDED.first_seen),
-           last_at = EXCLUDED.last_at, action = EXCLUDED.action, verdict = EXCLUDED.verdict,
-           status = EXCLUDED.status, detail = EXCLUDED.detail, last_success = EXCLUDED.last_success,
-           state_since = EXCLUDED.state_since, retries = EXCLUDED.retries,
-           next_check = EXCLUDED.next_check, latest_id = EXCLUDED.latest_id, streak = EXCLUDED.streak",
-        &[
-            &d.0, &d.1, &d.2, &d.3, &d.4, &d.5, &d.6, &d.7, &d.8, &d.9, &d.10, &d.11, &d.12,
-        ],
-    )
-    .await?;
+    insert_observations(&tx, &fresh).await?;
+    if !existing.is_empty() {
+        let rows = tx
+            .query(
+                "SELECT d.domain, d.first_seen, d.action, d.verdict, d.state_since, d.retries, d.streak,
+                        d.last_success, d.status, d.detail
+                 FROM unnest($1::text[]) AS q(domain) JOIN domains d ON d.domain = q.domain
+                 ORDER BY d.domain FOR UPDATE OF d",
+                &[&existing],
+            )
+            .await?;
+        let mut prev: HashMap<String, Prev> = HashMap::with_capacity(rows.len());
+        for r in &rows {
+            let first_seen: Option<i64> = r.get(1);
+            prev.insert(
+                r.get(0),
+                Prev {
+                    exists: first_seen.is_some(),
+                    first_seen: first_seen.unwrap_or(i64::MAX),
+                    action: r.get(2),
+                    verdict: r.get(3),
+                    since: r.get::<_, Option<i64>>(4).unwrap_or(0),
+                    retries: r.get(5),
+                    streak: parse_streak(r.get(6)),
+                    last_success: r.get(7),
+                    status: r.get(8),
+                    detail: r.get(9),
+                },
+            );
+        }
+        let theirs: Vec<(i64, &Observation)> = numbered
+            .iter()
+            .filter(|(_, o)| !inserted.contains(&o.domain))
+            .copied()
+            .collect();
+        let (obs, rows) = apply(&theirs, &mut prev);
+        insert_observations(&tx, &obs).await?;
+        write_rows(
+            &tx,
+            &rows,
+            "ON CONFLICT (domain) DO UPDATE SET
+               first_seen = LEAST(COALESCE(d.first_seen, EXCLUDED.first_seen), EXCLUDED.first_seen),
+               last_at = EXCLUDED.last_at, action = EXCLUDED.action, verdict = EXCLUDED.verdict,
+               status = EXCLUDED.status, detail = EXCLUDED.detail, last_success = EXCLUDED.last_success,
+               state_since = EXCLUDED.state_since, retries = EXCLUDED.retries,
+               next_check = EXCLUDED.next_check, latest_id = EXCLUDED.latest_id, streak = EXCLUDED.streak",
+        )
+        .await?;
+    }
     tx.commit().await
+}
+
+/// Copies observation `i` of `from` into `to`.
+fn push_obs(to: &mut Obs, from: &Obs, i: usize) {
+    to.id.push(from.id[i]);
+    to.domain.push(from.domain[i].clone());
+    to.at.push(from.at[i]);
+    to.reading.push(from.reading[i].clone());
+    to.verdict.push(from.verdict[i].clone());
+    to.action.push(from.action[i].clone());
+    to.status.push(from.status[i].clone());
+    to.detail.push(from.detail[i].clone());
+    to.warnings.push(from.warnings[i].clone());
+    to.mx.push(from.mx[i].clone());
+    to.probe.push(from.probe[i].clone());
+    to.evidence.push(from.evidence[i].clone());
+    to.counts.push(from.counts[i]);
+    to.escalation.push(from.escalation[i]);
 }
 
 impl Store for PgStore {
