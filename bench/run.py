@@ -6,6 +6,7 @@ Run through bench/run.sh (it installs knot, dnsperf and email-validator).
 Prints figures; asserts nothing.
 """
 import argparse
+import glob
 import os
 import random
 import re
@@ -200,6 +201,63 @@ def history_ratio(resolver, addresses, work, a):
           f"{m.group(1) if m else '?'} domains decided from stored evidence, {warm['queries']:,} DNS queries")
 
 
+def start_pg(work):
+    """A private PostgreSQL cluster (Debian's package) on a loopback port;
+    returns (stop function, URL of an empty database)."""
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not bins:
+        sys.exit("PostgreSQL is not installed (apt-get install postgresql)")
+    bindir = os.path.dirname(bins[-1])
+    # Its own folder under /tmp (the work folder is private to us; the
+    # server runs as the postgres user).
+    d = tempfile.mkdtemp(prefix="prebounce-bench-pg.")
+    root = os.geteuid() == 0
+    if root:
+        subprocess.run(["chown", "-R", "postgres:postgres", d], check=True)
+    as_pg = (lambda tool: ["runuser", "-u", "postgres", "--", os.path.join(bindir, tool)]) if root \
+        else (lambda tool: [os.path.join(bindir, tool)])
+    data = os.path.join(d, "data")
+    subprocess.run(as_pg("initdb") + ["-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8"],
+                   check=True, stdout=subprocess.DEVNULL)
+    port = free_port()
+    # Durable commits (fsync on), as in production; SQLite runs with its
+    # defaults too (WAL, synchronous=NORMAL).
+    subprocess.run(as_pg("pg_ctl") + ["-D", data, "-o", f"-p {port} -k {d} -c listen_addresses=127.0.0.1",
+                                      "-l", os.path.join(d, "log"), "-w", "start"], check=True, stdout=subprocess.DEVNULL)
+    def stop():
+        subprocess.run(as_pg("pg_ctl") + ["-D", data, "-m", "fast", "stop"], stdout=subprocess.DEVNULL)
+        shutil.rmtree(d, ignore_errors=True)
+    return stop, bindir, port
+
+
+def pg_ratio(resolver, distinct, work, a):
+    """SQLite against PostgreSQL (a private cluster on this machine), each
+    on a fresh store, in alternating pairs on the distinct list, then a
+    second run over each warm store."""
+    stop, bindir, port = start_pg(work)
+    try:
+        sq, pg = [], []
+        for i in range(a.history_pairs):
+            db = os.path.join(work, f"pg-vs-{i}.sqlite")
+            sq.append(check(resolver, distinct, "bulk", os.path.join(work, "store-sqlite.csv"), db=db)["wall"])
+            name = f"bench{i}"
+            subprocess.run([os.path.join(bindir, "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", name],
+                           check=True)
+            url = f"postgres://postgres@127.0.0.1:{port}/{name}"
+            pg.append(check(resolver, distinct, "bulk", os.path.join(work, "store-pg.csv"), db=url)["wall"])
+        warm_sq = check(resolver, distinct, "bulk", os.path.join(work, "store-sqlite-warm.csv"), db=db)["wall"]
+        warm_pg = check(resolver, distinct, "bulk", os.path.join(work, "store-pg-warm.csv"), db=url)["wall"]
+        med = lambda xs: sorted(xs)[len(xs) // 2]
+        same, total = agreement(os.path.join(work, "store-sqlite.csv"), os.path.join(work, "store-pg.csv"))
+        print(f"store SQLite vs PostgreSQL, {a.domains:,} distinct domains, {a.history_pairs} alternating pairs, fresh stores: "
+              f"SQLite median {med(sq):.2f} s, PostgreSQL median {med(pg):.2f} s = {med(pg) / med(sq):.2f} x; "
+              f"{same:,} of {total:,} verdicts identical")
+        print(f"store SQLite vs PostgreSQL, second run over the warm store: SQLite {warm_sq:.2f} s, "
+              f"PostgreSQL {warm_pg:.2f} s = {warm_pg / warm_sq:.2f} x")
+    finally:
+        stop()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--domains", type=int, default=100_000)
@@ -208,6 +266,8 @@ def main():
     ap.add_argument("--sample", type=int, default=3000, help="addresses given to email-validator")
     ap.add_argument("--history-pairs", type=int, default=3, help="history on/off pairs")
     ap.add_argument("--only-history", action="store_true", help="stop after the history figures")
+    ap.add_argument("--only-pg", action="store_true",
+                    help="only SQLite against PostgreSQL on the distinct list (starts a private cluster)")
     ap.add_argument("--only-ratios", action="store_true",
                     help="only the history, per-row (JSONL) and memory-per-domain figures")
     ap.add_argument("--python", default=sys.executable, help="a Python with email-validator")
@@ -230,6 +290,10 @@ def main():
                                       capture_output=True, text=True).stdout.split()[-1]
         print(f"== {a.domains:,} domains, {a.addresses:,} addresses; knot {knot_version} on {resolver}; "
               f"{os.cpu_count()} cores; everything below measured in this run")
+
+        if a.only_pg:
+            pg_ratio(resolver, distinct, work, a)
+            return
 
         if a.only_history or a.only_ratios:
             history_ratio(resolver, addresses, work, a)

@@ -2,6 +2,8 @@
 # The benchmark of the README's "Benchmarks" section:
 #
 #   bench/run.sh [--domains N] [--addresses N] [--big K] [--sample N]
+#   bench/run.sh --only-pg [--domains N] [--history-pairs N]
+#       (SQLite against PostgreSQL, a private cluster on this machine)
 #
 # Installs what it needs (knot, dnsperf from Debian; email-validator from
 # PyPI into a private venv), builds the release binary, then runs
@@ -16,6 +18,7 @@ need=()
 command -v dnsperf >/dev/null 2>&1 || need+=(dnsperf)
 [ -x /usr/bin/time ] || need+=(time)
 python3 -c 'import venv' 2>/dev/null || need+=(python3-venv)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}" >&2
   apt-get update -qq

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit tests, doc tests, and the end-to-end
 # tests that drive the real binary against DNS servers on loopback.
-# The end-to-end tests also need Knot DNS, unbound, Postfix and aiosmtpd
-# (servers we did not write) and Chromium (to render the HTML report); they
-# are installed here when missing (apt-get as root, pip).
+# The end-to-end tests also need Knot DNS, unbound, Postfix, PostgreSQL (a
+# private cluster per run, for the shared history) and aiosmtpd (servers we
+# did not write) and Chromium (to render the HTML report); they are installed
+# here when missing (apt-get as root, pip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -13,6 +14,7 @@ missing=()
 [ -x /usr/sbin/unbound ] || command -v unbound >/dev/null 2>&1 || missing+=(unbound)
 [ -x /usr/bin/chromium ] || command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ -x /usr/sbin/postfix ] || missing+=(postfix)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing ${missing[*]} for the end-to-end tests" >&2

@@ -24,6 +24,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Forget(args) => cli::records::forget(args),
         Command::Lab(LabCommand::Serve(args)) => cli::lab::serve(args).await,
         Command::Serve(args) => cli::serve::run(args).await,
+        Command::Db(cmd) => cli::db::run(cmd),
         Command::Completions(args) => cli::docs::completions(args.shell),
         Command::Man => cli::docs::man(),
     }

@@ -12,6 +12,7 @@ mod history;
 mod inputs;
 mod knot;
 mod mta;
+mod pg;
 mod policy;
 mod probe;
 mod reasons;

@@ -184,6 +184,9 @@ pub enum Command {
     /// Serve the checks over HTTP: a JSON API, Prometheus metrics, an
     /// OpenAPI document and a small page (see README: serve).
     Serve(super::serve::ServeArgs),
+    /// The history store, for operators: migrate it, count what it holds.
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Print a shell completion script on standard output.
     ///
     /// bash: prebounce completions bash > ~/.local/share/bash-completion/completions/prebounce
@@ -208,10 +211,11 @@ pub struct CompletionsArgs {
 /// Where the history database is.
 #[derive(Debug, Args, Clone)]
 pub struct DbArgs {
-    /// The history database [env: PREBOUNCE_DB; default:
-    /// $XDG_DATA_HOME/prebounce/history.sqlite, else
+    /// The history database: an SQLite file, or a shared PostgreSQL
+    /// database as postgres://user:password@host:port/dbname [env:
+    /// PREBOUNCE_DB; default: $XDG_DATA_HOME/prebounce/history.sqlite, else
     /// ~/.local/share/prebounce/history.sqlite].
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH|URL")]
     pub db: Option<PathBuf>,
 }
 
@@ -369,6 +373,22 @@ pub struct ForgetArgs {
     #[arg(value_name = "DOMAIN", required = true)]
     pub domains: Vec<String>,
 
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Create the store or bring its schema up to date (every command that
+    /// writes does this too), and print its schema version.
+    Migrate(DbOnlyArgs),
+    /// Count what the store holds: domains, observations, suppressed and
+    /// retry domains.
+    Stats(DbOnlyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DbOnlyArgs {
     #[command(flatten)]
     pub db: DbArgs,
 }
@@ -710,6 +730,12 @@ pub struct CheckArgs {
     /// with --quiet too, and when interrupted).
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,
+
+    /// Check and write only the rows whose domain falls in shard I of N
+    /// (1-based; FNV-1a 64 of the ASCII domain, modulo N, plus 1): N
+    /// processes, one per shard, take every row exactly once.
+    #[arg(long, value_name = "I/N", value_parser = super::input::Shard::parse)]
+    pub shard: Option<super::input::Shard>,
 
     #[command(flatten)]
     pub dns: DnsArgs,

@@ -156,12 +156,24 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
 
     // Reader thread -> dispatcher, in batches of rows.
     let (row_tx, mut row_rx) = mpsc::channel::<anyhow::Result<Vec<Row>>>(8);
+    let shard = args.shard;
     let reader = std::thread::spawn(move || {
         let mut inputs = inputs;
         let mut batch = Vec::with_capacity(BATCH);
         loop {
             match inputs.next_row() {
                 Ok(Some(row)) => {
+                    // --shard: another process takes this row.
+                    if shard.is_some_and(|s| !s.holds(&row)) {
+                        if batch.is_empty() || inputs.has_buffered() {
+                            continue;
+                        }
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                        if row_tx.blocking_send(Ok(full)).is_err() {
+                            return;
+                        }
+                        continue;
+                    }
                     batch.push(row);
                     if batch.len() < BATCH && inputs.has_buffered() {
                         continue;

@@ -14,7 +14,7 @@ use prebounce_dns::SystemConfig;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use prebounce::store::{SqliteStore, Store};
+use prebounce::store::{PgStore, SqliteStore, Store};
 use prebounce::{Clock, HistorySetup};
 use prebounce_core::history::HistoryPolicy;
 
@@ -44,35 +44,57 @@ impl fmt::Display for GuardTripped {
 
 impl std::error::Error for GuardTripped {}
 
-/// A `--db` value that is a URL (`postgres://...`): this build keeps
-/// history in an SQLite file only.
-fn refuse_url(value: &Path, from: &str) -> anyhow::Result<()> {
+/// Where the history is: an SQLite file, or a PostgreSQL database.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DbLocation {
+    /// An SQLite file.
+    File(PathBuf),
+    /// A `postgres://` or `postgresql://` URL (with its password: show it
+    /// only through [`prebounce::store::redact`]).
+    Postgres(String),
+}
+
+impl fmt::Debug for DbLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DbLocation::File(p) => f.debug_tuple("File").field(p).finish(),
+            DbLocation::Postgres(url) => f
+                .debug_tuple("Postgres")
+                .field(&prebounce::store::redact(url))
+                .finish(),
+        }
+    }
+}
+
+/// A `--db` value: a URL (`postgres://`, `postgresql://`; other schemes are
+/// a usage error naming those), else a file path.
+fn parse_location(value: &Path, from: &str) -> anyhow::Result<DbLocation> {
     let text = value.to_string_lossy();
     let scheme = text.split_once("://").map(|(s, _)| s).filter(|s| {
         !s.is_empty()
             && s.chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
     });
-    if let Some(scheme) = scheme {
-        return Err(UsageError(format!(
-            "{from}: '{scheme}://' URLs are not supported by this build, which keeps history in an SQLite file: name a file path"
+    match scheme {
+        None => Ok(DbLocation::File(value.to_path_buf())),
+        Some(_) if prebounce::store::is_postgres_url(&text) => {
+            Ok(DbLocation::Postgres(text.into_owned()))
+        }
+        Some(scheme) => Err(UsageError(format!(
+            "{from}: '{scheme}://' URLs are not supported: name an SQLite file path, or a PostgreSQL database as postgres://user:password@host:port/dbname (or postgresql://)"
         ))
-        .into());
+        .into()),
     }
-    Ok(())
 }
 
-/// The history database path: `--db`, else `PREBOUNCE_DB`, else the XDG
-/// data directory.
-pub fn db_path(args: &DbArgs) -> anyhow::Result<PathBuf> {
+/// The history database: `--db`, else `PREBOUNCE_DB`, else the XDG data
+/// directory's SQLite file.
+pub fn db_location(args: &DbArgs) -> anyhow::Result<DbLocation> {
     if let Some(p) = &args.db {
-        refuse_url(p, "--db")?;
-        return Ok(p.clone());
+        return parse_location(p, "--db");
     }
     if let Some(p) = std::env::var_os("PREBOUNCE_DB").filter(|p| !p.is_empty()) {
-        let p = PathBuf::from(p);
-        refuse_url(&p, "PREBOUNCE_DB")?;
-        return Ok(p);
+        return parse_location(&PathBuf::from(p), "PREBOUNCE_DB");
     }
     let data = std::env::var_os("XDG_DATA_HOME")
         .filter(|p| !p.is_empty())
@@ -81,7 +103,9 @@ pub fn db_path(args: &DbArgs) -> anyhow::Result<PathBuf> {
         .ok_or_else(|| {
             UsageError("no place for the history database: set --db, PREBOUNCE_DB or HOME, or pass --no-history".into())
         })?;
-    Ok(data.join("prebounce").join("history.sqlite"))
+    Ok(DbLocation::File(
+        data.join("prebounce").join("history.sqlite"),
+    ))
 }
 
 /// What a command does with the history store.
@@ -93,15 +117,26 @@ pub enum StoreMode {
     Write,
 }
 
-/// Opens the history store.
+/// Opens the history store: SQLite or PostgreSQL, behind one trait.
 pub fn open_store(args: &DbArgs, mode: StoreMode) -> anyhow::Result<Arc<dyn Store>> {
-    let path = db_path(args)?;
-    let store = match mode {
-        StoreMode::Read => SqliteStore::open_for_reading(&path),
-        StoreMode::Write => SqliteStore::open(&path),
+    let to_error = |e: prebounce::store::StoreError| -> anyhow::Error {
+        if e.kind == prebounce::store::StoreErrorKind::Config {
+            UsageError(e.message).into()
+        } else {
+            anyhow::anyhow!("{e}")
+        }
+    };
+    match db_location(args)? {
+        DbLocation::File(path) => {
+            let store = match mode {
+                StoreMode::Read => SqliteStore::open_for_reading(&path),
+                StoreMode::Write => SqliteStore::open(&path),
+            }
+            .map_err(to_error)?;
+            Ok(Arc::new(store))
+        }
+        DbLocation::Postgres(url) => Ok(Arc::new(PgStore::open(&url).map_err(to_error)?)),
     }
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(Arc::new(store))
 }
 
 /// The run's clock (`PREBOUNCE_NOW`).

@@ -169,3 +169,90 @@ pub fn format_for_output(path: &Path) -> Option<OutputFormat> {
         _ => None,
     }
 }
+
+/// `check --shard I/N`: this process takes the rows whose domain hashes to
+/// shard `I` of `N` (1-based). The hash is FNV-1a 64 of the shard key's
+/// bytes (offset basis 0xcbf29ce484222325, prime 0x100000001b3) and the
+/// shard is `hash % N + 1`. The key is the address's domain as checked:
+/// ASCII (A-labels), lowercase, no trailing dot. A row whose address does
+/// not parse takes the text after its last `@`, trimmed, without a
+/// trailing dot, ASCII-lowercased (empty when there is no `@`), so every
+/// row belongs to exactly one shard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// Which shard, from 1.
+    pub index: u64,
+    /// How many shards.
+    pub count: u64,
+}
+
+/// Shards at most.
+pub const MAX_SHARDS: u64 = 65_536;
+
+impl Shard {
+    /// Parses `I/N` (1 <= I <= N <= [`MAX_SHARDS`]).
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let bad = || {
+            format!("'{text}' is not I/N: a shard number I from 1 to N, and the number of shards N (at most {MAX_SHARDS}), e.g. 2/3")
+        };
+        let (i, n) = text.trim().split_once('/').ok_or_else(bad)?;
+        let index: u64 = i.trim().parse().map_err(|_| bad())?;
+        let count: u64 = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || count > MAX_SHARDS || index == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Whether this shard takes `row`.
+    pub fn holds(&self, row: &Row) -> bool {
+        shard_of(&shard_key(row), self.count) == self.index
+    }
+}
+
+/// FNV-1a, 64 bits.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// The shard (1-based) of a key among `count`.
+pub fn shard_of(key: &str, count: u64) -> u64 {
+    fnv1a64(key.as_bytes()) % count.max(1) + 1
+}
+
+/// The key a row is sharded by (see [`Shard`]).
+pub fn shard_key(row: &Row) -> String {
+    match &row.parsed {
+        Ok(a) => a.domain.clone(),
+        Err(_) => row
+            .address
+            .rsplit_once('@')
+            .map(|(_, d)| d.trim().trim_end_matches('.').to_ascii_lowercase())
+            .unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod shard_tests {
+    use super::*;
+
+    #[test]
+    fn fnv1a64_matches_the_published_vectors() {
+        assert_eq!(fnv1a64(b""), 0xcbf29ce484222325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63dc4c8601ec8c);
+        assert_eq!(fnv1a64(b"foobar"), 0x85944171f73967e8);
+    }
+
+    #[test]
+    fn shard_specs_are_checked() {
+        assert_eq!(Shard::parse("2/3"), Ok(Shard { index: 2, count: 3 }));
+        for bad in ["0/3", "4/3", "1/0", "x/2", "3", "", "1/70000", "-1/2"] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -4,6 +4,7 @@ pub mod args;
 pub mod audit;
 pub mod check;
 pub mod config;
+pub mod db;
 pub mod docs;
 pub mod domain;
 pub mod input;

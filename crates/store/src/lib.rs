@@ -15,7 +15,15 @@
 //! runs on one file wait for each other, versioned migrations applied one
 //! step at a time, codes stored as text (rows with codes this version does
 //! not know are skipped).
+//!
+//! [`PgStore`] (feature `postgres`) is the shared one: many processes on
+//! many machines, one PostgreSQL database (see its module for the rules).
 #![warn(missing_docs)]
+
+#[cfg(feature = "postgres")]
+mod pg;
+#[cfg(feature = "postgres")]
+pub use pg::{is_postgres_url, redact, PgStore, MIGRATION_LOCK, PG_SCHEMA_VERSION};
 
 use std::collections::HashMap;
 use std::fmt;
@@ -114,6 +122,9 @@ pub enum StoreErrorKind {
     ReadOnly,
     /// A query or a write failed.
     Io,
+    /// The location asks for something this build cannot do (a URL's TLS
+    /// mode, a malformed URL): a usage error.
+    Config,
 }
 
 /// A store failure: the message says what to do.
@@ -162,6 +173,30 @@ pub trait Store: Send + Sync {
     fn suppressions(&self, since: Option<i64>) -> Result<Vec<Suppression>>;
     /// Forgets a domain; returns how many observations went.
     fn forget(&self, domain: &str) -> Result<usize>;
+    /// What the store holds, for operators (`prebounce db stats`).
+    fn stats(&self) -> Result<StoreStats> {
+        Err(StoreError::new(
+            StoreErrorKind::Io,
+            format!("{}: this store keeps no statistics", self.location()),
+        ))
+    }
+}
+
+/// What a store holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// The backend: `sqlite` or `postgresql`.
+    pub backend: &'static str,
+    /// Its schema version (each backend counts its own).
+    pub schema: i64,
+    /// Domains known.
+    pub domains: u64,
+    /// Observations kept.
+    pub observations: u64,
+    /// Domains suppressed now.
+    pub suppressed: u64,
+    /// Domains in `retry` now.
+    pub retry: u64,
 }
 
 /// The schema version this binary writes: 2 keeps the evidence of every
@@ -804,6 +839,27 @@ impl Store for SqliteStore {
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(e)?;
         Ok(rows.into_iter().flatten().collect())
+    }
+
+    fn stats(&self) -> Result<StoreStats> {
+        let conn = self.reader();
+        conn.query_row(
+            "SELECT (SELECT count(*) FROM domains), (SELECT count(*) FROM observations),
+                    (SELECT count(*) FROM domains WHERE action = 'suppress'),
+                    (SELECT count(*) FROM domains WHERE action = 'retry')",
+            [],
+            |r| {
+                Ok(StoreStats {
+                    backend: "sqlite",
+                    schema: SCHEMA_VERSION,
+                    domains: r.get::<_, i64>(0)? as u64,
+                    observations: r.get::<_, i64>(1)? as u64,
+                    suppressed: r.get::<_, i64>(2)? as u64,
+                    retry: r.get::<_, i64>(3)? as u64,
+                })
+            },
+        )
+        .map_err(|e| err(&self.path, "cannot count", e))
     }
 
     fn forget(&self, domain: &str) -> Result<usize> {
