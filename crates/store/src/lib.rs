@@ -283,6 +283,30 @@ fn read_only_error(path: &Path) -> StoreError {
     )
 }
 
+/// Switches a database to WAL. Two processes opening a new database at
+/// once can each hold a shared lock and want the exclusive one: SQLite
+/// then answers "database is locked" at once, without waiting in the busy
+/// handler (it would be a deadlock), so the switch is tried again for up to
+/// 30 s.
+fn switch_to_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let give_up = std::time::Instant::now() + Duration::from_secs(30);
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(e)
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                ) && std::time::Instant::now() < give_up =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn is_read_only(e: &rusqlite::Error) -> bool {
     matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::ReadOnly))
 }
@@ -378,14 +402,13 @@ impl SqliteStore {
         if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
             return Err(read_only_error(path));
         }
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| {
-                if is_read_only(&e) {
-                    read_only_error(path)
-                } else {
-                    err(path, "cannot switch to WAL", e)
-                }
-            })?;
+        switch_to_wal(&conn).map_err(|e| {
+            if is_read_only(&e) {
+                read_only_error(path)
+            } else {
+                err(path, "cannot switch to WAL", e)
+            }
+        })?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| err(path, "cannot set synchronous", e))?;
         // Runs write a domain per observation in random key order: a page
@@ -882,6 +905,30 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Many processes (here threads, each with its own connection) opening
+    /// one new database at once all get it: the switch to WAL waits out the
+    /// others instead of failing with "database is locked".
+    #[test]
+    fn many_openers_of_a_new_database_all_succeed() {
+        for round in 0..10 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(format!("h{round}.sqlite"));
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+            let threads: Vec<_> = (0..8)
+                .map(|_| {
+                    let (path, barrier) = (path.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        SqliteStore::open(&path).map(|_| ())
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().unwrap().unwrap();
+            }
+        }
+    }
 
     fn obs(domain: &str, at: i64, reading: Reason, action: Action) -> Observation {
         Observation {
