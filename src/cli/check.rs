@@ -50,8 +50,14 @@ enum Step {
 /// A row with its verdict, for the writer.
 struct Judged {
     row: Row,
-    verdict: Verdict,
-    report: Option<Arc<DomainReport>>,
+    judgement: Judgement,
+}
+
+/// What a row's verdict comes from: its own syntax check, or its domain's
+/// report (read there, never copied row by row).
+enum Judgement {
+    Syntax(Verdict),
+    Domain(Arc<DomainReport>),
 }
 
 enum Done {
@@ -259,12 +265,11 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
             ..Tally::default()
         };
         let mut last_line = 0;
-        for Judged {
-            row,
-            verdict,
-            report,
-        } in out_rx.into_iter().flatten()
-        {
+        for Judged { row, judgement } in out_rx.into_iter().flatten() {
+            let (verdict, report) = match &judgement {
+                Judgement::Syntax(v) => (v, None),
+                Judgement::Domain(r) => (&r.verdict, Some(r)),
+            };
             let domain = match &row.parsed {
                 Ok(a) => Some(a.domain.as_str()),
                 Err(e) => e.domain.as_deref(),
@@ -278,13 +283,13 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
                         .unwrap_or("(none)"),
                     _ => "all",
                 };
-                data.add(source, domain, &verdict);
+                data.add(source, domain, verdict);
             }
             let outcome = Outcome {
                 row: &row,
                 domain,
-                verdict: &verdict,
-                report: report.as_ref(),
+                verdict,
+                report,
             };
             match writer.write(&outcome) {
                 Ok(()) => {}
@@ -329,8 +334,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
             out.push(match step {
                 Step::Ready(verdict) => Judged {
                     row,
-                    verdict,
-                    report: None,
+                    judgement: Judgement::Syntax(verdict),
                 },
                 Step::Wait(pending) => {
                     let report = tokio::select! {
@@ -345,8 +349,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
                     };
                     Judged {
                         row,
-                        verdict: report.verdict.clone(),
-                        report: Some(report),
+                        judgement: Judgement::Domain(report),
                     }
                 }
             });
