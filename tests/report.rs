@@ -9,13 +9,6 @@ use std::process::Command;
 
 use crate::util::*;
 
-fn chromium() -> &'static str {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .expect("chromium is not installed: run scripts/test.sh, which installs it")
-}
-
 fn headless(dir: &Dir, extra: &[&str], page: &std::path::Path) -> std::process::Output {
     Command::new(chromium())
         .args([
@@ -206,54 +199,9 @@ fn source_column_needs_csv_and_a_real_column() {
 /// pipe, no port): for each viewport width, the document's scroll width and
 /// client width once the page has loaded. The report itself has no script:
 /// the measuring is done from outside.
-const MEASURE: &str = r#"
-import json, os, signal, subprocess, sys
-signal.alarm(90)
-chromium, url, profile = sys.argv[1], sys.argv[2], sys.argv[3]
-widths = [int(w) for w in sys.argv[4:]]
-to_child, to_us = os.pipe(), os.pipe()
-def fds():
-    a, b = os.dup(to_child[0]), os.dup(to_us[1])
-    os.dup2(a, 3)
-    os.dup2(b, 4)
-proc = subprocess.Popen([chromium, "--headless", "--no-sandbox", "--disable-gpu",
-    "--remote-debugging-pipe", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--disable-quic",
-    "--user-data-dir=" + profile, "about:blank"],
-    preexec_fn=fds, close_fds=False, stdin=subprocess.DEVNULL,
-    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-os.close(to_child[0]); os.close(to_us[1])
-out = os.fdopen(to_child[1], "wb", buffering=0)
-inp = os.fdopen(to_us[0], "rb", buffering=0)
-buf, seq, events = b"", 0, []
-def message():
-    global buf
-    while b"\0" not in buf:
-        chunk = inp.read(1 << 16)
-        if not chunk:
-            raise SystemExit("chromium closed the DevTools pipe")
-        buf += chunk
-    line, buf = buf.split(b"\0", 1)
-    return json.loads(line)
-def call(method, params=None, session=None):
-    global seq
-    seq += 1
-    msg = {"id": seq, "method": method, "params": params or {}}
-    if session:
-        msg["sessionId"] = session
-    out.write(json.dumps(msg).encode() + b"\0")
-    while True:
-        m = message()
-        if m.get("id") == seq:
-            if "error" in m:
-                raise SystemExit("%s: %s" % (method, m["error"]))
-            return m["result"]
-        events.append(m.get("method"))
-def wait_for(event):
-    while event not in events:
-        events.append(message().get("method"))
-    events.clear()
-try:
+fn measure_script() -> String {
+    devtools_script(
+        r#"    url, widths = args[0], [int(w) for w in args[1:]]
     target = call("Target.createTarget", {"url": "about:blank"})["targetId"]
     session = call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
     call("Page.enable", {}, session)
@@ -269,25 +217,18 @@ try:
             " window.innerWidth, document.querySelectorAll('rect.seg').length]"}, session)
         result[str(w)] = value["result"]["value"]
     print(json.dumps(result))
-finally:
-    try:
-        call("Browser.close")
-    except BaseException:
-        pass
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-"#;
+"#,
+    )
+}
 
 /// For each width: (scroll width, client width, window width, segments).
 fn measure(dir: &Dir, page: &std::path::Path, widths: &[u32]) -> BTreeMap<u32, [u64; 4]> {
     let out = Command::new("python3")
         .arg("-c")
-        .arg(MEASURE)
+        .arg(measure_script())
         .arg(chromium())
-        .arg(format!("file://{}", page.display()))
         .arg(dir.path("chromium-cdp"))
+        .arg(format!("file://{}", page.display()))
         .args(widths.iter().map(|w| w.to_string()))
         .output()
         .expect("python3 (the DevTools client) runs");

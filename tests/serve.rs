@@ -794,65 +794,12 @@ fn serve_finishes_requests_in_flight_on_sigterm_and_records_history() {
     }
 }
 
-fn chromium() -> &'static str {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .expect("chromium is not installed: run scripts/test.sh, which installs it")
-}
-
 /// Drives headless Chromium over the DevTools protocol (a pipe): opens the
 /// page, types into the form as a person would (the page has no script of
 /// its own), submits it, and prints the result rows' text and a screenshot.
-const FORM: &str = r#"
-import base64, json, os, signal, subprocess, sys
-signal.alarm(90)
-chromium, url, profile, shot, addresses, key = sys.argv[1:7]
-to_child, to_us = os.pipe(), os.pipe()
-def fds():
-    a, b = os.dup(to_child[0]), os.dup(to_us[1])
-    os.dup2(a, 3)
-    os.dup2(b, 4)
-proc = subprocess.Popen([chromium, "--headless", "--no-sandbox", "--disable-gpu",
-    "--remote-debugging-pipe", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--disable-quic",
-    "--user-data-dir=" + profile, "about:blank"],
-    preexec_fn=fds, close_fds=False, stdin=subprocess.DEVNULL,
-    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-os.close(to_child[0]); os.close(to_us[1])
-out = os.fdopen(to_child[1], "wb", buffering=0)
-inp = os.fdopen(to_us[0], "rb", buffering=0)
-buf, seq, events = b"", 0, []
-def message():
-    global buf
-    while b"\0" not in buf:
-        chunk = inp.read(1 << 16)
-        if not chunk:
-            raise SystemExit("chromium closed the DevTools pipe")
-        buf += chunk
-    line, buf = buf.split(b"\0", 1)
-    return json.loads(line)
-def call(method, params=None, session=None):
-    global seq
-    seq += 1
-    msg = {"id": seq, "method": method, "params": params or {}}
-    if session:
-        msg["sessionId"] = session
-    out.write(json.dumps(msg).encode() + b"\0")
-    while True:
-        m = message()
-        if m.get("id") == seq:
-            if "error" in m:
-                raise SystemExit("%s: %s" % (method, m["error"]))
-            return m["result"]
-        events.append(m.get("method"))
-def wait_for(event):
-    while event not in events:
-        events.append(message().get("method"))
-    events.clear()
-def js(session, expr):
-    return call("Runtime.evaluate", {"returnByValue": True, "expression": expr}, session)["result"].get("value")
-try:
+fn form_script() -> String {
+    devtools_script(
+        r#"    url, shot, addresses, key = args[:4]
     target = call("Target.createTarget", {"url": "about:blank"})["targetId"]
     session = call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
     call("Page.enable", {}, session)
@@ -880,24 +827,17 @@ try:
         f.write(base64.b64decode(png))
     print(json.dumps({"rows": rows, "message": message_text, "scripts": scripts,
                       "url": js(session, "location.href")}))
-finally:
-    try:
-        call("Browser.close")
-    except BaseException:
-        pass
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-"#;
+"#,
+    )
+}
 
 fn fill_form(dir: &Dir, s: &Server, addresses: &str, key: &str, shot: &std::path::Path) -> Value {
     let out = std::process::Command::new("python3")
         .arg("-c")
-        .arg(FORM)
+        .arg(form_script())
         .arg(chromium())
-        .arg(s.url("/"))
         .arg(dir.path(&format!("chromium-{}", key.len())))
+        .arg(s.url("/"))
         .arg(shot)
         .arg(addresses)
         .arg(key)

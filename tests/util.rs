@@ -437,3 +437,82 @@ impl Blackhole {
         }
     }
 }
+
+/// Debian's Chromium, for the tests that render pages.
+pub fn chromium() -> &'static str {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("chromium is not installed: run scripts/test.sh, which installs it")
+}
+
+/// A Python script that drives headless Chromium over the DevTools
+/// protocol (a pipe, no port): started as `python3 -c SCRIPT CHROMIUM
+/// PROFILE ARGS...`, it starts Chromium and runs `body` (Python, indented
+/// four spaces, `args` holding ARGS) with `call(method, params, session)`,
+/// `wait_for(event)` and `js(session, expression)`, then closes Chromium
+/// whatever happened.
+pub fn devtools_script(body: &str) -> String {
+    format!("{DEVTOOLS_PRELUDE}try:\n{body}{DEVTOOLS_FINALLY}")
+}
+
+const DEVTOOLS_PRELUDE: &str = r#"
+import base64, json, os, signal, subprocess, sys
+signal.alarm(90)
+chromium, profile, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+to_child, to_us = os.pipe(), os.pipe()
+def fds():
+    a, b = os.dup(to_child[0]), os.dup(to_us[1])
+    os.dup2(a, 3)
+    os.dup2(b, 4)
+proc = subprocess.Popen([chromium, "--headless", "--no-sandbox", "--disable-gpu",
+    "--remote-debugging-pipe", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--disable-quic",
+    "--user-data-dir=" + profile, "about:blank"],
+    preexec_fn=fds, close_fds=False, stdin=subprocess.DEVNULL,
+    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+os.close(to_child[0]); os.close(to_us[1])
+out = os.fdopen(to_child[1], "wb", buffering=0)
+inp = os.fdopen(to_us[0], "rb", buffering=0)
+buf, seq, events = b"", 0, []
+def message():
+    global buf
+    while b"\0" not in buf:
+        chunk = inp.read(1 << 16)
+        if not chunk:
+            raise SystemExit("chromium closed the DevTools pipe")
+        buf += chunk
+    line, buf = buf.split(b"\0", 1)
+    return json.loads(line)
+def call(method, params=None, session=None):
+    global seq
+    seq += 1
+    msg = {"id": seq, "method": method, "params": params or {}}
+    if session:
+        msg["sessionId"] = session
+    out.write(json.dumps(msg).encode() + b"\0")
+    while True:
+        m = message()
+        if m.get("id") == seq:
+            if "error" in m:
+                raise SystemExit("%s: %s" % (method, m["error"]))
+            return m["result"]
+        events.append(m.get("method"))
+def wait_for(event):
+    while event not in events:
+        events.append(message().get("method"))
+    events.clear()
+def js(session, expr):
+    return call("Runtime.evaluate", {"returnByValue": True, "expression": expr}, session)["result"].get("value")
+"#;
+
+const DEVTOOLS_FINALLY: &str = r#"finally:
+    try:
+        call("Browser.close")
+    except BaseException:
+        pass
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+"#;
