@@ -59,8 +59,10 @@ async fn reports_expire_after_their_ttl_and_are_asked_again() {
     tokio::time::sleep(Duration::from_millis(2100)).await;
     checker.check_domain("gone.zz").await;
     assert_eq!(checker.cached_domains(), 2);
+    assert_eq!(checker.resolver().cached_hosts(), 1, "mx.shop.zz");
     checker.checkpoint().await.unwrap();
     assert_eq!(checker.cached_domains(), 1, "shop.zz expired, gone.zz kept");
+    assert_eq!(checker.resolver().cached_hosts(), 0, "mx.shop.zz expired");
 }
 
 #[tokio::test]
