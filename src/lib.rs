@@ -47,6 +47,8 @@ pub mod history;
 pub mod input;
 
 #[cfg(test)]
+mod brief_tests;
+#[cfg(test)]
 mod long_lived_tests;
 
 use std::net::SocketAddr;
@@ -71,7 +73,7 @@ use history::{Record, Recorder};
 
 use prebounce_core::address::{normalize_domain, parse_address, SyntaxError};
 use prebounce_core::decide::{decide, judge, Past, Subject};
-use prebounce_core::evidence::{DomainEvidence, QueryStatus};
+use prebounce_core::evidence::{DomainEvidence, Lookup, QueryStatus};
 use prebounce_core::probe::probe_plan;
 use prebounce_core::rules::{ImplicitMx, Policy};
 use prebounce_core::verdict::{Action, Verdict, Warning};
@@ -276,7 +278,91 @@ impl CheckerConfig {
 
 /// A domain's report, ready or as it becomes ready; clone it freely and
 /// `wait()` for it.
-pub type PendingReport = Ticket<Arc<DomainReport>>;
+#[derive(Clone)]
+pub struct PendingReport {
+    ticket: Ticket<Known>,
+    checker: Checker,
+}
+
+impl PendingReport {
+    /// The report, once the domain is checked.
+    pub async fn wait(self) -> Arc<DomainReport> {
+        let known = self.ticket.wait().await;
+        self.checker.open(known)
+    }
+}
+
+/// What a run keeps of a finished domain: its report, or only its MX
+/// query's status when the report says nothing more (see [`brief`]); the
+/// report is made again from that status, by the same rules, when a later
+/// row of the domain asks. A run keeps one of these for every distinct
+/// domain, and a list's dead domains are mostly of the second kind.
+#[derive(Clone)]
+enum Known {
+    Full(Arc<DomainReport>),
+    Brief(Box<str>, QueryStatus),
+}
+
+impl Known {
+    fn domain(&self) -> &str {
+        match self {
+            Known::Full(r) => &r.domain,
+            Known::Brief(d, _) => d,
+        }
+    }
+}
+
+/// The report of a domain whose MX query ended with `status` and found
+/// nothing else: no records, no aliases, no probe, no typo findings, no
+/// history (a name that does not exist, a server failure, a timeout).
+fn brief_report(domain: &str, status: QueryStatus, policy: &Policy) -> DomainReport {
+    let evidence = DomainEvidence {
+        domain: domain.to_string(),
+        mx: Lookup::empty(status),
+        targets: Vec::new(),
+        implicit: None,
+        probe: None,
+        typos: Default::default(),
+    };
+    let verdict = decide(Subject::Evidence(&evidence), None, policy, 0).verdict;
+    DomainReport {
+        domain: domain.to_string(),
+        evidence: Some(evidence),
+        verdict,
+        history: None,
+    }
+}
+
+/// The brief form of a report, when [`brief_report`] makes it again
+/// exactly (checked here, field by field, so that a later row can never
+/// differ from the first).
+fn brief(known: &Known, policy: &Policy) -> Option<Known> {
+    let Known::Full(r) = known else {
+        return None;
+    };
+    let ev = r.evidence.as_ref()?;
+    let plain = r.history.is_none()
+        && ev.domain == r.domain
+        && ev.mx.records.is_empty()
+        && ev.mx.cname.is_empty()
+        && ev.targets.is_empty()
+        && ev.implicit.is_none()
+        && ev.probe.is_none()
+        && ev.typos.is_empty();
+    (plain && brief_report(&r.domain, ev.mx.status, policy) == **r)
+        .then(|| Known::Brief(r.domain.as_str().into(), ev.mx.status))
+}
+
+/// The map of a run's domains: finished reports are kept brief when they
+/// can be (`policy` given), or whole (a long-lived process, whose entries
+/// expire: see [`CheckerConfig::cache_ttl`]).
+fn domain_map(policy: Option<Policy>) -> OnceMap<Known> {
+    let map = OnceMap::keyed(Known::domain);
+    match policy {
+        Some(policy) => map.settled(move |k| brief(k, &policy)),
+        None => map,
+    }
+}
 
 struct Inner {
     resolver: Resolver,
@@ -284,14 +370,18 @@ struct Inner {
     history: Option<Recorder>,
     health: Health,
     policy: Policy,
-    domains: Arc<OnceMap<Arc<DomainReport>>>,
+    domains: Arc<OnceMap<Known>>,
     slots: Arc<Semaphore>,
     cache_ttl: Option<Duration>,
 }
 
 /// How long a domain's report may serve in a long-lived process.
-fn report_lifetime(r: &DomainReport, ttl: Duration) -> Duration {
-    prebounce_dns::cache_lifetime(ttl, r.verdict.action() == Action::Retry)
+fn report_lifetime(k: &Known, policy: &Policy, ttl: Duration) -> Duration {
+    let action = match k {
+        Known::Full(r) => r.verdict.action(),
+        Known::Brief(d, status) => brief_report(d, *status, policy).verdict.action(),
+    };
+    prebounce_dns::cache_lifetime(ttl, action == Action::Retry)
 }
 
 /// Checks addresses and domains with one resolver and one cache: each
@@ -344,11 +434,16 @@ impl Checker {
         inner.history = config.history.map(Recorder::new);
         inner.health = Health::new(config.health);
         inner.cache_ttl = config.cache_ttl;
+        if config.cache_ttl.is_some() {
+            // Entries expire: keep them whole.
+            inner.domains = Arc::new(domain_map(None));
+        }
         Ok(checker)
     }
 
     /// A checker over an existing resolver (any transport).
     pub fn with_resolver(resolver: Resolver, policy: Policy, concurrency: usize) -> Checker {
+        let domains = Arc::new(domain_map(Some(policy.clone())));
         Checker {
             inner: Arc::new(Inner {
                 resolver,
@@ -356,7 +451,7 @@ impl Checker {
                 history: None,
                 health: Health::new(HealthConfig::default()),
                 policy,
-                domains: Arc::new(OnceMap::default()),
+                domains,
                 slots: Arc::new(Semaphore::new(concurrency.max(1))),
                 cache_ttl: None,
             }),
@@ -710,7 +805,9 @@ impl Checker {
     pub async fn checkpoint(&self) -> Result<(), HistoryError> {
         let inner = &self.inner;
         if let Some(ttl) = inner.cache_ttl {
-            inner.domains.sweep(|r| report_lifetime(r, ttl));
+            inner
+                .domains
+                .sweep(|k| report_lifetime(k, &inner.policy, ttl));
             inner.resolver.sweep();
             if inner.health.unhealthy().is_some() {
                 inner.health.clear_unhealthy();
@@ -753,10 +850,13 @@ impl Checker {
         if let Some(ttl) = self.inner.cache_ttl {
             self.inner
                 .domains
-                .expire(domain, |r| report_lifetime(r, ttl));
+                .expire(domain, |k| report_lifetime(k, &self.inner.policy, ttl));
         }
-        if let Some(t) = self.inner.domains.get(domain) {
-            return t;
+        if let Some(ticket) = self.inner.domains.get(domain) {
+            return PendingReport {
+                ticket,
+                checker: self.clone(),
+            };
         }
         let permit = self
             .inner
@@ -768,18 +868,42 @@ impl Checker {
         let me = self.clone();
         let name = domain.to_string();
         let (ticket, _) = self.inner.domains.get_or_start(domain, move || {
-            let task = tokio::spawn(async move {
+            // Boxed: a task's cell is as big as its future and lives until
+            // its result is taken, which for a row far down the window may
+            // be much later; the box is freed as soon as the check ends.
+            let task = tokio::spawn(Box::pin(async move {
                 let report = me.report(name).await;
                 drop(permit);
                 report
-            });
+            }));
             task.map(|r| match r {
-                Ok(report) => report,
+                Ok(report) => Known::Full(report),
                 Err(e) => std::panic::resume_unwind(e.into_panic()),
             })
             .boxed()
         });
-        ticket
+        PendingReport {
+            ticket,
+            checker: self.clone(),
+        }
+    }
+
+    /// Whether the run keeps `domain` brief (`None`: not finished).
+    #[cfg(test)]
+    fn kept_brief(&self, domain: &str) -> Option<bool> {
+        match self.inner.domains.get(domain)? {
+            Ticket::Ready(Known::Brief(..)) => Some(true),
+            Ticket::Ready(Known::Full(_)) => Some(false),
+            Ticket::Pending(_) => None,
+        }
+    }
+
+    /// The report that `known` keeps.
+    fn open(&self, known: Known) -> Arc<DomainReport> {
+        match known {
+            Known::Full(r) => r,
+            Known::Brief(d, status) => Arc::new(brief_report(&d, status, &self.inner.policy)),
+        }
     }
 
     /// Checks one domain as written by a user (normalized first).

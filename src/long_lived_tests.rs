@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use prebounce_core::evidence::QueryStatus;
 use prebounce_core::history::HistoryPolicy;
 use prebounce_core::verdict::{Action, Reason};
 use prebounce_lab::{Lab, LabServer, Zone};
@@ -18,7 +19,13 @@ const ZONE: &str = "$ORIGIN .\n$TTL 300\n. SOA ns.lab. hostmaster.lab. 1 3600 60
     ;! fault flaky.zz. servfail\nflaky.zz. MX 10 mx.shop.zz.\n";
 
 async fn lab() -> LabServer {
-    let (zone, faults) = Zone::parse(ZONE, None).unwrap();
+    lab_serving(ZONE).await
+}
+
+/// The lab DNS server on loopback, serving `zone` (a zone file with fault
+/// directives).
+pub(crate) async fn lab_serving(zone: &str) -> LabServer {
+    let (zone, faults) = Zone::parse(zone, None).unwrap();
     let mut lab = Lab::new();
     lab.add_zone(zone, faults).unwrap();
     LabServer::start(lab, "127.0.0.1:0".parse().unwrap(), None)
@@ -88,11 +95,17 @@ async fn a_temporary_report_expires_sooner_than_the_cache_ttl() {
     assert_eq!(gone.verdict.reason, Reason::NullMx);
     // TEMPORARY_TTL is 30 s: far shorter than the hour, but too long to
     // wait for here; the lifetime function is what decides.
+    let lifetime = |r: &Arc<crate::DomainReport>| {
+        super::report_lifetime(&super::Known::Full(r.clone()), checker.policy(), ttl)
+    };
+    assert_eq!(lifetime(&flaky), prebounce_dns::TEMPORARY_TTL);
+    assert_eq!(lifetime(&gone), ttl);
+    // A brief report (a run's) has the lifetime of the report it stands for.
+    let brief = super::Known::Brief("flaky.zz".into(), QueryStatus::ServFail);
     assert_eq!(
-        super::report_lifetime(&flaky, ttl),
+        super::report_lifetime(&brief, checker.policy(), ttl),
         prebounce_dns::TEMPORARY_TTL
     );
-    assert_eq!(super::report_lifetime(&gone, ttl), ttl);
 }
 
 #[tokio::test]

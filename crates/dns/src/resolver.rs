@@ -117,7 +117,7 @@ impl Resolver {
         Resolver {
             inner: Arc::new(Inner {
                 transport: Box::new(transport),
-                hosts: Arc::new(OnceMap::default()),
+                hosts: Arc::new(OnceMap::keyed(|h| &h.name)),
                 cache_ttl,
                 permits: Semaphore::new(max_in_flight.max(1)),
                 queries: AtomicU64::new(0),
