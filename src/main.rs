@@ -58,6 +58,12 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn main() -> ExitCode {
     // clap prints usage errors itself and exits with 2.
     let cli = Cli::parse_checked();
+    if matches!(
+        cli.command,
+        Command::Check(_) | Command::Recheck(_) | Command::Audit(_) | Command::Domain(_)
+    ) {
+        cli::alloc::keep_freed_memory();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

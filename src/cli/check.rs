@@ -213,9 +213,11 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     // store is never waited for domain by domain.
     let (ahead_tx, mut ahead_rx) = mpsc::channel::<anyhow::Result<Vec<Row>>>(8);
     let ahead_checker = checker.clone();
+    let history_on = checker.history_location().is_some();
     let read_ahead = tokio::spawn(async move {
         while let Some(item) = row_rx.recv().await {
-            if let Ok(rows) = &item {
+            // (Without history there is nothing to read.)
+            if let (true, Ok(rows)) = (history_on, &item) {
                 let mut fresh: Vec<String> = rows
                     .iter()
                     .filter_map(|r| r.parsed.as_ref().ok())

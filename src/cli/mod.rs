@@ -1,5 +1,6 @@
 //! The command-line face of prebounce: flags, input, output, commands.
 
+pub mod alloc;
 pub mod args;
 pub mod audit;
 pub mod check;

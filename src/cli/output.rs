@@ -472,6 +472,12 @@ impl<W: Write> Writer<W> {
             return Ok(r.clone());
         }
         let r = Arc::new(self.render(o)?);
+        // Held by this row and the run's map only: most likely its only
+        // row (a list's long tail), not worth keeping. Rows of a domain
+        // that recurs soon hold it too.
+        if Arc::strong_count(report) <= 2 {
+            return Ok(r);
+        }
         if self.cache.len() >= CACHE {
             self.cache.clear();
         }
