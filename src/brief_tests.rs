@@ -9,7 +9,11 @@ use prebounce_core::rules::{ImplicitMx, Policy};
 use prebounce_core::verdict::Reason;
 use prebounce_lab::LabServer;
 
-use crate::{Checker, CheckerConfig};
+use std::sync::Arc;
+
+use prebounce_store::{SqliteStore, Store};
+
+use crate::{Checker, CheckerConfig, HistorySetup};
 
 const ZONE: &str = "$ORIGIN .\n$TTL 300\n. SOA ns.lab. hostmaster.lab. 1 3600 600 86400 300\n\
     shop.zz. MX 10 mx.shop.zz.\nmx.shop.zz. A 93.184.215.14\n\
@@ -23,12 +27,13 @@ async fn lab() -> LabServer {
     crate::long_lived_tests::lab_serving(ZONE).await
 }
 
-async fn later_rows_get_the_first_rows_report(policy: Policy) {
+async fn later_rows_get_the_first_rows_report(policy: Policy, history: Option<HistorySetup>) {
     let server = lab().await;
     let checker = Checker::new(CheckerConfig {
         timeout: Duration::from_millis(300),
         attempts: 1,
         policy,
+        history,
         ..CheckerConfig::with_servers(vec![server.local_addr()])
     })
     .unwrap();
@@ -59,15 +64,26 @@ async fn later_rows_get_the_first_rows_report(policy: Policy) {
 
 #[tokio::test]
 async fn later_rows_get_the_first_rows_report_under_the_default_policy() {
-    later_rows_get_the_first_rows_report(Policy::default()).await;
+    later_rows_get_the_first_rows_report(Policy::default(), None).await;
+}
+
+#[tokio::test]
+async fn later_rows_get_the_first_rows_report_with_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("h.sqlite")).unwrap());
+    let history = crate::long_lived_tests::history_in(store);
+    later_rows_get_the_first_rows_report(Policy::default(), Some(history)).await;
 }
 
 #[tokio::test]
 async fn later_rows_get_the_first_rows_report_under_another_policy() {
-    later_rows_get_the_first_rows_report(Policy {
-        implicit_mx: ImplicitMx::Suppress,
-        ..Policy::default()
-    })
+    later_rows_get_the_first_rows_report(
+        Policy {
+            implicit_mx: ImplicitMx::Suppress,
+            ..Policy::default()
+        },
+        None,
+    )
     .await;
 }
 

@@ -293,29 +293,44 @@ impl PendingReport {
 }
 
 /// What a run keeps of a finished domain: its report, or only its MX
-/// query's status when the report says nothing more (see [`brief`]); the
-/// report is made again from that status, by the same rules, when a later
-/// row of the domain asks. A run keeps one of these for every distinct
-/// domain, and a list's dead domains are mostly of the second kind.
+/// query's status (and when it was observed, with history) when the report
+/// says nothing more (see [`brief`]); the report is made again from that,
+/// by the same rules, when a later row of the domain asks. A run keeps one
+/// of these for every distinct domain, and a list's dead domains are mostly
+/// of the second kind.
 #[derive(Clone)]
 enum Known {
     Full(Arc<DomainReport>),
-    Brief(Box<str>, QueryStatus),
+    /// The domain, its MX status, and when that was observed (a fresh
+    /// observation of a domain without a past), or [`UNRECORDED`].
+    Brief(Box<str>, QueryStatus, i64),
 }
+
+/// The observation time of a brief report made without history.
+const UNRECORDED: i64 = i64::MIN;
 
 impl Known {
     fn domain(&self) -> &str {
         match self {
             Known::Full(r) => &r.domain,
-            Known::Brief(d, _) => d,
+            Known::Brief(d, ..) => d,
         }
     }
 }
 
+/// What a brief report is decided under: today's policy, and the history
+/// thresholds when history is on.
+#[derive(Clone)]
+struct Rules {
+    policy: Policy,
+    history: Option<prebounce_core::history::HistoryPolicy>,
+}
+
 /// The report of a domain whose MX query ended with `status` and found
-/// nothing else: no records, no aliases, no probe, no typo findings, no
-/// history (a name that does not exist, a server failure, a timeout).
-fn brief_report(domain: &str, status: QueryStatus, policy: &Policy) -> DomainReport {
+/// nothing else: no records, no aliases, no probe, no typo findings, and
+/// no past (a name that does not exist, a server failure, a timeout), seen
+/// fresh at `observed` ([`UNRECORDED`]: without history).
+fn brief_report(domain: &str, status: QueryStatus, observed: i64, rules: &Rules) -> DomainReport {
     let evidence = DomainEvidence {
         domain: domain.to_string(),
         mx: Lookup::empty(status),
@@ -324,42 +339,72 @@ fn brief_report(domain: &str, status: QueryStatus, policy: &Policy) -> DomainRep
         probe: None,
         typos: Default::default(),
     };
-    let verdict = decide(Subject::Evidence(&evidence), None, policy, 0).verdict;
+    let (verdict, history) = match &rules.history {
+        Some(thresholds) if observed != UNRECORDED => {
+            let none = prebounce_core::history::History::default();
+            let past = Past {
+                history: &none,
+                policy: thresholds,
+                today_counts: true,
+            };
+            let decision = decide(
+                Subject::Evidence(&evidence),
+                Some(past),
+                &rules.policy,
+                observed,
+            );
+            let note = HistoryNote {
+                observed,
+                reused: false,
+                age: 0,
+                past: none,
+            };
+            (decision.verdict, Some(Box::new(note)))
+        }
+        _ => {
+            let decision = decide(Subject::Evidence(&evidence), None, &rules.policy, 0);
+            (decision.verdict, None)
+        }
+    };
     DomainReport {
         domain: domain.to_string(),
         evidence: Some(evidence),
         verdict,
-        history: None,
+        history,
     }
 }
 
 /// The brief form of a report, when [`brief_report`] makes it again
 /// exactly (checked here, field by field, so that a later row can never
 /// differ from the first).
-fn brief(known: &Known, policy: &Policy) -> Option<Known> {
+fn brief(known: &Known, rules: &Rules) -> Option<Known> {
     let Known::Full(r) = known else {
         return None;
     };
     let ev = r.evidence.as_ref()?;
-    let plain = r.history.is_none()
-        && ev.domain == r.domain
+    let observed = match &r.history {
+        None => UNRECORDED,
+        Some(h) if !h.reused && h.age == 0 && h.observed != UNRECORDED => h.observed,
+        Some(_) => return None,
+    };
+    let plain = ev.domain == r.domain
         && ev.mx.records.is_empty()
         && ev.mx.cname.is_empty()
         && ev.targets.is_empty()
         && ev.implicit.is_none()
         && ev.probe.is_none()
         && ev.typos.is_empty();
-    (plain && brief_report(&r.domain, ev.mx.status, policy) == **r)
-        .then(|| Known::Brief(r.domain.as_str().into(), ev.mx.status))
+    (plain && brief_report(&r.domain, ev.mx.status, observed, rules) == **r)
+        .then(|| Known::Brief(r.domain.as_str().into(), ev.mx.status, observed))
 }
 
 /// The map of a run's domains: finished reports are kept brief when they
-/// can be (`policy` given), or whole (a long-lived process, whose entries
+/// can be (`rules` given), or whole (a long-lived process, whose entries
 /// expire: see [`CheckerConfig::cache_ttl`]).
-fn domain_map(policy: Option<Policy>) -> OnceMap<Known> {
+fn domain_map(rules: Option<Rules>) -> OnceMap<Known> {
     let map = OnceMap::keyed(Known::domain);
-    match policy {
-        Some(policy) => map.settled(move |k| brief(k, &policy)),
+    match rules {
+        Some(rules) => map.settled(move |k| brief(k, &rules)),
         None => map,
     }
 }
@@ -375,11 +420,21 @@ struct Inner {
     cache_ttl: Option<Duration>,
 }
 
+impl Inner {
+    /// What brief reports are decided under.
+    fn rules(&self) -> Rules {
+        Rules {
+            policy: self.policy.clone(),
+            history: self.history.as_ref().map(|r| r.setup.policy.clone()),
+        }
+    }
+}
+
 /// How long a domain's report may serve in a long-lived process.
-fn report_lifetime(k: &Known, policy: &Policy, ttl: Duration) -> Duration {
+fn report_lifetime(k: &Known, rules: &Rules, ttl: Duration) -> Duration {
     let action = match k {
         Known::Full(r) => r.verdict.action(),
-        Known::Brief(d, status) => brief_report(d, *status, policy).verdict.action(),
+        Known::Brief(d, status, at) => brief_report(d, *status, *at, rules).verdict.action(),
     };
     prebounce_dns::cache_lifetime(ttl, action == Action::Retry)
 }
@@ -434,16 +489,19 @@ impl Checker {
         inner.history = config.history.map(Recorder::new);
         inner.health = Health::new(config.health);
         inner.cache_ttl = config.cache_ttl;
-        if config.cache_ttl.is_some() {
-            // Entries expire: keep them whole.
-            inner.domains = Arc::new(domain_map(None));
-        }
+        // Entries that expire are kept whole.
+        inner.domains = Arc::new(domain_map(
+            config.cache_ttl.is_none().then(|| inner.rules()),
+        ));
         Ok(checker)
     }
 
     /// A checker over an existing resolver (any transport).
     pub fn with_resolver(resolver: Resolver, policy: Policy, concurrency: usize) -> Checker {
-        let domains = Arc::new(domain_map(Some(policy.clone())));
+        let domains = Arc::new(domain_map(Some(Rules {
+            policy: policy.clone(),
+            history: None,
+        })));
         Checker {
             inner: Arc::new(Inner {
                 resolver,
@@ -805,9 +863,8 @@ impl Checker {
     pub async fn checkpoint(&self) -> Result<(), HistoryError> {
         let inner = &self.inner;
         if let Some(ttl) = inner.cache_ttl {
-            inner
-                .domains
-                .sweep(|k| report_lifetime(k, &inner.policy, ttl));
+            let rules = inner.rules();
+            inner.domains.sweep(|k| report_lifetime(k, &rules, ttl));
             inner.resolver.sweep();
             if inner.health.unhealthy().is_some() {
                 inner.health.clear_unhealthy();
@@ -850,7 +907,7 @@ impl Checker {
         if let Some(ttl) = self.inner.cache_ttl {
             self.inner
                 .domains
-                .expire(domain, |k| report_lifetime(k, &self.inner.policy, ttl));
+                .expire(domain, |k| report_lifetime(k, &self.inner.rules(), ttl));
         }
         if let Some(ticket) = self.inner.domains.get(domain) {
             return PendingReport {
@@ -902,7 +959,9 @@ impl Checker {
     fn open(&self, known: Known) -> Arc<DomainReport> {
         match known {
             Known::Full(r) => r,
-            Known::Brief(d, status) => Arc::new(brief_report(&d, status, &self.inner.policy)),
+            Known::Brief(d, status, at) => {
+                Arc::new(brief_report(&d, status, at, &self.inner.rules()))
+            }
         }
     }
 

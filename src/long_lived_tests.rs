@@ -33,6 +33,19 @@ pub(crate) async fn lab_serving(zone: &str) -> LabServer {
         .unwrap()
 }
 
+/// History in `store` with the default thresholds, reusing evidence up to
+/// an hour old, on the system clock.
+pub(crate) fn history_in(store: Arc<dyn Store>) -> HistorySetup {
+    HistorySetup {
+        store,
+        policy: HistoryPolicy::default(),
+        max_age: Duration::from_secs(3600),
+        reuse: true,
+        force: false,
+        clock: Clock::system(),
+    }
+}
+
 fn config(server: &LabServer, ttl: Option<Duration>) -> CheckerConfig {
     CheckerConfig {
         cache_ttl: ttl,
@@ -95,15 +108,16 @@ async fn a_temporary_report_expires_sooner_than_the_cache_ttl() {
     assert_eq!(gone.verdict.reason, Reason::NullMx);
     // TEMPORARY_TTL is 30 s: far shorter than the hour, but too long to
     // wait for here; the lifetime function is what decides.
+    let rules = checker.inner.rules();
     let lifetime = |r: &Arc<crate::DomainReport>| {
-        super::report_lifetime(&super::Known::Full(r.clone()), checker.policy(), ttl)
+        super::report_lifetime(&super::Known::Full(r.clone()), &rules, ttl)
     };
     assert_eq!(lifetime(&flaky), prebounce_dns::TEMPORARY_TTL);
     assert_eq!(lifetime(&gone), ttl);
     // A brief report (a run's) has the lifetime of the report it stands for.
-    let brief = super::Known::Brief("flaky.zz".into(), QueryStatus::ServFail);
+    let brief = super::Known::Brief("flaky.zz".into(), QueryStatus::ServFail, super::UNRECORDED);
     assert_eq!(
-        super::report_lifetime(&brief, checker.policy(), ttl),
+        super::report_lifetime(&brief, &rules, ttl),
         prebounce_dns::TEMPORARY_TTL
     );
 }
@@ -113,16 +127,8 @@ async fn checkpoints_write_history_while_the_process_lives_on() {
     let server = lab().await;
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("h.db")).unwrap());
-    let history = HistorySetup {
-        store: store.clone(),
-        policy: HistoryPolicy::default(),
-        max_age: Duration::from_secs(3600),
-        reuse: true,
-        force: false,
-        clock: Clock::system(),
-    };
     let mut cfg = config(&server, Some(Duration::from_secs(60)));
-    cfg.history = Some(history);
+    cfg.history = Some(history_in(store.clone()));
     let checker = Checker::new(cfg).unwrap();
     checker.check_domain("shop.zz").await;
     checker.check_domain("gone.zz").await;
