@@ -230,15 +230,16 @@ impl<V: Clone + Send + Sync + 'static> OnceMap<V> {
     /// nothing else removes or replaces a pending slot).
     fn finish(&self, hash: u64, key: Box<str>, v: V) {
         let at = self.stamp();
+        // Settled before the lock is taken: other keys' lookups need not
+        // wait for it.
+        let slot = self.finished(key, v, at);
         let mut slots = self.lock();
-        match slots.find_entry(hash, |s| self.slot_key(s) == &*key) {
-            Ok(mut entry) => *entry.get_mut() = self.finished(key, v, at),
+        match slots.find_entry(hash, |s| self.slot_key(s) == self.slot_key(&slot)) {
+            Ok(mut entry) => *entry.get_mut() = slot,
             Err(absent) => {
                 absent
                     .into_table()
-                    .insert_unique(hash, self.finished(key, v, at), |s| {
-                        self.hash(self.slot_key(s))
-                    });
+                    .insert_unique(hash, slot, |s| self.hash(self.slot_key(s)));
             }
         }
     }
