@@ -281,14 +281,12 @@ impl CheckerConfig {
 #[derive(Clone)]
 pub struct PendingReport {
     ticket: Ticket<Known>,
-    checker: Checker,
 }
 
 impl PendingReport {
     /// The report, once the domain is checked.
     pub async fn wait(self) -> Arc<DomainReport> {
-        let known = self.ticket.wait().await;
-        self.checker.open(known)
+        self.ticket.wait().await.open()
     }
 }
 
@@ -301,9 +299,25 @@ impl PendingReport {
 #[derive(Clone)]
 enum Known {
     Full(Arc<DomainReport>),
-    /// The domain, its MX status, and when that was observed (a fresh
-    /// observation of a domain without a past), or [`UNRECORDED`].
-    Brief(Box<str>, QueryStatus, i64),
+    Brief(Brief),
+}
+
+/// A report kept as what makes it again (see [`brief_report`]).
+#[derive(Clone)]
+struct Brief {
+    domain: Box<str>,
+    status: QueryStatus,
+    /// When the status was observed (a fresh observation of a domain
+    /// without a past), or [`UNRECORDED`].
+    observed: i64,
+    /// The rules it was decided under (one for the whole run, shared).
+    rules: Arc<Rules>,
+}
+
+impl Brief {
+    fn report(&self) -> DomainReport {
+        brief_report(&self.domain, self.status, self.observed, &self.rules)
+    }
 }
 
 /// The observation time of a brief report made without history.
@@ -313,7 +327,15 @@ impl Known {
     fn domain(&self) -> &str {
         match self {
             Known::Full(r) => &r.domain,
-            Known::Brief(d, ..) => d,
+            Known::Brief(b) => &b.domain,
+        }
+    }
+
+    /// The report this keeps.
+    fn open(self) -> Arc<DomainReport> {
+        match self {
+            Known::Full(r) => r,
+            Known::Brief(b) => Arc::new(b.report()),
         }
     }
 }
@@ -377,7 +399,7 @@ fn brief_report(domain: &str, status: QueryStatus, observed: i64, rules: &Rules)
 /// The brief form of a report, when [`brief_report`] makes it again
 /// exactly (checked here, field by field, so that a later row can never
 /// differ from the first).
-fn brief(known: &Known, rules: &Rules) -> Option<Known> {
+fn brief(known: &Known, rules: &Arc<Rules>) -> Option<Known> {
     let Known::Full(r) = known else {
         return None;
     };
@@ -394,8 +416,14 @@ fn brief(known: &Known, rules: &Rules) -> Option<Known> {
         && ev.implicit.is_none()
         && ev.probe.is_none()
         && ev.typos.is_empty();
-    (plain && brief_report(&r.domain, ev.mx.status, observed, rules) == **r)
-        .then(|| Known::Brief(r.domain.as_str().into(), ev.mx.status, observed))
+    (plain && brief_report(&r.domain, ev.mx.status, observed, rules) == **r).then(|| {
+        Known::Brief(Brief {
+            domain: r.domain.as_str().into(),
+            status: ev.mx.status,
+            observed,
+            rules: rules.clone(),
+        })
+    })
 }
 
 /// The map of a run's domains: finished reports are kept brief when they
@@ -404,7 +432,10 @@ fn brief(known: &Known, rules: &Rules) -> Option<Known> {
 fn domain_map(rules: Option<Rules>) -> OnceMap<Known> {
     let map = OnceMap::keyed(Known::domain);
     match rules {
-        Some(rules) => map.settled(move |k| brief(k, &rules)),
+        Some(rules) => {
+            let rules = Arc::new(rules);
+            map.settled(move |k| brief(k, &rules))
+        }
         None => map,
     }
 }
@@ -431,10 +462,10 @@ impl Inner {
 }
 
 /// How long a domain's report may serve in a long-lived process.
-fn report_lifetime(k: &Known, rules: &Rules, ttl: Duration) -> Duration {
+fn report_lifetime(k: &Known, ttl: Duration) -> Duration {
     let action = match k {
         Known::Full(r) => r.verdict.action(),
-        Known::Brief(d, status, at) => brief_report(d, *status, *at, rules).verdict.action(),
+        Known::Brief(b) => b.report().verdict.action(),
     };
     prebounce_dns::cache_lifetime(ttl, action == Action::Retry)
 }
@@ -863,8 +894,7 @@ impl Checker {
     pub async fn checkpoint(&self) -> Result<(), HistoryError> {
         let inner = &self.inner;
         if let Some(ttl) = inner.cache_ttl {
-            let rules = inner.rules();
-            inner.domains.sweep(|k| report_lifetime(k, &rules, ttl));
+            inner.domains.sweep(|k| report_lifetime(k, ttl));
             inner.resolver.sweep();
             if inner.health.unhealthy().is_some() {
                 inner.health.clear_unhealthy();
@@ -907,13 +937,10 @@ impl Checker {
         if let Some(ttl) = self.inner.cache_ttl {
             self.inner
                 .domains
-                .expire(domain, |k| report_lifetime(k, &self.inner.rules(), ttl));
+                .expire(domain, |k| report_lifetime(k, ttl));
         }
         if let Some(ticket) = self.inner.domains.get(domain) {
-            return PendingReport {
-                ticket,
-                checker: self.clone(),
-            };
+            return PendingReport { ticket };
         }
         let permit = self
             .inner
@@ -939,10 +966,7 @@ impl Checker {
             })
             .boxed()
         });
-        PendingReport {
-            ticket,
-            checker: self.clone(),
-        }
+        PendingReport { ticket }
     }
 
     /// Whether the run keeps `domain` brief (`None`: not finished).
@@ -952,16 +976,6 @@ impl Checker {
             Ticket::Ready(Known::Brief(..)) => Some(true),
             Ticket::Ready(Known::Full(_)) => Some(false),
             Ticket::Pending(_) => None,
-        }
-    }
-
-    /// The report that `known` keeps.
-    fn open(&self, known: Known) -> Arc<DomainReport> {
-        match known {
-            Known::Full(r) => r,
-            Known::Brief(d, status, at) => {
-                Arc::new(brief_report(&d, status, at, &self.inner.rules()))
-            }
         }
     }
 

@@ -108,16 +108,19 @@ async fn a_temporary_report_expires_sooner_than_the_cache_ttl() {
     assert_eq!(gone.verdict.reason, Reason::NullMx);
     // TEMPORARY_TTL is 30 s: far shorter than the hour, but too long to
     // wait for here; the lifetime function is what decides.
-    let rules = checker.inner.rules();
-    let lifetime = |r: &Arc<crate::DomainReport>| {
-        super::report_lifetime(&super::Known::Full(r.clone()), &rules, ttl)
-    };
+    let lifetime =
+        |r: &Arc<crate::DomainReport>| super::report_lifetime(&super::Known::Full(r.clone()), ttl);
     assert_eq!(lifetime(&flaky), prebounce_dns::TEMPORARY_TTL);
     assert_eq!(lifetime(&gone), ttl);
     // A brief report (a run's) has the lifetime of the report it stands for.
-    let brief = super::Known::Brief("flaky.zz".into(), QueryStatus::ServFail, super::UNRECORDED);
+    let brief = super::Known::Brief(super::Brief {
+        domain: "flaky.zz".into(),
+        status: QueryStatus::ServFail,
+        observed: super::UNRECORDED,
+        rules: Arc::new(checker.inner.rules()),
+    });
     assert_eq!(
-        super::report_lifetime(&brief, &rules, ttl),
+        super::report_lifetime(&brief, ttl),
         prebounce_dns::TEMPORARY_TTL
     );
 }
