@@ -23,7 +23,7 @@ use super::report::ReportData;
 use super::summary::{Counts, Summary};
 
 /// Rows waiting in order for their domain's verdict.
-const WINDOW: usize = 65_536;
+const WINDOW: usize = 32_768;
 /// Rows handed between threads at once.
 const BATCH: usize = 1024;
 
@@ -47,10 +47,11 @@ enum Step {
     Wait(PendingReport),
 }
 
-/// A row with its verdict, for the writer.
+/// Rows with their verdicts, for the writer: the rows stay in the vector
+/// the reader filled (moved whole, never row by row), the verdicts beside.
 struct Judged {
-    row: Row,
-    judgement: Judgement,
+    rows: Vec<Row>,
+    judgements: Vec<Judgement>,
 }
 
 /// What a row's verdict comes from: its own syntax check, or its domain's
@@ -207,7 +208,8 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     });
 
     // Dispatcher -> in-order window: starts each new domain's check.
-    let (win_tx, mut win_rx) = mpsc::channel::<anyhow::Result<Vec<(Row, Step)>>>(WINDOW / BATCH);
+    let (win_tx, mut win_rx) =
+        mpsc::channel::<anyhow::Result<(Vec<Row>, Vec<Step>)>>(WINDOW / BATCH);
     // Read-ahead -> dispatcher: the history of each batch's new domains is
     // read in one pass, a few batches ahead of the dispatcher, so that the
     // store is never waited for domain by domain.
@@ -241,14 +243,13 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
             let item = match item {
                 Ok(rows) => {
                     let mut steps = Vec::with_capacity(rows.len());
-                    for row in rows {
-                        let step = match &row.parsed {
+                    for row in &rows {
+                        steps.push(match &row.parsed {
                             Ok(a) => Step::Wait(dispatch_checker.start(&a.domain).await),
-                            Err(e) => Step::Ready(syntax_verdict(&row, e)),
-                        };
-                        steps.push((row, step));
+                            Err(e) => Step::Ready(syntax_verdict(row, e)),
+                        });
                     }
-                    Ok(steps)
+                    Ok((rows, steps))
                 }
                 Err(e) => Err(e),
             };
@@ -259,7 +260,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     });
 
     // Writer thread.
-    let (out_tx, out_rx) = std_mpsc::sync_channel::<Vec<Judged>>(16);
+    let (out_tx, out_rx) = std_mpsc::sync_channel::<Judged>(16);
     let counter = progress.clone();
     let writer_thread = std::thread::spawn(move || -> io::Result<Done> {
         let mut tally = Tally {
@@ -267,7 +268,10 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
             ..Tally::default()
         };
         let mut last_line = 0;
-        for Judged { row, judgement } in out_rx.into_iter().flatten() {
+        let all = out_rx
+            .into_iter()
+            .flat_map(|Judged { rows, judgements }| rows.into_iter().zip(judgements));
+        for (row, judgement) in all {
             let (verdict, report) = match &judgement {
                 Judgement::Syntax(v) => (v, None),
                 Judgement::Domain(r) => (&r.verdict, Some(r)),
@@ -324,20 +328,17 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
                 None => break 'rows,
             },
         };
-        let steps = match item {
-            Ok(steps) => steps,
+        let (mut rows, steps) = match item {
+            Ok(batch) => batch,
             Err(e) => {
                 failure = Some(e);
                 break;
             }
         };
-        let mut out = Vec::with_capacity(steps.len());
-        for (row, step) in steps {
-            out.push(match step {
-                Step::Ready(verdict) => Judged {
-                    row,
-                    judgement: Judgement::Syntax(verdict),
-                },
+        let mut judgements = Vec::with_capacity(steps.len());
+        for step in steps {
+            judgements.push(match step {
+                Step::Ready(verdict) => Judgement::Syntax(verdict),
                 Step::Wait(pending) => {
                     let report = tokio::select! {
                         biased;
@@ -349,13 +350,12 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
                         interrupted = true;
                         break;
                     };
-                    Judged {
-                        row,
-                        judgement: Judgement::Domain(report),
-                    }
+                    Judgement::Domain(report)
                 }
             });
         }
+        rows.truncate(judgements.len());
+        let out = Judged { rows, judgements };
         if out_tx.send(out).is_err() {
             break 'rows; // the writer stopped: its result says why
         }

@@ -313,7 +313,7 @@ enum Rendered {
 }
 
 /// How many domains' renderings are kept.
-const CACHE: usize = 65_536;
+const CACHE: usize = 16_384;
 
 /// Shows control characters visibly (for the table).
 fn visible(s: &str, width: usize) -> String {
