@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use hashbrown::{DefaultHashBuilder, HashTable};
 
-/// One key's slot: 16 bytes, the key not stored twice. A run keeps a slot
-/// for every distinct key (a million domains: a million slots), so the
-/// finished value names its own key when the map was given a `key_of`.
+/// One key's slot (16 bytes for an `Arc` value). A run keeps a slot for
+/// every distinct key (a million domains: a million slots), so the key is
+/// not stored twice: the finished value names its own key when the map was
+/// given a `key_of`.
 enum Slot<V> {
     Pending(Box<Pending<V>>),
     /// The value, and when it was finished (whole seconds since the map's
