@@ -39,23 +39,6 @@ fn deliverable_world(n: usize) -> (String, String) {
         .unzip()
 }
 
-/// The observations of `domain` in `db`, oldest first.
-fn timeline(db: &Path, domain: &str) -> Vec<serde_json::Value> {
-    let out = run_ok(
-        &[
-            "history",
-            domain,
-            "--db",
-            db.to_str().unwrap(),
-            "--format",
-            "json",
-        ],
-        None,
-    );
-    let h: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    h["observations"].as_array().unwrap().clone()
-}
-
 fn check_at(
     db: &Path,
     lab: &LabProcess,

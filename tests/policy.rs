@@ -2,8 +2,8 @@
 //! service, DNS from the loopback lab, clients on loopback (our own
 //! protocol client, and a real Postfix in `policy_rejects_rcpt_in_a_real_postfix`).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, ExitStatus, Stdio};
+use std::io::{Read, Write};
+use std::process::{Child, ExitStatus};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -35,7 +35,7 @@ struct Policy {
     child: Child,
     /// What it printed first: `IP:PORT` or `unix:PATH`.
     listen: String,
-    stderr: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<Vec<String>>>,
 }
 
 impl Policy {
@@ -49,35 +49,15 @@ impl Policy {
         if !extra.contains(&"--listen") {
             cmd.args(["--listen", "127.0.0.1:0"]);
         }
-        cmd.args(extra)
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn prebounce policy");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = stderr.clone();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("policy address");
-        let listen = line.trim().to_string();
-        if listen.is_empty() {
-            let _ = child.wait();
-            panic!("policy did not start: {}", stderr.lock().unwrap());
+        cmd.args(extra).envs(env.iter().copied());
+        let policy = spawn_server(&mut cmd, "policy");
+        if policy.listen.is_empty() {
+            policy.did_not_start("policy")
         }
         Policy {
-            child,
-            listen,
-            stderr,
+            child: policy.child,
+            listen: policy.listen,
+            stderr: policy.log,
         }
     }
 
@@ -114,7 +94,7 @@ impl Policy {
     }
 
     fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        self.stderr.lock().unwrap().join("\n")
     }
 }
 

@@ -4,7 +4,7 @@
 //! limit, merged lookups, the per-request timeout, graceful shutdown, the
 //! page in headless Chromium and schemathesis against /openapi.json.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::net::SocketAddr;
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
@@ -64,31 +64,15 @@ impl Server {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .stdin(Stdio::null());
-        let mut child = cmd.spawn().expect("spawn prebounce serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("the server's address");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = log.clone();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let addr = match line.trim().parse() {
-            Ok(a) => a,
-            Err(_) => {
-                let _ = child.wait();
-                std::thread::sleep(Duration::from_millis(100));
-                panic!("serve did not start: {line:?} {:?}", log.lock().unwrap())
-            }
+        let server = spawn_server(&mut cmd, "serve");
+        let Ok(addr) = server.listen.parse() else {
+            server.did_not_start("serve")
         };
-        Server { child, addr, log }
+        Server {
+            child: server.child,
+            addr,
+            log: server.log,
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -774,23 +758,8 @@ fn serve_finishes_requests_in_flight_on_sigterm_and_records_history() {
     assert!(std::net::TcpStream::connect(addr).is_err());
     // The history held back (the failure) was written at the end.
     for domain in ["slow.zz", "null.zz"] {
-        let out = run_ok(
-            &[
-                "history",
-                domain,
-                "--db",
-                db.to_str().unwrap(),
-                "--format",
-                "json",
-            ],
-            None,
-        );
-        let h: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(
-            h["observations"].as_array().map(Vec::len),
-            Some(1),
-            "{domain}: {h}"
-        );
+        let observations = timeline(&db, domain);
+        assert_eq!(observations.len(), 1, "{domain}: {observations:?}");
     }
 }
 

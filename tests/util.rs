@@ -139,34 +139,88 @@ pub struct LabProcess {
     log: Arc<Mutex<Vec<String>>>,
 }
 
+/// A server run from the real binary (`lab serve`, `serve`, `policy`): it
+/// prints where it listens on the first line of its standard output, and
+/// its standard error is collected line by line while it runs.
+pub struct Spawned {
+    pub child: Child,
+    /// The first line of standard output, trimmed (empty if it exited
+    /// first).
+    pub listen: String,
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+/// Starts `cmd` as a [`Spawned`] server.
+pub fn spawn_server(cmd: &mut Command, what: &str) -> Spawned {
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {what}: {e}"));
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let sink = log.clone();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap_or_else(|e| panic!("{what}: its address: {e}"));
+    Spawned {
+        child,
+        listen: line.trim().to_string(),
+        log,
+    }
+}
+
+impl Spawned {
+    /// Fails the test with what the server said, once it has exited.
+    pub fn did_not_start(mut self, what: &str) -> ! {
+        let _ = self.child.wait();
+        std::thread::sleep(Duration::from_millis(100));
+        panic!(
+            "{what} did not start: {:?} {:?}",
+            self.listen,
+            self.log.lock().unwrap()
+        )
+    }
+}
+
+/// The observations of `domain` in the history store `db`, oldest first
+/// (`prebounce history --format json`).
+pub fn timeline(db: &Path, domain: &str) -> Vec<Value> {
+    let out = run_ok(
+        &[
+            "history",
+            domain,
+            "--db",
+            db.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    let h: Value = serde_json::from_slice(&out.stdout).unwrap();
+    h["observations"].as_array().unwrap().clone()
+}
+
 impl LabProcess {
     pub fn start(zones: &[&Path], extra: &[&str]) -> LabProcess {
         let mut cmd = bin();
         cmd.args(["lab", "serve", "--listen", "127.0.0.1:0", "--log-queries"]);
         cmd.args(zones);
         cmd.args(extra);
-        cmd.stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .stdin(Stdio::null());
-        let mut child = cmd.spawn().expect("spawn lab");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("lab address");
-        let addr = line.trim().parse().unwrap_or_else(|_| {
-            let mut err = String::new();
-            let _ = child.stderr.take().unwrap().read_to_string(&mut err);
-            panic!("lab did not start: {line:?} {err}")
-        });
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = log.clone();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        LabProcess { child, addr, log }
+        let lab = spawn_server(&mut cmd, "lab");
+        let Ok(addr) = lab.listen.parse() else {
+            lab.did_not_start("lab")
+        };
+        LabProcess {
+            child: lab.child,
+            addr,
+            log: lab.log,
+        }
     }
 
     /// `--resolver ADDR` for this lab.
