@@ -826,10 +826,17 @@ fn confirm_flip(v: Verdict, past: Option<Past<'_>>, now: i64) -> Verdict {
 /// Decides: the first rule of [`RULES`] that matches, then the
 /// confirmation of flips and the address meant.
 pub fn decide(subject: Subject<'_>, past: Option<Past<'_>>, policy: &Policy, now: i64) -> Decision {
-    let facts = Facts::new(subject, past, policy, now);
-    let verdict = RULES
+    let mut facts = Facts::new(subject, past, policy, now);
+    // The evidence rules close the table (a test holds it so): they are
+    // tried once, as today's reading, which the history rule may already
+    // have asked for; the reading is needed for the decision either way.
+    let earlier = RULES
         .iter()
-        .find_map(|r| (r.test)(&facts))
+        .take_while(|r| r.kind != RuleKind::Evidence)
+        .find_map(|r| (r.test)(&facts));
+    let reading = facts.reading().map(|r| r.reason);
+    let verdict = earlier
+        .or_else(|| facts.reading.take().flatten())
         .unwrap_or_else(|| {
             // Unreachable for well-formed evidence: every MX answer has a
             // target and every target a state. Never suppress on a gap.
@@ -847,10 +854,7 @@ pub fn decide(subject: Subject<'_>, past: Option<Past<'_>>, policy: &Policy, now
         };
         verdict.suggestion = meant.map(Suggestion::Domain);
     }
-    Decision {
-        reading: facts.reading().map(|r| r.reason),
-        verdict,
-    }
+    Decision { reading, verdict }
 }
 
 /// The verdict of the evidence alone: no history, today's policy.
@@ -977,6 +981,18 @@ mod tests {
         let rules: Vec<Reason> = RULES.iter().map(|r| r.reason).collect();
         let table: Vec<Reason> = REASONS.iter().map(|r| r.reason).collect();
         assert_eq!(rules, table);
+    }
+
+    /// `decide` tries the evidence rules once, as the reading, after the
+    /// others: that is the table's order only while they close it.
+    #[test]
+    fn the_evidence_rules_close_the_table() {
+        let first = RULES
+            .iter()
+            .position(|r| r.kind == RuleKind::Evidence)
+            .unwrap();
+        assert!(RULES[first..].iter().all(|r| r.kind == RuleKind::Evidence));
+        assert!(RULES[..first].iter().all(|r| r.kind != RuleKind::Evidence));
     }
 
     #[test]

@@ -420,7 +420,14 @@ impl SqliteStore {
         // run writes in long batches, and each checkpoint copies pages
         // again.
         for (pragma, value) in [
-            ("cache_size", "-32768"),
+            (
+                "cache_size",
+                &*Box::leak(
+                    std::env::var("XX_CACHE")
+                        .unwrap_or("-32768".into())
+                        .into_boxed_str(),
+                ),
+            ),
             ("mmap_size", "0"),
             ("wal_autocheckpoint", "16384"),
         ] {
