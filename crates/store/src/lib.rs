@@ -199,9 +199,10 @@ pub struct StoreStats {
     pub retry: u64,
 }
 
-/// The schema version this binary writes: 2 keeps the evidence of every
+/// The schema version this binary writes: 3 chains each domain's
+/// observations instead of indexing them, 2 keeps the evidence of every
 /// observation (1 kept verdicts only).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Readings kept per domain since its last success: the first and the
 /// newest ones (the rules need the first, the count and the newest).
@@ -388,14 +389,21 @@ impl SqliteStore {
                 )
             })
         };
-        let conn = open(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)
-            .map_err(|e| {
-                if path.exists() {
-                    read_only_error(path)
-                } else {
-                    e
-                }
-            })?;
+        // NO_MUTEX: each connection is behind a mutex of ours already;
+        // SQLite's own, taken on every call, cost as much as the B-trees'
+        // key comparisons.
+        let conn = open(
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| {
+            if path.exists() {
+                read_only_error(path)
+            } else {
+                e
+            }
+        })?;
         conn.busy_timeout(Duration::from_secs(30))
             .map_err(|e| err(path, "cannot set a busy timeout", e))?;
         let version = schema_version(&conn, path)?;
@@ -435,7 +443,7 @@ impl SqliteStore {
                 .map_err(|e| err(path, &format!("cannot set {pragma}"), e))?;
         }
         migrate(&conn, path, version)?;
-        let reader = open(OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let reader = open(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
         reader
             .busy_timeout(Duration::from_secs(30))
             .map_err(|e| err(path, "cannot set a busy timeout", e))?;
@@ -456,7 +464,9 @@ impl SqliteStore {
                 format!("history database {}: no such file", path.display()),
             ));
         }
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let uri = |extra: &str| {
             let mut u = String::from("file:");
             for b in path.to_string_lossy().bytes() {
@@ -622,9 +632,30 @@ fn step(v: i64) -> &'static str {
                       AND o.at > COALESCE(domains.last_success, -9223372036854775808)
                     ORDER BY at, id)), '');"
         }
+        // Each observation names the domain's previous one: a run's
+        // observations arrive in random domain order, and the index on
+        // (domain, at) took a random B-tree insert per observation. A
+        // domain's newest observation (`latest_id`) is its highest id, the
+        // chain follows ids down.
+        3 => {
+            "ALTER TABLE observations ADD COLUMN prev_id INTEGER;
+            UPDATE observations SET prev_id = p.prev FROM (
+                SELECT id, lag(id) OVER (PARTITION BY domain ORDER BY id) AS prev FROM observations) AS p
+              WHERE p.id = observations.id AND p.prev IS NOT NULL;
+            UPDATE domains SET latest_id = (
+                SELECT max(id) FROM observations o WHERE o.domain = domains.domain);
+            DROP INDEX observations_domain_at;"
+        }
         _ => "",
     }
 }
+
+/// A domain's observations (`?1`), newest first, following `prev_id`
+/// from its row's `latest_id` (`UNION`: a damaged chain cannot loop).
+const CHAIN: &str = "WITH RECURSIVE chain(id) AS (
+        SELECT latest_id FROM domains WHERE domain = ?1 AND latest_id IS NOT NULL
+        UNION
+        SELECT o.prev_id FROM observations o JOIN chain c ON o.id = c.id WHERE o.prev_id IS NOT NULL)";
 
 const COLUMNS: &str =
     "domain, at, reading, verdict, action, status, detail, warnings, mx, probe, evidence, counts";
@@ -661,6 +692,16 @@ fn observation(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Observation>> {
 
 /// Domains asked per query when reading ahead.
 const STATES_CHUNK: usize = 500;
+
+/// A domain's row as a batch of observations finds it.
+struct Prior {
+    action: String,
+    since: i64,
+    retries: i64,
+    streak: String,
+    /// Its newest observation: the new one's `prev_id`.
+    latest_id: Option<i64>,
+}
 
 impl Store for SqliteStore {
     fn location(&self) -> String {
@@ -726,15 +767,48 @@ impl Store for SqliteStore {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(e)?;
         {
+            // The batch's domains as they stand, read in chunks inside the
+            // transaction (no other writer can change them until it
+            // ends), then kept up to date as the batch goes: a batch may
+            // observe a domain twice. One statement per chunk, not one per
+            // observation.
+            let mut names: Vec<&str> = observations.iter().map(|o| o.domain.as_str()).collect();
+            names.sort_unstable();
+            names.dedup();
+            let mut states: HashMap<&str, Prior> = HashMap::with_capacity(names.len());
+            for chunk in names.chunks(STATES_CHUNK) {
+                let marks = vec!["?"; chunk.len()].join(",");
+                let mut st = tx
+                    .prepare(&format!(
+                        "SELECT domain, action, state_since, retries, streak, latest_id FROM domains WHERE domain IN ({marks})"
+                    ))
+                    .map_err(e)?;
+                let mut rows = st
+                    .query(rusqlite::params_from_iter(chunk.iter()))
+                    .map_err(e)?;
+                while let Some(r) = rows.next().map_err(e)? {
+                    let domain: String = r.get(0).map_err(e)?;
+                    // (The key borrows the batch's own name: the chunk is
+                    // sorted.)
+                    let Ok(at) = chunk.binary_search(&domain.as_str()) else {
+                        continue;
+                    };
+                    states.insert(
+                        chunk[at],
+                        Prior {
+                            action: r.get(1).map_err(e)?,
+                            since: r.get(2).map_err(e)?,
+                            retries: r.get(3).map_err(e)?,
+                            streak: r.get(4).map_err(e)?,
+                            latest_id: r.get(5).map_err(e)?,
+                        },
+                    );
+                }
+            }
             let mut insert = tx
                 .prepare(&format!(
-                    "INSERT INTO observations ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                    "INSERT INTO observations ({COLUMNS}, prev_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
                 ))
-                .map_err(e)?;
-            let mut state = tx
-                .prepare(
-                    "SELECT action, state_since, retries, streak FROM domains WHERE domain = ?1",
-                )
                 .map_err(e)?;
             let mut upsert = tx
                 .prepare(
@@ -747,6 +821,7 @@ impl Store for SqliteStore {
                 )
                 .map_err(e)?;
             for o in observations {
+                let prev = states.get(o.domain.as_str());
                 insert
                     .execute(params![
                         o.domain,
@@ -761,36 +836,31 @@ impl Store for SqliteStore {
                         o.probe,
                         o.evidence,
                         i64::from(o.counts),
+                        prev.and_then(|p| p.latest_id),
                     ])
                     .map_err(e)?;
                 let id = tx.last_insert_rowid();
-                let prev: Option<(String, i64, i64, String)> = state
-                    .query_row(params![o.domain], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                    })
-                    .optional()
-                    .map_err(e)?;
                 let action = o.action.as_str();
-                let same = prev.as_ref().is_some_and(|(a, ..)| a == action);
-                let since = match &prev {
-                    Some((_, s, ..)) if same => *s,
+                let same = prev.is_some_and(|p| p.action == action);
+                let since = match prev {
+                    Some(p) if same => p.since,
                     _ => o.at,
                 };
                 let retry = o.action == Action::Retry;
-                let retries = match &prev {
-                    Some((_, _, r, _)) if same && retry => r + 1,
+                let retries = match prev {
+                    Some(p) if same && retry => p.retries + 1,
                     _ if retry => 1,
                     _ => 0,
                 };
                 let next_check = retry.then(|| o.at + backoff(retries));
-                let streak = extend_streak(
-                    prev.map(|p| parse_streak(&p.3)).unwrap_or_default(),
+                let streak = format_streak(&extend_streak(
+                    prev.map(|p| parse_streak(&p.streak)).unwrap_or_default(),
                     Reading {
                         at: o.at,
                         reason: o.reading,
                         counts: o.counts,
                     },
-                );
+                ));
                 upsert
                     .execute(params![
                         o.domain,
@@ -804,9 +874,19 @@ impl Store for SqliteStore {
                         retries,
                         next_check,
                         id,
-                        format_streak(&streak),
+                        streak,
                     ])
                     .map_err(e)?;
+                states.insert(
+                    o.domain.as_str(),
+                    Prior {
+                        action: action.to_string(),
+                        since,
+                        retries,
+                        streak,
+                        latest_id: Some(id),
+                    },
+                );
             }
         }
         tx.commit().map_err(e)
@@ -835,7 +915,8 @@ impl Store for SqliteStore {
         let e = |e| err(&self.path, "cannot read the timeline", e);
         let mut st = conn
             .prepare(&format!(
-                "SELECT {COLUMNS} FROM observations WHERE domain = ?1 ORDER BY at, id"
+                "{CHAIN} SELECT {COLUMNS} FROM observations
+                 WHERE id IN (SELECT id FROM chain) AND domain = ?1 ORDER BY at, id"
             ))
             .map_err(e)?;
         let rows = st
@@ -902,7 +983,9 @@ impl Store for SqliteStore {
         let tx = conn.transaction().map_err(e)?;
         let n = tx
             .execute(
-                "DELETE FROM observations WHERE domain = ?1",
+                &format!(
+                    "{CHAIN} DELETE FROM observations WHERE id IN (SELECT id FROM chain) AND domain = ?1"
+                ),
                 params![domain],
             )
             .map_err(e)?;
@@ -1018,6 +1101,9 @@ mod tests {
             .map(|i| obs("a.zz", 1000 + i, SF, Action::Retry))
             .collect();
         s.record(&many).unwrap();
+        // One batch, one domain 200 times: each observation chained to
+        // the one before it in the same transaction.
+        assert_eq!(s.timeline("a.zz").unwrap().len(), 200);
         let st = &s.states(&["a.zz"]).unwrap()["a.zz"];
         let r = &st.history.since_success;
         assert_eq!(r.len(), STREAK_MAX);
@@ -1057,6 +1143,79 @@ mod tests {
         assert_eq!(st.history.last_success, Some(100));
         assert_eq!(st.history.since_success.len(), 1);
         assert_eq!(st.history.since_success[0].reason, SF);
+        assert_eq!(s.forget("a.zz").unwrap(), 2);
+    }
+
+    /// Schema 3 chains observations: a schema-2 store's observations,
+    /// interleaved across domains, are all still in each timeline, new
+    /// ones join the chain, and `forget` finds every one of them.
+    #[test]
+    fn schema_2_stores_migrate_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.sqlite");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(step(1)).unwrap();
+        conn.execute_batch(step(2)).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE prebounce_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             INSERT INTO prebounce_meta VALUES ('schema_version', '2');",
+        )
+        .unwrap();
+        for (i, d) in ["a.zz", "b.zz", "a.zz", "c.zz", "a.zz", "b.zz"]
+            .iter()
+            .enumerate()
+        {
+            let at = 100 * (i as i64 + 1);
+            conn.execute(
+                "INSERT INTO observations (domain, at, reading, verdict, action, status, detail, warnings, mx, probe, evidence, counts)
+                 VALUES (?1, ?2, 'dns_failure', 'dns_failure', 'retry', '4.4.3', 'sf', '', '', NULL, '{\"v\":1}', 1)",
+                params![d, at],
+            )
+            .unwrap();
+            let id = conn.last_insert_rowid();
+            conn.execute(
+                "INSERT INTO domains (domain, first_seen, last_at, action, verdict, status, detail, last_success, state_since, retries, next_check, latest_id, streak)
+                 VALUES (?1, ?2, ?2, 'retry', 'dns_failure', '4.4.3', 'sf', NULL, ?2, 1, NULL, ?3, '')
+                 ON CONFLICT(domain) DO UPDATE SET last_at = ?2, latest_id = ?3",
+                params![d, at, id],
+            )
+            .unwrap();
+        }
+        drop(conn);
+        let s = SqliteStore::open(&path).unwrap();
+        let ats = |d: &str| {
+            s.timeline(d)
+                .unwrap()
+                .iter()
+                .map(|o| o.at)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ats("a.zz"), [100, 300, 500]);
+        assert_eq!(ats("b.zz"), [200, 600]);
+        assert_eq!(ats("c.zz"), [400]);
+        s.record(&[
+            obs("b.zz", 700, SF, Action::Retry),
+            obs("a.zz", 800, SF, Action::Retry),
+        ])
+        .unwrap();
+        assert_eq!(ats("a.zz"), [100, 300, 500, 800]);
+        assert_eq!(ats("b.zz"), [200, 600, 700]);
+        let st = &s.states(&["a.zz"]).unwrap()["a.zz"];
+        assert_eq!(st.latest.as_ref().unwrap().at, 800);
+        assert_eq!(s.forget("a.zz").unwrap(), 4);
+        assert_eq!(s.stats().unwrap().observations, 4);
+        assert_eq!(ats("b.zz"), [200, 600, 700]);
+        // The index is gone, and the store says schema 3.
+        let conn = Connection::open(&path).unwrap();
+        let indexes: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'observations_domain_at'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 0);
+        assert_eq!(s.stats().unwrap().schema, 3);
     }
 
     #[test]
