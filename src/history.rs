@@ -4,7 +4,6 @@
 //! [`prebounce_core::decide::decide`]: this module only fetches the past and
 //! keeps today's evidence.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -184,7 +183,7 @@ pub(crate) struct Reusable {
 pub(crate) struct Recorder {
     pub(crate) setup: HistorySetup,
     /// States read ahead, taken by the domain's check.
-    ahead: Mutex<HashMap<String, DomainState>>,
+    ahead: Mutex<hashbrown::HashMap<String, DomainState>>,
     queue: Mutex<Option<SyncSender<Vec<Record>>>>,
     /// Records waiting to be handed to the writer thread in one message.
     outbox: Mutex<Vec<Record>>,
@@ -281,7 +280,7 @@ impl Recorder {
         };
         Recorder {
             setup,
-            ahead: Mutex::new(HashMap::new()),
+            ahead: Mutex::new(hashbrown::HashMap::new()),
             queue: Mutex::new(Some(tx)),
             outbox: Mutex::new(Vec::new()),
             thread: Mutex::new(Some(thread)),

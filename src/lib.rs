@@ -835,6 +835,17 @@ impl Checker {
         self.inner.domains.get(domain).is_some()
     }
 
+    /// The pending report of `domain` when it has been started and may be
+    /// shared as it is (a checker whose reports expire says `None`: ask
+    /// [`Checker::start`]).
+    pub fn started(&self, domain: &str) -> Option<PendingReport> {
+        if self.inner.cache_ttl.is_some() {
+            return None;
+        }
+        let ticket = self.inner.domains.get(domain)?;
+        Some(PendingReport { ticket })
+    }
+
     /// How many domains history served, when it is on.
     pub fn history_reuse(&self) -> Option<ReuseStats> {
         self.inner.history.as_ref().map(Recorder::reuse_stats)

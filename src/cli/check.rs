@@ -47,6 +47,14 @@ enum Step {
     Wait(PendingReport),
 }
 
+/// A batch of rows on its way to the dispatcher, with history on: the
+/// reports of the domains already started when it was read ahead, row by
+/// row (empty without history).
+struct Ahead {
+    rows: Vec<Row>,
+    known: Vec<Option<PendingReport>>,
+}
+
 /// Rows with their verdicts, for the writer: the rows stay in the vector
 /// the reader filled (moved whole, never row by row), the verdicts beside.
 struct Judged {
@@ -213,24 +221,41 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     // Read-ahead -> dispatcher: the history of each batch's new domains is
     // read in one pass, a few batches ahead of the dispatcher, so that the
     // store is never waited for domain by domain.
-    let (ahead_tx, mut ahead_rx) = mpsc::channel::<anyhow::Result<Vec<Row>>>(8);
+    // The rows whose domain had already started come with its report: the
+    // dispatcher need not look it up again.
+    let (ahead_tx, mut ahead_rx) = mpsc::channel::<anyhow::Result<Ahead>>(8);
     let ahead_checker = checker.clone();
     let history_on = checker.history_location().is_some();
     let read_ahead = tokio::spawn(async move {
         while let Some(item) = row_rx.recv().await {
-            // (Without history there is nothing to read.)
-            if let (true, Ok(rows)) = (history_on, &item) {
-                let mut fresh: Vec<String> = rows
-                    .iter()
-                    .filter_map(|r| r.parsed.as_ref().ok())
-                    .map(|a| &a.domain)
-                    .filter(|d| !ahead_checker.is_started(d))
-                    .cloned()
-                    .collect();
-                fresh.sort_unstable();
-                fresh.dedup();
-                ahead_checker.read_ahead(fresh).await;
-            }
+            let item = match item {
+                // (Without history there is nothing to read.)
+                Ok(rows) if history_on => {
+                    let mut known = Vec::with_capacity(rows.len());
+                    let mut fresh: Vec<String> = Vec::new();
+                    for row in &rows {
+                        let started = row.parsed.as_ref().ok().and_then(|a| {
+                            match ahead_checker.started(&a.domain) {
+                                None => {
+                                    fresh.push(a.domain.clone());
+                                    None
+                                }
+                                known => known,
+                            }
+                        });
+                        known.push(started);
+                    }
+                    fresh.sort_unstable();
+                    fresh.dedup();
+                    ahead_checker.read_ahead(fresh).await;
+                    Ok(Ahead { rows, known })
+                }
+                Ok(rows) => Ok(Ahead {
+                    rows,
+                    known: Vec::new(),
+                }),
+                Err(e) => Err(e),
+            };
             if ahead_tx.send(item).await.is_err() {
                 return;
             }
@@ -241,12 +266,15 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     let dispatcher = tokio::spawn(async move {
         while let Some(item) = ahead_rx.recv().await {
             let item = match item {
-                Ok(rows) => {
+                Ok(Ahead { rows, known }) => {
                     let mut steps = Vec::with_capacity(rows.len());
+                    let mut known = known.into_iter();
                     for row in &rows {
-                        steps.push(match &row.parsed {
-                            Ok(a) => Step::Wait(dispatch_checker.start(&a.domain).await),
-                            Err(e) => Step::Ready(syntax_verdict(row, e)),
+                        let started = known.next().flatten();
+                        steps.push(match (&row.parsed, started) {
+                            (Ok(_), Some(report)) => Step::Wait(report),
+                            (Ok(a), None) => Step::Wait(dispatch_checker.start(&a.domain).await),
+                            (Err(e), _) => Step::Ready(syntax_verdict(row, e)),
                         });
                     }
                     Ok((rows, steps))
