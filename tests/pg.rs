@@ -414,7 +414,7 @@ fn dead_domain_scenario(db: &str, dir: &Dir) {
     );
     // The operators' commands.
     let backend = if db.contains("://") {
-        "backend: postgresql (schema 1)"
+        "backend: postgresql (schema 2)"
     } else {
         "backend: sqlite (schema 3)"
     };
@@ -567,6 +567,17 @@ fn pg_four_concurrent_checks_keep_every_observation_and_escalate_once() {
         "SELECT count(DISTINCT domain), count(*) FROM observations WHERE escalation",
     );
     assert_eq!(esc.trim(), "60|60");
+    // Every observation on its domain's chain, though four processes
+    // wrote the same domains at once.
+    let chained = c.psql(
+        db,
+        "WITH RECURSIVE chain(id) AS (
+           SELECT latest_id FROM domains WHERE latest_id IS NOT NULL
+           UNION
+           SELECT o.prev_id FROM observations o JOIN chain c ON o.id = c.id WHERE o.prev_id IS NOT NULL)
+         SELECT (SELECT count(*) FROM chain), (SELECT count(*) FROM observations)",
+    );
+    assert_eq!(chained.trim(), format!("{0}|{0}", 60 * 5 + 100 * 5));
     let list = jsonl(&ok(run(
         &["suppressions", "--db", &url, "--format", "jsonl"],
         None,
@@ -600,7 +611,7 @@ fn pg_migrations_run_once_when_processes_start_together() {
         db_name(&url),
         "SELECT value FROM prebounce_meta WHERE key = 'schema_version'",
     );
-    assert_eq!(v.trim(), "1");
+    assert_eq!(v.trim(), "2");
 }
 
 #[test]
@@ -838,4 +849,84 @@ fn pg_concurrent_writers_lose_nothing_and_escalate_once() {
     );
     assert_eq!(esc.trim(), format!("{DOMAINS}|{DOMAINS}"));
     assert_eq!(store.suppressions(None).unwrap().len(), DOMAINS);
+}
+
+/// Schema 2 chains observations: a schema-1 database's observations,
+/// interleaved across domains, are all in each timeline after the
+/// migration, new ones join the chain, and `forget` finds every one.
+#[test]
+fn pg_schema_1_databases_migrate_in_place() {
+    use prebounce::store::{Observation, PgStore, Store};
+    use prebounce_core::verdict::{Action, Reason};
+    let Some(c) = cluster() else { return };
+    let url = c.database();
+    let db = db_name(&url);
+    // Schema 1 as it was created (crates/store/src/pg.rs, step 1).
+    c.psql(
+        db,
+        "CREATE TABLE prebounce_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+         INSERT INTO prebounce_meta VALUES ('schema_version', '1');
+         CREATE TABLE observations (id BIGSERIAL PRIMARY KEY, domain TEXT NOT NULL, at BIGINT NOT NULL,
+           reading TEXT NOT NULL, verdict TEXT NOT NULL, action TEXT NOT NULL, status TEXT,
+           detail TEXT NOT NULL, warnings TEXT NOT NULL, mx TEXT NOT NULL, probe TEXT, evidence TEXT,
+           counts BOOLEAN NOT NULL, escalation BOOLEAN NOT NULL DEFAULT false);
+         CREATE INDEX observations_domain_at ON observations (domain, at, id);
+         CREATE TABLE domains (domain TEXT PRIMARY KEY, first_seen BIGINT, last_at BIGINT,
+           action TEXT NOT NULL DEFAULT '', verdict TEXT NOT NULL DEFAULT '', status TEXT,
+           detail TEXT NOT NULL DEFAULT '', last_success BIGINT, state_since BIGINT,
+           retries BIGINT NOT NULL DEFAULT 0, next_check BIGINT, latest_id BIGINT,
+           streak TEXT NOT NULL DEFAULT '');
+         CREATE INDEX domains_due ON domains (next_check) WHERE action = 'retry';
+         CREATE INDEX domains_suppressed ON domains (state_since) WHERE action = 'suppress';
+         INSERT INTO observations (domain, at, reading, verdict, action, status, detail, warnings, mx, evidence, counts)
+           SELECT d, 100 * n, 'dns_failure', 'dns_failure', 'retry', '4.4.3', 'sf', '', '', NULL, true
+           FROM unnest(ARRAY['a.zz', 'b.zz', 'a.zz', 'c.zz', 'a.zz', 'b.zz']) WITH ORDINALITY AS t(d, n)
+           ORDER BY n;
+         INSERT INTO domains (domain, first_seen, last_at, action, verdict, status, detail, state_since, retries, latest_id)
+           SELECT domain, min(at), max(at), 'retry', 'dns_failure', '4.4.3', 'sf', min(at), 1, max(id)
+           FROM observations GROUP BY domain;",
+    );
+    let store = PgStore::open(&url).unwrap();
+    let ats = |d: &str| {
+        store
+            .timeline(d)
+            .unwrap()
+            .iter()
+            .map(|o| o.at)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ats("a.zz"), [100, 300, 500]);
+    assert_eq!(ats("b.zz"), [200, 600]);
+    assert_eq!(ats("c.zz"), [400]);
+    let obs = |domain: &str, at: i64| Observation {
+        domain: domain.to_string(),
+        at,
+        reading: Reason::DnsFailure,
+        verdict: Reason::DnsFailure,
+        action: Action::Retry,
+        status: None,
+        detail: "sf".to_string(),
+        warnings: Vec::new(),
+        mx: String::new(),
+        probe: None,
+        evidence: None,
+        counts: true,
+    };
+    store
+        .record(&[obs("b.zz", 700), obs("a.zz", 800), obs("a.zz", 900)])
+        .unwrap();
+    assert_eq!(ats("a.zz"), [100, 300, 500, 800, 900]);
+    assert_eq!(ats("b.zz"), [200, 600, 700]);
+    assert_eq!(store.forget("a.zz").unwrap(), 5);
+    assert_eq!(ats("b.zz"), [200, 600, 700]);
+    let stats = store.stats().unwrap();
+    assert_eq!((stats.schema, stats.observations), (2, 4));
+    assert_eq!(
+        c.psql(
+            db,
+            "SELECT count(*) FROM pg_indexes WHERE indexname = 'observations_domain_at'"
+        )
+        .trim(),
+        "0"
+    );
 }

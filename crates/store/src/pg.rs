@@ -57,8 +57,9 @@ use crate::{
 };
 
 /// The schema version this binary writes in PostgreSQL (its own line: 1 is
-/// SQLite's schema 2 plus `observations.escalation`).
-pub const PG_SCHEMA_VERSION: i64 = 1;
+/// SQLite's schema 2 plus `observations.escalation`; 2 chains each domain's
+/// observations by `prev_id`, as SQLite's schema 3 does).
+pub const PG_SCHEMA_VERSION: i64 = 2;
 
 /// The advisory lock key taken while migrating: "prebounc" in ASCII.
 pub const MIGRATION_LOCK: i64 = 0x7072_6562_6f75_6e63;
@@ -359,6 +360,23 @@ fn step(v: i64) -> &'static str {
             CREATE INDEX domains_due ON domains (next_check) WHERE action = 'retry';
             CREATE INDEX domains_suppressed ON domains (state_since) WHERE action = 'suppress';"
         }
+        // Each observation names the domain's previous one, and the index
+        // on (domain, at, id) goes: one B-tree insert less per
+        // observation. Chains are made in id order, and a domain's newest
+        // observation becomes its highest id (a batch's ids are taken
+        // before its rows are locked, so under concurrent writers the one
+        // applied last could have had the lower id: the two were made at
+        // the same time).
+        2 => {
+            "ALTER TABLE observations ADD COLUMN prev_id BIGINT;
+            UPDATE observations o SET prev_id = p.prev
+              FROM (SELECT id, lag(id) OVER (PARTITION BY domain ORDER BY id) AS prev FROM observations) p
+              WHERE p.id = o.id AND p.prev IS NOT NULL;
+            UPDATE domains d SET latest_id = m.id
+              FROM (SELECT domain, max(id) AS id FROM observations GROUP BY domain) m
+              WHERE m.domain = d.domain;
+            DROP INDEX observations_domain_at;"
+        }
         _ => "",
     }
 }
@@ -411,6 +429,13 @@ async fn migrate(pool: &Pool, ctx: &Ctx) -> Result<()> {
     tx.commit().await.map_err(&e)
 }
 
+/// A domain's observations (`$1`), newest first, following `prev_id` from
+/// its row's `latest_id` (`UNION`: a damaged chain cannot loop).
+const CHAIN: &str = "WITH RECURSIVE chain(id) AS (
+        SELECT latest_id FROM domains WHERE domain = $1 AND latest_id IS NOT NULL
+        UNION
+        SELECT o.prev_id FROM observations o JOIN chain c ON o.id = c.id WHERE o.prev_id IS NOT NULL)";
+
 const COLUMNS: &str =
     "domain, at, reading, verdict, action, status, detail, warnings, mx, probe, evidence, counts";
 
@@ -451,6 +476,8 @@ struct Prev {
     last_success: Option<i64>,
     status: Option<String>,
     detail: String,
+    /// Its newest observation: the next one's `prev_id`.
+    latest_id: Option<i64>,
 }
 
 /// The columns of the batch's statements, one vector per column.
@@ -470,6 +497,7 @@ struct Obs {
     evidence: Vec<Option<String>>,
     counts: Vec<bool>,
     escalation: Vec<bool>,
+    prev_id: Vec<Option<i64>>,
 }
 
 /// The domain rows' new states, one vector per column.
@@ -543,6 +571,7 @@ fn apply(observations: &[(i64, &Observation)], prev: &mut HashMap<String, Prev>)
             o.at
         };
         p.exists = true;
+        o_cols.prev_id.push(p.latest_id.replace(id));
         latest.insert(&o.domain, (id, o.at));
         o_cols.id.push(id);
         o_cols.domain.push(o.domain.clone());
@@ -626,9 +655,10 @@ async fn insert_observations(
         return Ok(());
     }
     tx.execute(
-        "INSERT INTO observations (id, domain, at, reading, verdict, action, status, detail, warnings, mx, probe, evidence, counts, escalation)
+        "INSERT INTO observations (id, domain, at, reading, verdict, action, status, detail, warnings, mx, probe, evidence, counts, escalation, prev_id)
          SELECT * FROM unnest($1::int8[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[],
-                              $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::bool[], $14::bool[])",
+                              $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::bool[], $14::bool[],
+                              $15::int8[])",
         &[
             &o.id,
             &o.domain,
@@ -644,6 +674,7 @@ async fn insert_observations(
             &o.evidence,
             &o.counts,
             &o.escalation,
+            &o.prev_id,
         ],
     )
     .await?;
@@ -704,7 +735,7 @@ async fn record_once(
         let rows = tx
             .query(
                 "SELECT d.domain, d.first_seen, d.action, d.verdict, d.state_since, d.retries, d.streak,
-                        d.last_success, d.status, d.detail
+                        d.last_success, d.status, d.detail, d.latest_id
                  FROM unnest($1::text[]) AS q(domain) JOIN domains d ON d.domain = q.domain
                  ORDER BY d.domain FOR UPDATE OF d",
                 &[&existing],
@@ -726,6 +757,7 @@ async fn record_once(
                     last_success: r.get(7),
                     status: r.get(8),
                     detail: r.get(9),
+                    latest_id: r.get(10),
                 },
             );
         }
@@ -767,6 +799,7 @@ fn push_obs(to: &mut Obs, from: &Obs, i: usize) {
     to.evidence.push(from.evidence[i].clone());
     to.counts.push(from.counts[i]);
     to.escalation.push(from.escalation[i]);
+    to.prev_id.push(from.prev_id[i]);
 }
 
 impl Store for PgStore {
@@ -782,15 +815,22 @@ impl Store for PgStore {
             let e = ctx.io("cannot read the history");
             let st = client
                 .prepare(
-                    // From the asked names to the rows by their indexes (a
+                    // From each asked name to its row by the indexes: a
                     // prepared statement's generic plan for `= ANY($1)`
-                    // may scan both tables whole).
+                    // may scan both tables whole, and a plain join with
+                    // `unnest` (10 rows, the planner guesses) was planned
+                    // as a hash join over the whole table while it was
+                    // young and had no statistics: a run into a fresh
+                    // store read its domains table 100 times over. The
+                    // `LIMIT` keeps the subquery from being merged into a
+                    // join: one index probe per name, whatever the
+                    // statistics.
                     "SELECT d.domain, d.last_success, d.streak, o.at, o.reading, o.action, o.evidence
                      FROM unnest($1::text[]) AS q(domain)
-                     JOIN domains d ON d.domain = q.domain
+                     CROSS JOIN LATERAL (SELECT domain, last_success, streak, latest_id FROM domains
+                                         WHERE domain = q.domain AND last_at IS NOT NULL LIMIT 1) d
                      LEFT JOIN LATERAL (SELECT at, reading, action, evidence FROM observations
-                                        WHERE id = d.latest_id) o ON true
-                     WHERE d.last_at IS NOT NULL",
+                                        WHERE id = d.latest_id) o ON true",
                 )
                 .await
                 .map_err(&e)?;
@@ -871,7 +911,8 @@ impl Store for PgStore {
             let rows = client
                 .query(
                     &format!(
-                        "SELECT {COLUMNS} FROM observations WHERE domain = $1 ORDER BY at, id"
+                        "{CHAIN} SELECT {COLUMNS} FROM observations
+                         WHERE id IN (SELECT id FROM chain) AND domain = $1 ORDER BY at, id"
                     ),
                     &[&domain],
                 )
@@ -953,7 +994,12 @@ impl Store for PgStore {
             .await
             .map_err(&e)?;
             let n = tx
-                .execute("DELETE FROM observations WHERE domain = $1", &[&domain])
+                .execute(
+                    &format!(
+                        "{CHAIN} DELETE FROM observations WHERE id IN (SELECT id FROM chain) AND domain = $1"
+                    ),
+                    &[&domain],
+                )
                 .await
                 .map_err(&e)?;
             tx.execute("DELETE FROM domains WHERE domain = $1", &[&domain])
