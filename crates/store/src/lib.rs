@@ -428,14 +428,7 @@ impl SqliteStore {
         // run writes in long batches, and each checkpoint copies pages
         // again.
         for (pragma, value) in [
-            (
-                "cache_size",
-                &*Box::leak(
-                    std::env::var("XX_CACHE")
-                        .unwrap_or("-32768".into())
-                        .into_boxed_str(),
-                ),
-            ),
+            ("cache_size", "-32768"),
             ("mmap_size", "0"),
             ("wal_autocheckpoint", "16384"),
         ] {
@@ -690,7 +683,8 @@ fn observation(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Observation>> {
     }))
 }
 
-/// Domains asked per query when reading ahead.
+/// Domains asked per query: when reading ahead, and when a batch of
+/// observations reads its domains' rows.
 const STATES_CHUNK: usize = 500;
 
 /// A domain's row as a batch of observations finds it.
