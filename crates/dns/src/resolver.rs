@@ -192,19 +192,30 @@ impl Resolver {
 
     /// The A and AAAA lookups of `host` (asked together), once per run.
     pub async fn host(&self, host: &Name) -> Arc<HostEvidence> {
-        let key = name_text(host);
+        self.host_named(&name_text(host), Some(host))
+            .await
+            .expect("a name's own text is a name")
+    }
+
+    /// [`Resolver::host`] by the host's text (lowercase, no trailing dot,
+    /// as [`name_text`] writes it): a host already looked up costs one map
+    /// lookup, no name parsed. `None` when the text is not a name.
+    async fn host_named(&self, key: &str, name: Option<&Name>) -> Option<Arc<HostEvidence>> {
         if let Some(ttl) = self.inner.cache_ttl {
-            self.inner.hosts.expire(&key, |h| host_lifetime(h, ttl));
+            self.inner.hosts.expire(key, |h| host_lifetime(h, ttl));
         }
-        let ticket = match self.inner.hosts.get(&key) {
+        let ticket = match self.inner.hosts.get(key) {
             Some(t) => {
                 self.inner.hits.fetch_add(1, Ordering::Relaxed);
                 t
             }
             None => {
                 let me = self.clone();
-                let host = fqdn(host);
-                let (t, started) = self.inner.hosts.get_or_start(&key, move || {
+                let host = match name {
+                    Some(n) => fqdn(n),
+                    None => Name::from_ascii(format!("{key}.")).ok()?,
+                };
+                let (t, started) = self.inner.hosts.get_or_start(key, move || {
                     async move {
                         let (a, aaaa) = join(
                             me.lookup(&host, RecordType::A),
@@ -225,7 +236,7 @@ impl Resolver {
                 t
             }
         };
-        ticket.wait().await
+        Some(ticket.wait().await)
     }
 
     /// Gathers the evidence for a mail domain (ASCII, lowercase, no trailing
@@ -277,8 +288,8 @@ impl Resolver {
                     if ExchangeKind::of(&r.exchange) != ExchangeKind::Host {
                         return None;
                     }
-                    let host = Name::from_ascii(format!("{}.", r.exchange)).ok()?;
-                    Some(self.host(&host).await)
+                    // The exchange is already a host's text (name_text).
+                    self.host_named(&r.exchange, None).await
                 }))
                 .await;
                 targets = records
