@@ -29,6 +29,7 @@
 //! Verdicts are the same as with [`crate::StubTransport`]; only the speed
 //! differs.
 
+use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::io;
@@ -44,10 +45,10 @@ use tokio::sync::oneshot;
 use tokio::task::{AbortHandle, JoinHandle};
 use tokio::time::Instant;
 
-use crate::guard::{echo, randomize_case, restore_question, CaseCheck, CaseVerdict, MAX_DATAGRAM};
+use crate::guard::{restore_question, wire_echo, CaseCheck, CaseVerdict, MAX_DATAGRAM};
 use crate::rto::{Retransmission, RetryPolicy, SmoothedRtt, Step};
 use crate::transport::{
-    build_query, exchange_tcp, matches_request, Reply, ReplyFuture, Transport, TransportStats,
+    encode_query, exchange_tcp, question_len, Reply, ReplyFuture, Transport, TransportStats,
     EDNS_PAYLOAD,
 };
 
@@ -100,13 +101,17 @@ impl BulkConfig {
 }
 
 struct Entry {
+    /// The query as sent (the id included); its question is what a reply
+    /// must echo.
     bytes: Vec<u8>,
-    request: Message,
+    rtype: RecordType,
     server: usize,
     tried: u64,
     sent_at: Instant,
     retransmitted: bool,
     retry: Retransmission,
+    /// The token of its current timer (a timer with another token belongs
+    /// to a superseded schedule, or to an earlier query with the same key).
     generation: u32,
     last_failure: Option<Reply>,
     tx: oneshot::Sender<Reply>,
@@ -114,6 +119,83 @@ struct Entry {
 
 /// (socket serial, DNS id).
 type Key = (usize, u16);
+
+/// A retransmission timer: when, the query's key, and its token (see
+/// `Entry::generation`).
+type Timer = (Instant, usize, u16, u32);
+
+/// Timer wheel slots of [`TICK`] each: 2,048 of 5 ms cover 10.24 s, more
+/// than any first deadline (the timeout is at most a few seconds).
+const SLOTS: usize = 2048;
+/// The timer task's period, and the wheel's resolution.
+const TICK: Duration = Duration::from_millis(5);
+
+/// Every query's timers, in slots of [`TICK`]: a push and an expiry cost
+/// O(1), where a heap cost a logarithm (and most timers belong to queries
+/// answered long before they fire). A timer fires on the first tick at or
+/// after its instant, never before; one beyond the wheel's reach waits in a
+/// heap.
+struct Wheel {
+    slots: Vec<Vec<Timer>>,
+    origin: Instant,
+    /// The first tick not yet expired.
+    next: u64,
+    far: BinaryHeap<Reverse<Timer>>,
+}
+
+impl Default for Wheel {
+    fn default() -> Wheel {
+        Wheel {
+            slots: (0..SLOTS).map(|_| Vec::new()).collect(),
+            origin: Instant::now(),
+            next: 0,
+            far: BinaryHeap::new(),
+        }
+    }
+}
+
+impl Wheel {
+    /// The tick at or after `at` (rounded up: a timer never fires early).
+    fn tick_of(&self, at: Instant) -> u64 {
+        let nanos = at.saturating_duration_since(self.origin).as_nanos();
+        let tick = TICK.as_nanos();
+        nanos.div_ceil(tick).min(u128::from(u64::MAX)) as u64
+    }
+
+    fn push(&mut self, timer: Timer) {
+        let tick = self.tick_of(timer.0).max(self.next);
+        if tick - self.next >= SLOTS as u64 {
+            self.far.push(Reverse(timer));
+        } else {
+            self.slots[(tick % SLOTS as u64) as usize].push(timer);
+        }
+    }
+
+    /// Moves every timer due at `now` into `out`.
+    fn expire(&mut self, now: Instant, out: &mut Vec<Timer>) {
+        // The last tick at or before `now` (rounded down).
+        let now_tick =
+            (now.saturating_duration_since(self.origin).as_nanos() / TICK.as_nanos()) as u64;
+        while self.next <= now_tick {
+            let slot = &mut self.slots[(self.next % SLOTS as u64) as usize];
+            out.append(slot);
+            self.next += 1;
+            if self.next + (SLOTS as u64) <= now_tick {
+                // A long stall (a suspended process): every slot is due.
+                for slot in &mut self.slots {
+                    out.append(slot);
+                }
+                self.next = now_tick + 1;
+            }
+        }
+        while let Some(Reverse(t)) = self.far.peek() {
+            if t.0 > now {
+                break;
+            }
+            out.push(self.far.pop().expect("peeked").0);
+        }
+    }
+}
 
 /// One socket of the pool.
 struct Port {
@@ -137,7 +219,7 @@ struct PortState {
 #[derive(Default)]
 struct Table {
     entries: HashMap<Key, Entry>,
-    timers: BinaryHeap<Reverse<(Instant, usize, u16, u32)>>,
+    timers: Wheel,
     /// Every open socket by serial.
     ports: HashMap<usize, PortState>,
     /// The serials taking new queries.
@@ -146,6 +228,8 @@ struct Table {
     next_serial: usize,
     /// Local ports used so far.
     seen_ports: HashSet<u16>,
+    /// Timer tokens handed out.
+    tokens: u32,
 }
 
 impl Table {
@@ -161,6 +245,12 @@ impl Table {
             }
         }
         Some(entry)
+    }
+
+    /// A fresh timer token.
+    fn token(&mut self) -> u32 {
+        self.tokens = self.tokens.wrapping_add(1);
+        self.tokens
     }
 
     fn socket(&self, serial: usize) -> Option<Arc<Port>> {
@@ -367,15 +457,8 @@ impl BulkTransport {
         }
         let (tx, rx) = oneshot::channel();
         let server = s.next_server.fetch_add(1, Ordering::Relaxed) % s.config.servers.len();
-        let mut request = if s.cases[server].on() {
-            build_query(&randomize_case(name), rtype)
-        } else {
-            build_query(name, rtype)
-        };
         // Encoded once, outside the lock; the id is written in below.
-        let Ok(mut bytes) = request.to_vec() else {
-            return Reply::Malformed("could not encode the query".into());
-        };
+        let mut bytes = encode_query(name, rtype, 0, s.cases[server].on());
         let now = Instant::now();
         let retry = s.policy.start(now, s.srtt[server].get());
         let port = {
@@ -385,22 +468,22 @@ impl BulkTransport {
             while table.entries.contains_key(&(serial, id)) {
                 id = rand::random();
             }
-            request.metadata.id = id;
             bytes[..2].copy_from_slice(&id.to_be_bytes());
+            let generation = table.token();
             table
                 .timers
-                .push(Reverse((retry.timer_after(now), serial, id, 0)));
+                .push((retry.timer_after(now), serial, id, generation));
             table.entries.insert(
                 (serial, id),
                 Entry {
                     bytes: bytes.clone(),
-                    request,
+                    rtype,
                     server,
                     tried: 1 << server,
                     sent_at: now,
                     retransmitted: false,
                     retry,
-                    generation: 0,
+                    generation,
                     last_failure: None,
                     tx,
                 },
@@ -463,32 +546,55 @@ impl Transport for BulkTransport {
 enum Action {
     Nothing,
     Send(Arc<Port>, Vec<u8>, SocketAddr),
-    Tcp(SocketAddr, Message, oneshot::Sender<Reply>),
+    Tcp(SocketAddr, Vec<u8>, oneshot::Sender<Reply>),
+}
+
+thread_local! {
+    /// The receive buffer of every socket served on this thread: room for
+    /// the largest datagram, never zeroed. A buffer per socket cost 64 KiB
+    /// each for the thousands of sockets a run opens, and every fresh
+    /// megabyte is zeroed by the kernel on first touch.
+    static DATAGRAM: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(MAX_DATAGRAM));
 }
 
 async fn receive(shared: Arc<Shared>, port: Arc<Port>) {
-    // Room for the largest datagram, never zeroed: a socket reads a few
-    // hundred bytes per reply, and over a run the pool opens thousands of
-    // sockets (zeroing 64 KiB for each cost a tenth of the CPU).
-    let mut buf: Vec<u8> = Vec::with_capacity(MAX_DATAGRAM);
     loop {
-        buf.clear();
-        let Ok((n, from)) = port.socket.recv_buf_from(&mut buf).await else {
+        if port.socket.readable().await.is_err() {
             continue;
-        };
-        let action = handle_reply(&shared, port.serial, &buf[..n], from);
-        match action {
-            Action::Nothing => {}
-            Action::Send(socket, bytes, to) => {
-                shared.sent.fetch_add(1, Ordering::Relaxed);
-                let _ = socket.socket.send_to(&bytes, to).await;
-            }
-            Action::Tcp(server, request, tx) => {
-                shared.tcp.fetch_add(1, Ordering::Relaxed);
-                let timeout = shared.config.timeout;
-                tokio::spawn(async move {
-                    let _ = tx.send(exchange_tcp(server, &request, timeout).await);
-                });
+        }
+        // Every datagram waiting is read before the next wait; the buffer
+        // is borrowed only between awaits.
+        loop {
+            let action = DATAGRAM.with_borrow_mut(|buf| {
+                buf.clear();
+                match port.socket.try_recv_buf_from(buf) {
+                    Ok((n, from)) => Some(handle_reply(&shared, port.serial, &buf[..n], from)),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+                    // Another error (an ICMP report on some systems): the
+                    // datagram is gone, the socket is still usable.
+                    Err(_) => Some(Action::Nothing),
+                }
+            });
+            match action {
+                None => break,
+                Some(Action::Nothing) => {}
+                Some(Action::Send(socket, bytes, to)) => {
+                    shared.sent.fetch_add(1, Ordering::Relaxed);
+                    let _ = socket.socket.send_to(&bytes, to).await;
+                }
+                Some(Action::Tcp(server, query, tx)) => {
+                    shared.tcp.fetch_add(1, Ordering::Relaxed);
+                    let timeout = shared.config.timeout;
+                    tokio::spawn(async move {
+                        // The same query (id and case included), as a
+                        // message for the TCP exchange.
+                        let reply = match Message::from_vec(&query) {
+                            Ok(request) => exchange_tcp(server, &request, timeout).await,
+                            Err(e) => Reply::Malformed(format!("could not re-read our query: {e}")),
+                        };
+                        let _ = tx.send(reply);
+                    });
+                }
             }
         }
     }
@@ -524,12 +630,18 @@ fn handle_reply(shared: &Shared, serial: usize, datagram: &[u8], from: SocketAdd
     let Some(entry) = table.entries.get_mut(&key) else {
         return dropped();
     };
-    let reply = match parsed {
+    let (reply, echo) = match parsed {
         Ok(m) if m.metadata.message_type == MessageType::Response => {
-            if !matches_request(&entry.request, &m) {
+            // Our question, echoed (the id matched through the key).
+            let qname = &entry.bytes[12..12 + question_len(&entry.bytes) - 4];
+            let echo = match m.queries.as_slice() {
+                [q] if q.query_type() == entry.rtype => wire_echo(qname, q.name()),
+                _ => None,
+            };
+            let Some(echo) = echo else {
                 return dropped(); // not an answer to our question
-            }
-            m
+            };
+            (m, echo)
         }
         Ok(_) => return dropped(),
         Err(e) => {
@@ -537,7 +649,7 @@ fn handle_reply(shared: &Shared, serial: usize, datagram: &[u8], from: SocketAdd
             return retry_elsewhere(shared, &mut table, key, failure);
         }
     };
-    let (verdict, fell_back) = shared.cases[from_index].judge(echo(&entry.request, &reply));
+    let (verdict, fell_back) = shared.cases[from_index].judge(echo);
     if fell_back {
         shared.case_fallbacks.fetch_add(1, Ordering::Relaxed);
     }
@@ -558,7 +670,7 @@ fn handle_reply(shared: &Shared, serial: usize, datagram: &[u8], from: SocketAdd
     }
     if tcp {
         let entry = table.finish(key).expect("present");
-        return Action::Tcp(from, entry.request, entry.tx);
+        return Action::Tcp(from, entry.bytes, entry.tx);
     }
     if matches!(
         reply.metadata.response_code,
@@ -576,17 +688,17 @@ fn handle_reply(shared: &Shared, serial: usize, datagram: &[u8], from: SocketAdd
 fn retry_elsewhere(shared: &Shared, table: &mut Table, key: Key, failure: Reply) -> Action {
     let (socket, id) = key;
     let now = Instant::now();
+    let generation = table.token();
     let entry = table.entries.get_mut(&(socket, id)).expect("present");
     match (shared.next_server(entry, true), entry.retry.on_failure(now)) {
         (Some(server), Some(at)) => {
             entry.server = server;
             entry.tried |= 1 << server;
             entry.retransmitted = true;
-            entry.generation += 1;
+            entry.generation = generation;
             entry.last_failure = Some(failure);
-            let generation = entry.generation;
             let bytes = entry.bytes.clone();
-            table.timers.push(Reverse((at, socket, id, generation)));
+            table.timers.push((at, socket, id, generation));
             match table.socket(socket) {
                 Some(port) => Action::Send(port, bytes, shared.config.servers[server]),
                 None => Action::Nothing,
@@ -602,9 +714,10 @@ fn retry_elsewhere(shared: &Shared, table: &mut Table, key: Key, failure: Reply)
 
 /// Drives every query's retransmissions and deadlines.
 async fn timers(shared: std::sync::Weak<Shared>) {
-    let mut tick = tokio::time::interval(Duration::from_millis(5));
+    let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut due = Vec::new();
+    let mut expired = Vec::new();
     loop {
         tick.tick().await;
         let Some(shared) = shared.upgrade() else {
@@ -614,11 +727,8 @@ async fn timers(shared: std::sync::Weak<Shared>) {
         {
             let mut guard = shared.table.lock().unwrap_or_else(|p| p.into_inner());
             let table = &mut *guard;
-            while let Some(Reverse((at, socket, id, generation))) = table.timers.peek().copied() {
-                if at > now {
-                    break;
-                }
-                table.timers.pop();
+            table.timers.expire(now, &mut expired);
+            for (_, socket, id, generation) in expired.drain(..) {
                 let Some(entry) = table.entries.get_mut(&(socket, id)) else {
                     continue; // answered
                 };
@@ -634,10 +744,9 @@ async fn timers(shared: std::sync::Weak<Shared>) {
                 entry.server = server;
                 entry.tried |= 1 << server;
                 entry.retransmitted = true;
-                entry.generation += 1;
-                table
-                    .timers
-                    .push(Reverse((next, socket, id, entry.generation)));
+                table.tokens = table.tokens.wrapping_add(1);
+                entry.generation = table.tokens;
+                table.timers.push((next, socket, id, entry.generation));
                 let bytes = entry.bytes.clone();
                 if let Some(port) = table.socket(socket) {
                     due.push((port, bytes, shared.config.servers[server]));
@@ -720,6 +829,46 @@ mod tests {
                 "copies at {got:?}, want {want:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_wheel_fires_timers_on_the_first_tick_at_or_after_them() {
+        let mut w = Wheel::default();
+        let t0 = w.origin;
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        // Pushed out of order; one beyond the wheel's reach (15 s), one
+        // already past.
+        for (i, at) in [12, 3, 5, 700, 15_000, 0].into_iter().enumerate() {
+            w.push((ms(at), i, 0, i as u32));
+        }
+        let mut out = Vec::new();
+        let mut fired = |w: &mut Wheel, now: u64| {
+            out.clear();
+            w.expire(ms(now), &mut out);
+            let mut ids: Vec<usize> = out.iter().map(|t| t.1).collect();
+            ids.sort();
+            // Never early.
+            assert!(out.iter().all(|t| t.0 <= ms(now)), "{now}: {out:?}");
+            ids
+        };
+        assert_eq!(fired(&mut w, 2), vec![5]);
+        assert!(fired(&mut w, 4).is_empty());
+        assert_eq!(fired(&mut w, 5), vec![1, 2]);
+        // 12 ms is due on the 15 ms tick, not before.
+        assert!(fired(&mut w, 14).is_empty());
+        assert_eq!(fired(&mut w, 15), vec![0]);
+        assert!(fired(&mut w, 699).is_empty());
+        assert_eq!(fired(&mut w, 701), vec![3]);
+        // A stall longer than the wheel: everything due fires at once.
+        w.push((ms(20_000), 6, 0, 6));
+        w.push((ms(800), 7, 0, 7));
+        assert_eq!(fired(&mut w, 14_999), vec![7]);
+        assert_eq!(fired(&mut w, 30_000), vec![4, 6]);
+        // Pushed in the past after that: fires on the next tick.
+        w.push((ms(10), 8, 0, 8));
+        assert!(fired(&mut w, 30_000).is_empty());
+        assert_eq!(fired(&mut w, 30_005), vec![8]);
+        assert!(w.far.is_empty() && w.slots.iter().all(Vec::is_empty));
     }
 
     #[tokio::test]

@@ -81,6 +81,69 @@ pub fn randomize_case(name: &Name) -> Name {
     }
 }
 
+/// Randomizes, in place, the case of the letters of a name in wire form
+/// (length-prefixed labels ending with the root's 0): the 0x20 of
+/// [`randomize_case`] without building a [`Name`]. Length bytes are left
+/// alone (a label is at most 63 bytes, so its length is never a letter).
+pub fn randomize_wire_case(wire: &mut [u8]) {
+    let mut bits: u64 = rand::random();
+    let mut left = 64;
+    let mut at = 0;
+    while at < wire.len() {
+        let len = usize::from(wire[at]);
+        if len == 0 {
+            return;
+        }
+        let end = (at + 1 + len).min(wire.len());
+        for b in &mut wire[at + 1..end] {
+            if !b.is_ascii_alphabetic() {
+                continue;
+            }
+            if left == 0 {
+                bits = rand::random();
+                left = 64;
+            }
+            if bits & 1 == 1 {
+                *b ^= 0x20;
+            }
+            bits >>= 1;
+            left -= 1;
+        }
+        at = end;
+    }
+}
+
+/// How `reply`'s question echoed the case of our query's name, given in
+/// wire form (`qname`, as [`crate::transport::encode_query`] wrote it):
+/// `None` when it is not the same name even case-insensitively (not an
+/// answer to our question). The wire-level twin of [`echo`], for the bulk
+/// engine, which keeps no [`Message`] per query.
+pub fn wire_echo(qname: &[u8], reply: &Name) -> Option<Echo> {
+    let mut at = 0;
+    let (mut exact, mut upper, mut lower) = (true, false, false);
+    for label in reply.iter() {
+        let len = usize::from(*qname.get(at)?);
+        let ours = qname.get(at + 1..at + 1 + len)?;
+        if len == 0 || !ours.eq_ignore_ascii_case(label) {
+            return None;
+        }
+        exact &= ours == label;
+        for b in ours {
+            upper |= b.is_ascii_uppercase();
+            lower |= b.is_ascii_lowercase();
+        }
+        at += 1 + len;
+    }
+    if qname.get(at) != Some(&0) {
+        return None; // ours has more labels
+    }
+    Some(match (exact, upper && lower) {
+        (false, _) => Echo::Folded,
+        (true, true) => Echo::Exact,
+        (true, false) => Echo::Untold,
+    })
+}
+
 /// How a reply's question echoed the case of the query's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Echo {
@@ -226,6 +289,62 @@ mod tests {
         let mut single = q.clone();
         single.queries[0].set_name(one.clone());
         assert_eq!(echo(&single, &single), Echo::Untold);
+    }
+
+    #[test]
+    fn wire_echo_reads_the_case_of_our_question() {
+        let name = |t: &str| Name::from_ascii(t).unwrap();
+        let wire = |t: &str| {
+            let q = crate::transport::encode_query(
+                &name(t),
+                hickory_proto::rr::RecordType::MX,
+                1,
+                false,
+            );
+            let len = crate::transport::question_len(&q);
+            q[12..12 + len - 4].to_vec()
+        };
+        let ours = wire("MaiL.Example.ZZ.");
+        assert_eq!(
+            wire_echo(&ours, &name("MaiL.Example.ZZ.")),
+            Some(Echo::Exact)
+        );
+        assert_eq!(
+            wire_echo(&ours, &name("MaiL.Example.ZZ")),
+            Some(Echo::Exact)
+        );
+        assert_eq!(
+            wire_echo(&ours, &name("mail.example.zz.")),
+            Some(Echo::Folded)
+        );
+        assert_eq!(wire_echo(&ours, &name("mail.example.zy.")), None);
+        assert_eq!(wire_echo(&ours, &name("mail.example.")), None);
+        assert_eq!(wire_echo(&ours, &name("x.mail.example.zz.")), None);
+        assert_eq!(wire_echo(&ours, &name(".")), None);
+        assert_eq!(wire_echo(&wire("."), &name(".")), Some(Echo::Untold));
+        assert_eq!(
+            wire_echo(&wire("mail.zz."), &name("mail.zz.")),
+            Some(Echo::Untold)
+        );
+        assert_eq!(
+            wire_echo(&wire("1.2.3."), &name("1.2.3.")),
+            Some(Echo::Untold)
+        );
+        // A label that only the length byte tells apart.
+        assert_eq!(wire_echo(&wire("ab.c."), &name("a.bc.")), None);
+        // Agrees with the message-level echo on random spellings.
+        let plain = name("mail-1.shop.example.net.");
+        for _ in 0..50 {
+            let r = randomize_case(&plain);
+            let q = crate::transport::build_query(&r, hickory_proto::rr::RecordType::MX);
+            let mut lower = q.clone();
+            lower.queries[0].set_name(plain.clone());
+            assert_eq!(wire_echo(&wire(&r.to_ascii()), &r), Some(echo(&q, &q)));
+            assert_eq!(
+                wire_echo(&wire(&r.to_ascii()), &plain),
+                Some(echo(&q, &lower))
+            );
+        }
     }
 
     #[test]

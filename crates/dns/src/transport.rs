@@ -373,6 +373,51 @@ pub fn build_query(name: &Name, rtype: RecordType) -> Message {
     msg
 }
 
+/// The wire form of [`build_query`]'s message with id `id`, written
+/// directly (no [`Message`] built and encoded per query): the header (RD
+/// set, one question, one additional record), the question, and the EDNS(0)
+/// OPT record advertising [`EDNS_PAYLOAD`]. With `randomize`, the letters
+/// of the name get a random case (DNS 0x20, see [`crate::guard`]). The
+/// question is `bytes[12..12 + question_len]`, see [`question_len`].
+pub fn encode_query(name: &Name, rtype: RecordType, id: u16, randomize: bool) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(12 + 2 + 255 + 4 + 11);
+    bytes.extend_from_slice(&id.to_be_bytes());
+    // Flags: a standard query with RD; QDCOUNT 1, ANCOUNT 0, NSCOUNT 0,
+    // ARCOUNT 1.
+    bytes.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1]);
+    for label in name.iter() {
+        // A label is at most 63 bytes (Name enforces it).
+        bytes.push(label.len() as u8);
+        bytes.extend_from_slice(label);
+    }
+    bytes.push(0);
+    if randomize {
+        crate::guard::randomize_wire_case(&mut bytes[12..]);
+    }
+    bytes.extend_from_slice(&u16::from(rtype).to_be_bytes());
+    bytes.extend_from_slice(&[0, 1]); // class IN
+                                      // OPT (RFC 6891 §6.1.2): root owner, type 41, the payload size as
+                                      // class, extended rcode, version and flags 0, no options.
+    bytes.push(0);
+    bytes.extend_from_slice(&[0, 41]);
+    bytes.extend_from_slice(&EDNS_PAYLOAD.to_be_bytes());
+    bytes.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    bytes
+}
+
+/// The length of the question (name, type and class) that starts at byte
+/// 12 of a query written by [`encode_query`].
+pub fn question_len(query: &[u8]) -> usize {
+    let mut at = 12;
+    while let Some(&len) = query.get(at) {
+        at += 1 + usize::from(len);
+        if len == 0 {
+            break;
+        }
+    }
+    at + 4 - 12
+}
+
 /// Whether `reply` answers `request`: same id, a response, same question.
 pub fn matches_request(request: &Message, reply: &Message) -> bool {
     reply.metadata.id == request.metadata.id
@@ -531,6 +576,61 @@ mod tests {
         assert!(parse_server("dns.google")
             .unwrap_err()
             .contains("not a resolver address"));
+    }
+
+    #[test]
+    fn the_wire_query_is_hickorys_encoding() {
+        // Byte for byte what encoding build_query's message gives, for
+        // every shape of name: the root, one label, escapes, 63-byte
+        // labels, a 253-character name.
+        let long = format!(
+            "{}.{}.{}.{}.",
+            "a".repeat(63),
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(61)
+        );
+        for text in [
+            ".",
+            "zz.",
+            "mail.example.com.",
+            "x\\.y.example.",
+            "xn--bcher-kva.example.",
+            long.as_str(),
+        ] {
+            let name = Name::from_ascii(text).unwrap();
+            for rtype in [
+                RecordType::MX,
+                RecordType::A,
+                RecordType::AAAA,
+                RecordType::CNAME,
+            ] {
+                let mut msg = build_query(&name, rtype);
+                msg.metadata.id = 0xbeef;
+                let ours = encode_query(&name, rtype, 0xbeef, false);
+                assert_eq!(ours, msg.to_vec().unwrap(), "{text} {rtype}");
+                let back = Message::from_vec(&ours).unwrap();
+                assert_eq!(back.queries[0].name().to_ascii(), name.to_ascii());
+                assert_eq!(back.edns.as_ref().unwrap().max_payload(), EDNS_PAYLOAD);
+                // Name, type and class: the name's wire length plus 4.
+                let name_len = name.iter().map(|l| l.len() + 1).sum::<usize>() + 1;
+                assert_eq!(question_len(&ours), name_len + 4);
+            }
+        }
+        // Randomized: only the case of letters moves, and it does move.
+        let name = Name::from_ascii("mail-1.shop.example.net.").unwrap();
+        let plain = encode_query(&name, RecordType::MX, 7, false);
+        let spellings: std::collections::HashSet<_> = (0..50)
+            .map(|_| {
+                let r = encode_query(&name, RecordType::MX, 7, true);
+                assert_eq!(r.len(), plain.len());
+                assert!(r.eq_ignore_ascii_case(&plain));
+                assert_eq!(r[..12], plain[..12]);
+                assert_eq!(r[r.len() - 15..], plain[plain.len() - 15..]);
+                r
+            })
+            .collect();
+        assert!(spellings.len() > 40);
     }
 
     #[test]
