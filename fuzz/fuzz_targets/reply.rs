@@ -7,6 +7,10 @@
 //! as the reply to every question of `Resolver::gather`, whose evidence is
 //! judged by the rules after the typo analysis.
 //!
+//! The same bytes go to the bulk engine's lean reader
+//! (`prebounce::dns::wire::read_reply`): a reply it takes must decode and
+//! read the same way through hickory and `interpret`.
+//!
 //! Invariants: never a panic; the rcode is reported as received; NXDOMAIN
 //! only for an NXDOMAIN reply, NODATA and an answer only for NOERROR, and a
 //! SERVFAIL or REFUSED reply always temporary; records only with an answer,
@@ -27,6 +31,7 @@ use prebounce::core::verdict::Action;
 use prebounce::dns::interpret::{interpret, Interpretation, MAX_CNAME_CHAIN};
 use prebounce::dns::resolver::name_text;
 use prebounce::dns::transport::{Reply, ReplyFuture, Transport, TransportStats};
+use prebounce::dns::wire::read_reply;
 use prebounce::dns::Resolver;
 use prebounce::hygiene::analyse;
 
@@ -95,6 +100,20 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 }
 
 fuzz_target!(|data: &[u8]| {
+    // The bulk engine's lean reader: whatever it takes, hickory decodes
+    // too and `interpret` reads the same way.
+    for qtype in [RecordType::MX, RecordType::A, RecordType::AAAA] {
+        if let Some(lean) = read_reply(data, qtype) {
+            let msg = Message::from_vec(data).expect("the lean reader took what hickory refuses");
+            assert_eq!(lean.rcode, u16::from(msg.metadata.response_code));
+            assert_eq!(lean.truncated, msg.metadata.truncation);
+            let q = msg.queries[0].name().clone();
+            assert_eq!(
+                lean.interpretation,
+                interpret(&q, qtype, &Reply::Message(Box::new(msg)))
+            );
+        }
+    }
     let Ok(msg) = Message::from_vec(data) else {
         return;
     };

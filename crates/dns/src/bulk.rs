@@ -45,7 +45,9 @@ use tokio::sync::oneshot;
 use tokio::task::{AbortHandle, JoinHandle};
 use tokio::time::Instant;
 
-use crate::guard::{restore_question, wire_echo, CaseCheck, CaseVerdict, MAX_DATAGRAM};
+use crate::guard::{
+    restore_question, wire_echo, wire_echo_plain, CaseCheck, CaseVerdict, MAX_DATAGRAM,
+};
 use crate::rto::{Retransmission, RetryPolicy, SmoothedRtt, Step};
 use crate::transport::{
     encode_query, exchange_tcp, question_len, Reply, ReplyFuture, Transport, TransportStats,
@@ -617,34 +619,60 @@ fn handle_reply(shared: &Shared, serial: usize, datagram: &[u8], from: SocketAdd
     }
     let id = u16::from_be_bytes([datagram[0], datagram[1]]);
     let key = (serial, id);
-    {
+    let rtype = {
         let table = shared.table.lock().unwrap_or_else(|p| p.into_inner());
         match table.entries.get(&key) {
-            Some(entry) if entry.tried & (1 << from_index) != 0 => {}
+            Some(entry) if entry.tried & (1 << from_index) != 0 => entry.rtype,
             _ => return dropped(),
         }
-    }
-    let parsed = Message::from_vec(datagram);
+    };
+    // Read outside the lock: the lean reader when the reply has a plain
+    // shape (almost always), else the full decoder.
+    let lean = crate::wire::read_reply(datagram, rtype);
+    let full = lean.is_none().then(|| Message::from_vec(datagram));
     let mut table = shared.table.lock().unwrap_or_else(|p| p.into_inner());
     // Looked up again: it may have ended while the lock was released.
     let Some(entry) = table.entries.get_mut(&key) else {
         return dropped();
     };
-    let (reply, echo) = match parsed {
-        Ok(m) if m.metadata.message_type == MessageType::Response => {
-            // Our question, echoed (the id matched through the key).
-            let qname = &entry.bytes[12..12 + question_len(&entry.bytes) - 4];
+    // Our question, echoed (the id matched through the key).
+    let qname = &entry.bytes[12..12 + question_len(&entry.bytes) - 4];
+    let (reply, echo, truncated, failed) = match (lean, full) {
+        (Some(read), _) => {
+            let echo = if read.response && read.qtype == u16::from(rtype) {
+                wire_echo_plain(qname, &datagram[read.qname.clone()])
+            } else {
+                None
+            };
+            let Some(echo) = echo else {
+                return dropped(); // not an answer to our question
+            };
+            // SERVFAIL and REFUSED.
+            let failed = matches!(read.rcode, 2 | 5);
+            (
+                Reply::Read(Box::new(read.interpretation)),
+                echo,
+                read.truncated,
+                failed,
+            )
+        }
+        (None, Some(Ok(m))) if m.metadata.message_type == MessageType::Response => {
             let echo = match m.queries.as_slice() {
-                [q] if q.query_type() == entry.rtype => wire_echo(qname, q.name()),
+                [q] if q.query_type() == rtype => wire_echo(qname, q.name()),
                 _ => None,
             };
             let Some(echo) = echo else {
                 return dropped(); // not an answer to our question
             };
-            (m, echo)
+            let truncated = m.metadata.truncation;
+            let failed = matches!(
+                m.metadata.response_code,
+                ResponseCode::ServFail | ResponseCode::Refused
+            );
+            (Reply::Message(Box::new(m)), echo, truncated, failed)
         }
-        Ok(_) => return dropped(),
-        Err(e) => {
+        (None, Some(Ok(_)) | None) => return dropped(),
+        (None, Some(Err(e))) => {
             let failure = Reply::Malformed(format!("unparseable reply from {from}: {e}"));
             return retry_elsewhere(shared, &mut table, key, failure);
         }
@@ -663,7 +691,7 @@ fn handle_reply(shared: &Shared, serial: usize, datagram: &[u8], from: SocketAdd
         shared.oversize.fetch_add(1, Ordering::Relaxed);
         true
     } else {
-        reply.metadata.truncation
+        truncated
     };
     if !entry.retransmitted && verdict == CaseVerdict::Accept {
         shared.srtt[from_index].sample(entry.sent_at.elapsed());
@@ -672,14 +700,11 @@ fn handle_reply(shared: &Shared, serial: usize, datagram: &[u8], from: SocketAdd
         let entry = table.finish(key).expect("present");
         return Action::Tcp(from, entry.bytes, entry.tx);
     }
-    if matches!(
-        reply.metadata.response_code,
-        ResponseCode::ServFail | ResponseCode::Refused
-    ) {
-        return retry_elsewhere(shared, &mut table, key, Reply::Message(Box::new(reply)));
+    if failed {
+        return retry_elsewhere(shared, &mut table, key, reply);
     }
     let entry = table.finish(key).expect("present");
-    let _ = entry.tx.send(Reply::Message(Box::new(reply)));
+    let _ = entry.tx.send(reply);
     Action::Nothing
 }
 
@@ -894,7 +919,8 @@ mod tests {
         let t = BulkTransport::new(config(addr, 800, 2, 200)).expect("bulk");
         let name = Name::from_ascii("answered.example.").expect("name");
         let reply = t.query(&name, RecordType::MX).await;
-        assert!(matches!(reply, Reply::Message(_)), "{reply:?}");
+        // An echo of the query: a plain shape, read by the lean reader.
+        assert!(matches!(reply, Reply::Read(_)), "{reply:?}");
         let srtt = t.shared.srtt[0].get().expect("a round trip was measured");
         assert!(srtt < Duration::from_millis(50), "{srtt:?}");
         let (copies, gave_up) = unanswered(&t, &arrivals).await;

@@ -144,6 +144,26 @@ pub fn wire_echo(qname: &[u8], reply: &Name) -> Option<Echo> {
     })
 }
 
+/// [`wire_echo`] for a reply's question also in wire form, without
+/// compression (`theirs`, as [`crate::wire::read_reply`] found it).
+pub fn wire_echo_plain(ours: &[u8], theirs: &[u8]) -> Option<Echo> {
+    // Length bytes (at most 63) are never letters, so comparing the whole
+    // forms ignoring case compares the labels ignoring case.
+    if !ours.eq_ignore_ascii_case(theirs) {
+        return None;
+    }
+    if ours != theirs {
+        return Some(Echo::Folded);
+    }
+    let upper = ours.iter().any(u8::is_ascii_uppercase);
+    let lower = ours.iter().any(u8::is_ascii_lowercase);
+    Some(if upper && lower {
+        Echo::Exact
+    } else {
+        Echo::Untold
+    })
+}
+
 /// How a reply's question echoed the case of the query's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Echo {

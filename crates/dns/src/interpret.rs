@@ -54,6 +54,7 @@ impl Interpretation {
 pub fn interpret(qname: &Name, qtype: RecordType, reply: &Reply) -> Interpretation {
     let msg: &Message = match reply {
         Reply::Message(m) => m,
+        Reply::Read(read) => return (**read).clone(),
         Reply::Timeout => return Interpretation::status(QueryStatus::Timeout, None),
         Reply::Malformed(_) => return Interpretation::status(QueryStatus::Malformed, None),
     };

@@ -25,6 +25,7 @@ pub mod oncemap;
 pub mod resolver;
 pub mod rto;
 pub mod transport;
+pub mod wire;
 
 #[cfg(test)]
 mod resolver_tests;

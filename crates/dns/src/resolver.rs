@@ -20,7 +20,7 @@ use tokio::sync::Semaphore;
 
 use crate::interpret::{interpret, Interpretation, MAX_CNAME_CHAIN};
 use crate::oncemap::OnceMap;
-use crate::transport::{Transport, TransportStats};
+use crate::transport::{Reply, Transport, TransportStats};
 
 /// Counters of one resolver, for the run's summary.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -158,8 +158,10 @@ impl Resolver {
     async fn ask(&self, name: &Name, rtype: RecordType) -> Interpretation {
         let _permit = self.inner.permits.acquire().await;
         self.inner.queries.fetch_add(1, Ordering::Relaxed);
-        let reply = self.inner.transport.query(name, rtype).await;
-        interpret(name, rtype, &reply)
+        match self.inner.transport.query(name, rtype).await {
+            Reply::Read(read) => *read,
+            reply => interpret(name, rtype, &reply),
+        }
     }
 
     /// Asks, then follows a CNAME chain the server left unfinished (an

@@ -28,6 +28,10 @@ use crate::guard::{echo, randomize_case, restore_question, CaseCheck, CaseVerdic
 pub enum Reply {
     /// A well-formed response to our question.
     Message(Box<Message>),
+    /// A well-formed response to our question, already read by the engine
+    /// into what [`crate::interpret::interpret`] makes of it (the bulk
+    /// engine's lean reader, [`crate::wire`], which builds no message).
+    Read(Box<crate::interpret::Interpretation>),
     /// No response within the timeout, or the server unreachable
     /// (connection refused, no route), after every attempt.
     Timeout,
@@ -256,7 +260,8 @@ impl StubTransport {
                 {
                     last = reply;
                 }
-                Reply::Message(_) => return reply,
+                // (This engine never reads a reply itself: no `Read`.)
+                Reply::Message(_) | Reply::Read(_) => return reply,
                 Reply::Timeout => last = reply,
                 Reply::Malformed(_) => last = reply,
             }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use futures_util::stream::{self, StreamExt};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, RecordType};
+use prebounce_core::evidence::QueryStatus;
 use prebounce_dns::guard::FALLBACK_STREAK;
 use prebounce_dns::{BulkConfig, BulkTransport, Reply, StubConfig, StubTransport, Transport};
 use prebounce_lab::{Lab, LabServer, QueryLog, Zone};
@@ -42,6 +43,11 @@ async fn ask_many(t: &dyn Transport, n: usize, parallel: usize) -> usize {
                         && matches!(m.answers.first().map(|r| &r.data), Some(RData::MX(_)))
                         // The question comes back as asked, lowercase.
                         && m.queries[0].name().to_ascii() == m.queries[0].name().to_lowercase().to_ascii()
+                }
+                // Read by the bulk engine's lean reader: no question kept.
+                Reply::Read(i) => {
+                    i.status == QueryStatus::Answer
+                        && matches!(i.records.first(), Some(RData::MX(_)))
                 }
                 _ => false,
             };
@@ -119,7 +125,7 @@ async fn bulk_engine_rotates_sockets() {
         let name = Name::from_ascii(format!("d{i}.zz.")).unwrap();
         assert!(matches!(
             t.query(&name, RecordType::MX).await,
-            Reply::Message(_)
+            Reply::Read(i) if i.status == QueryStatus::Answer
         ));
         assert_eq!(t.open_sockets(), 1, "the retired socket closed");
     }
