@@ -342,10 +342,13 @@ fn a_flood_of_forged_nxdomain_replies_is_never_believed() {
         assert!(wrong_case >= 1, "{engine}: no forgery hit\n{summary}");
         assert!(summary.contains("0x20 on"), "{engine}: {summary}");
         if engine == "bulk" {
-            // The rest were dropped for their source or id (the stub
-            // engine's connected socket drops the wrong source unseen).
+            // The rest were dropped for their id. Both engines' sockets are
+            // connected to the one resolver, so the kernel drops the
+            // wrong-source pass unseen; the right-source pass up to the hit
+            // is counted (every id before the one in flight: none only if
+            // that id was 0, one chance in 65,536).
             let dropped = count_before(&summary, " stray or forged replies dropped");
-            assert!(dropped >= 65_536, "{engine}: {summary}");
+            assert!(dropped >= 1, "{engine}: {summary}");
         }
     }
 }

@@ -11,9 +11,11 @@
 //!   table keyed by (socket, id) and accepted only when the server and the
 //!   question match too, the question's case included (DNS 0x20, see
 //!   [`crate::guard`]): stray, mismatched and spoofed replies are dropped
-//!   and counted.
-//! - One timer task drives retransmission for all queries (a deadline heap,
-//!   no task or timer per query): the retransmission timeout starts at four
+//!   and counted. With a single server the sockets are connected to it, so
+//!   the kernel routes each datagram without a lookup and drops datagrams
+//!   from any other address before we see them (those are not counted).
+//! - One timer task drives retransmission for all queries (a wheel of 5 ms
+//!   slots, no task or timer per query): the retransmission timeout starts at four
 //!   times the server's smoothed round-trip time (at least `min_rto`; 500 ms
 //!   before any was measured) and doubles up to `timeout`; retransmissions
 //!   go round the servers. A query gives up after `timeout x attempts`, as
@@ -203,6 +205,28 @@ impl Wheel {
 struct Port {
     serial: usize,
     socket: UdpSocket,
+    /// Connected to the only server: sent to without an address, so the
+    /// kernel routes it once, not per datagram (and drops datagrams from
+    /// anyone else).
+    connected: bool,
+}
+
+impl Port {
+    async fn send(&self, bytes: &[u8], to: SocketAddr) -> io::Result<usize> {
+        if self.connected {
+            self.socket.send(bytes).await
+        } else {
+            self.socket.send_to(bytes, to).await
+        }
+    }
+
+    fn try_send(&self, bytes: &[u8], to: SocketAddr) -> io::Result<usize> {
+        if self.connected {
+            self.socket.try_send(bytes)
+        } else {
+            self.socket.try_send_to(bytes, to)
+        }
+    }
 }
 
 /// The bookkeeping of one open socket.
@@ -299,7 +323,7 @@ impl Drop for BulkTransport {
 /// Receive buffer asked of the kernel for each socket.
 const RCVBUF: usize = 8 << 20;
 
-fn bind_socket(v6: bool) -> io::Result<UdpSocket> {
+fn bind_socket(v6: bool, connect: Option<SocketAddr>) -> io::Result<UdpSocket> {
     let domain = if v6 {
         socket2::Domain::IPV6
     } else {
@@ -317,16 +341,28 @@ fn bind_socket(v6: bool) -> io::Result<UdpSocket> {
         (Ipv4Addr::UNSPECIFIED, 0).into()
     };
     socket.bind(&any.into())?;
+    if let Some(server) = connect {
+        socket.connect(&server.into())?;
+    }
     UdpSocket::from_std(socket.into())
 }
 
 /// Opens a socket, starts its receiver and registers it; returns its serial.
 fn open_port(shared: &Arc<Shared>, table: &mut Table) -> io::Result<usize> {
-    let socket = bind_socket(shared.v6)?;
+    // With one server, every datagram of the socket goes to it.
+    let only = match shared.config.servers.as_slice() {
+        [server] => Some(*server),
+        _ => None,
+    };
+    let socket = bind_socket(shared.v6, only)?;
     let local = socket.local_addr()?.port();
     let serial = table.next_serial;
     table.next_serial += 1;
-    let port = Arc::new(Port { serial, socket });
+    let port = Arc::new(Port {
+        serial,
+        socket,
+        connected: only.is_some(),
+    });
     let receiver = tokio::spawn(receive(shared.clone(), port.clone())).abort_handle();
     table.seen_ports.insert(local);
     table.ports.insert(
@@ -496,7 +532,7 @@ impl BulkTransport {
         };
         s.sent.fetch_add(1, Ordering::Relaxed);
         // A failed send is a lost datagram: the timer retransmits.
-        let _ = port.socket.send_to(&bytes, s.config.servers[server]).await;
+        let _ = port.send(&bytes, s.config.servers[server]).await;
         drop(port);
         let mut reply = rx
             .await
@@ -582,7 +618,7 @@ async fn receive(shared: Arc<Shared>, port: Arc<Port>) {
                 Some(Action::Nothing) => {}
                 Some(Action::Send(socket, bytes, to)) => {
                     shared.sent.fetch_add(1, Ordering::Relaxed);
-                    let _ = socket.socket.send_to(&bytes, to).await;
+                    let _ = socket.send(&bytes, to).await;
                 }
                 Some(Action::Tcp(server, query, tx)) => {
                     shared.tcp.fetch_add(1, Ordering::Relaxed);
@@ -782,7 +818,7 @@ async fn timers(shared: std::sync::Weak<Shared>) {
             shared.sent.fetch_add(1, Ordering::Relaxed);
             shared.retransmits.fetch_add(1, Ordering::Relaxed);
             // Best effort: a full send buffer is one more lost datagram.
-            let _ = socket.socket.try_send_to(&bytes, to);
+            let _ = socket.try_send(&bytes, to);
         }
     }
 }

@@ -257,3 +257,56 @@ async fn a_server_that_echoes_the_case_keeps_0x20() {
     assert_eq!(stats.tcp, 0, "{stats:?}");
     assert!(stats.defences().contains("0x20 on"), "{}", stats.defences());
 }
+
+/// A server that answers every query with an echo of it (QR set): first a
+/// perfect forgery from another socket, then the true reply from its own.
+async fn echo_with_forgery() -> SocketAddr {
+    let server = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let forger = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let Ok((n, from)) = server.recv_from(&mut buf).await else {
+                continue;
+            };
+            buf[2] |= 0x80;
+            let _ = forger.send_to(&buf[..n], from).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let _ = server.send_to(&buf[..n], from).await;
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_from_the_wrong_address_is_never_believed() {
+    let name = Name::from_ascii("d1.zz.").unwrap();
+    // One server: the sockets are connected to it, and the kernel drops
+    // the forgery before the engine sees it.
+    let one = echo_with_forgery().await;
+    let t = bulk(one);
+    for _ in 0..4 {
+        assert!(matches!(
+            t.query(&name, RecordType::MX).await,
+            Reply::Read(_)
+        ));
+    }
+    assert_eq!(t.stats().unmatched, 0, "{:?}", t.stats());
+    // Two servers: the sockets are not connected (a retransmission may go
+    // to the other server); the engine drops the forgery itself, by its
+    // source, and counts it.
+    let other = echo_with_forgery().await;
+    let t = BulkTransport::new(BulkConfig {
+        timeout: Duration::from_secs(2),
+        ..BulkConfig::new(vec![one, other])
+    })
+    .unwrap();
+    for _ in 0..4 {
+        assert!(matches!(
+            t.query(&name, RecordType::MX).await,
+            Reply::Read(_)
+        ));
+    }
+    assert_eq!(t.stats().unmatched, 4, "{:?}", t.stats());
+}
