@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use prebounce::DomainReport;
@@ -17,10 +18,11 @@ use super::input::Row;
 
 /// One MX target as shown to users.
 #[derive(Debug, Serialize)]
-pub struct MxView {
+pub struct MxView<'a> {
     pub preference: u16,
-    pub exchange: String,
-    pub addresses: Vec<String>,
+    pub exchange: &'a str,
+    /// Written as text (`192.0.2.1`, `2001:db8::1`).
+    pub addresses: Vec<IpAddr>,
     /// `usable`, `temp_fail`, `loopback`, `non_global`, `unresolvable`, `botched`.
     pub state: &'static str,
     pub note: String,
@@ -43,12 +45,13 @@ pub struct DnsView {
 pub struct ImplicitView {
     pub a: QueryStatus,
     pub aaaa: QueryStatus,
-    pub addresses: Vec<String>,
+    /// Written as text.
+    pub addresses: Vec<IpAddr>,
     pub state: &'static str,
 }
 
 /// The MX targets of a report, judged under the policy.
-pub fn mx_view(report: &DomainReport, policy: &Policy) -> Vec<MxView> {
+pub fn mx_view<'a>(report: &'a DomainReport, policy: &Policy) -> Vec<MxView<'a>> {
     let Some(ev) = &report.evidence else {
         return Vec::new();
     };
@@ -58,8 +61,8 @@ pub fn mx_view(report: &DomainReport, policy: &Policy) -> Vec<MxView> {
             let a = assess_target(t, policy);
             MxView {
                 preference: t.mx.preference,
-                exchange: t.mx.exchange.clone(),
-                addresses: a.addresses.iter().map(|c| c.ip.to_string()).collect(),
+                exchange: &t.mx.exchange,
+                addresses: a.addresses.iter().map(|c| c.ip).collect(),
                 state: a.state.as_str(),
                 note: a.note(),
             }
@@ -78,7 +81,7 @@ pub fn dns_view(report: &DomainReport, policy: &Policy) -> Option<DnsView> {
             ImplicitView {
                 a: h.a.status,
                 aaaa: h.aaaa.status,
-                addresses: a.addresses.iter().map(|c| c.ip.to_string()).collect(),
+                addresses: a.addresses.iter().map(|c| c.ip).collect(),
                 state: a.state.as_str(),
             }
         }),
@@ -220,7 +223,7 @@ struct JsonVerdict<'a> {
     status: Option<String>,
     detail: &'a str,
     warnings: &'a [Warning],
-    mx: Vec<MxView>,
+    mx: Vec<MxView<'a>>,
     dns: Option<DnsView>,
     probe: Option<ProbeView>,
     history: Option<HistoryView>,
@@ -422,7 +425,7 @@ impl<W: Write> Writer<W> {
                 Rendered::Fields(fields)
             }
             OutputFormat::Jsonl | OutputFormat::Json => {
-                let json = serde_json::to_string(&JsonVerdict {
+                let mut json = serde_json::to_vec(&JsonVerdict {
                     domain: o.domain,
                     action: v.action().as_str(),
                     reason: v.reason.code(),
@@ -444,8 +447,15 @@ impl<W: Write> Writer<W> {
                             age: h.age,
                         }),
                 })?;
-                // Without the braces: it is spliced into each row's object.
-                Rendered::Text(json[1..json.len() - 1].to_string())
+                // Without the braces: it is spliced into each row's object
+                // (taken off in place, not copied).
+                json.pop();
+                json.remove(0);
+                // (serde_json writes UTF-8; never a panic all the same.)
+                Rendered::Text(
+                    String::from_utf8(json)
+                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+                )
             }
             OutputFormat::Table => {
                 let mut detail = visible(&v.detail, 200);
