@@ -11,6 +11,10 @@
 //! engines' defences against spoofed replies (random source ports, DNS
 //! 0x20, no oversize UDP replies) are described in [`guard`].
 //!
+//! The bulk engine reads plain replies with its own lean reader
+//! ([`wire::read_reply`], held to hickory plus [`interpret`] by property
+//! tests and a fuzz target) and leaves anything else to hickory.
+//!
 //! The bulk engine's retransmission rules are the pure [`rto::RetryPolicy`];
 //! the [`MemoryTransport`] answers from a lab zone in memory, without
 //! sockets, for tests and embedding.
