@@ -385,7 +385,9 @@ pub fn build_query(name: &Name, rtype: RecordType) -> Message {
 /// of the name get a random case (DNS 0x20, see [`crate::guard`]). The
 /// question is `bytes[12..12 + question_len]`, see [`question_len`].
 pub fn encode_query(name: &Name, rtype: RecordType, id: u16, randomize: bool) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(12 + 2 + 255 + 4 + 11);
+    // Header, the name's wire form, type and class, the OPT record.
+    let name_len: usize = name.iter().map(|label| label.len() + 1).sum::<usize>() + 1;
+    let mut bytes = Vec::with_capacity(12 + name_len + 4 + 11);
     bytes.extend_from_slice(&id.to_be_bytes());
     // Flags: a standard query with RD; QDCOUNT 1, ANCOUNT 0, NSCOUNT 0,
     // ARCOUNT 1.
