@@ -805,6 +805,7 @@ async fn timers(shared: std::sync::Weak<Shared>) {
                 entry.server = server;
                 entry.tried |= 1 << server;
                 entry.retransmitted = true;
+                // `table.token()`, spelled out: `entry` borrows the table.
                 table.tokens = table.tokens.wrapping_add(1);
                 entry.generation = table.tokens;
                 table.timers.push((next, socket, id, entry.generation));

@@ -43,35 +43,18 @@ pub const FALLBACK_STREAK: u32 = 8;
 /// whole, so that it can be recognised as oversize rather than cut.
 pub const MAX_DATAGRAM: usize = 65_535;
 
-/// The question with the case of its letters randomized (DNS 0x20).
+/// The question with the case of its letters randomized (DNS 0x20), as
+/// [`randomize_wire_case`] does it on the wire.
 pub fn randomize_case(name: &Name) -> Name {
-    let mut bits: u64 = rand::random();
-    let mut left = 64;
-    let labels: Vec<Vec<u8>> = name
-        .iter()
-        .map(|label| {
-            label
-                .iter()
-                .map(|&b| {
-                    if !b.is_ascii_alphabetic() {
-                        return b;
-                    }
-                    if left == 0 {
-                        bits = rand::random();
-                        left = 64;
-                    }
-                    let flip = bits & 1 == 1;
-                    bits >>= 1;
-                    left -= 1;
-                    if flip {
-                        b ^ 0x20
-                    } else {
-                        b
-                    }
-                })
-                .collect()
-        })
-        .collect();
+    let mut wire = Vec::with_capacity(256);
+    push_wire_name(&mut wire, name);
+    randomize_wire_case(&mut wire);
+    let mut labels = Vec::new();
+    let mut at = 0;
+    while let Some(&len) = wire.get(at).filter(|&&len| len != 0) {
+        labels.push(&wire[at + 1..at + 1 + usize::from(len)]);
+        at += 1 + usize::from(len);
+    }
     match Name::from_labels(labels) {
         Ok(mut n) => {
             n.set_fqdn(name.is_fqdn());
@@ -79,6 +62,17 @@ pub fn randomize_case(name: &Name) -> Name {
         }
         Err(_) => name.clone(),
     }
+}
+
+/// Appends `name` in wire form: length-prefixed labels, then the root's 0
+/// (uncompressed).
+pub(crate) fn push_wire_name(out: &mut Vec<u8>, name: &Name) {
+    for label in name.iter() {
+        // A label is at most 63 bytes (Name enforces it).
+        out.push(label.len() as u8);
+        out.extend_from_slice(label);
+    }
+    out.push(0);
 }
 
 /// Randomizes, in place, the case of the letters of a name in wire form
@@ -352,6 +346,26 @@ mod tests {
         );
         // A label that only the length byte tells apart.
         assert_eq!(wire_echo(&wire("ab.c."), &name("a.bc.")), None);
+        // The reply's question in wire form reads the same.
+        for theirs in [
+            "MaiL.Example.ZZ.",
+            "mail.example.zz.",
+            "mail.example.zy.",
+            "mail.example.",
+            ".",
+            "a.bc.",
+        ] {
+            assert_eq!(
+                wire_echo_plain(&ours, &wire(theirs)),
+                wire_echo(&ours, &name(theirs)),
+                "{theirs}"
+            );
+        }
+        assert_eq!(wire_echo_plain(&wire("ab.c."), &wire("a.bc.")), None);
+        assert_eq!(
+            wire_echo_plain(&wire("mail.zz."), &wire("mail.zz.")),
+            Some(Echo::Untold)
+        );
         // Agrees with the message-level echo on random spellings.
         let plain = name("mail-1.shop.example.net.");
         for _ in 0..50 {

@@ -392,12 +392,7 @@ pub fn encode_query(name: &Name, rtype: RecordType, id: u16, randomize: bool) ->
     // Flags: a standard query with RD; QDCOUNT 1, ANCOUNT 0, NSCOUNT 0,
     // ARCOUNT 1.
     bytes.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1]);
-    for label in name.iter() {
-        // A label is at most 63 bytes (Name enforces it).
-        bytes.push(label.len() as u8);
-        bytes.extend_from_slice(label);
-    }
-    bytes.push(0);
+    crate::guard::push_wire_name(&mut bytes, name);
     if randomize {
         crate::guard::randomize_wire_case(&mut bytes[12..]);
     }
