@@ -113,29 +113,9 @@ pub fn randomize_wire_case(wire: &mut [u8]) {
 /// answer to our question). The wire-level twin of [`echo`], for the bulk
 /// engine, which keeps no [`Message`] per query.
 pub fn wire_echo(qname: &[u8], reply: &Name) -> Option<Echo> {
-    let mut at = 0;
-    let (mut exact, mut upper, mut lower) = (true, false, false);
-    for label in reply.iter() {
-        let len = usize::from(*qname.get(at)?);
-        let ours = qname.get(at + 1..at + 1 + len)?;
-        if len == 0 || !ours.eq_ignore_ascii_case(label) {
-            return None;
-        }
-        exact &= ours == label;
-        for b in ours {
-            upper |= b.is_ascii_uppercase();
-            lower |= b.is_ascii_lowercase();
-        }
-        at += 1 + len;
-    }
-    if qname.get(at) != Some(&0) {
-        return None; // ours has more labels
-    }
-    Some(match (exact, upper && lower) {
-        (false, _) => Echo::Folded,
-        (true, true) => Echo::Exact,
-        (true, false) => Echo::Untold,
-    })
+    let mut theirs = Vec::with_capacity(qname.len());
+    push_wire_name(&mut theirs, reply);
+    wire_echo_plain(qname, &theirs)
 }
 
 /// [`wire_echo`] for a reply's question also in wire form, without

@@ -397,9 +397,10 @@ pub fn encode_query(name: &Name, rtype: RecordType, id: u16, randomize: bool) ->
         crate::guard::randomize_wire_case(&mut bytes[12..]);
     }
     bytes.extend_from_slice(&u16::from(rtype).to_be_bytes());
-    bytes.extend_from_slice(&[0, 1]); // class IN
-                                      // OPT (RFC 6891 §6.1.2): root owner, type 41, the payload size as
-                                      // class, extended rcode, version and flags 0, no options.
+    // Class IN, then the OPT record (RFC 6891 §6.1.2): root owner, type
+    // 41, the payload size as class, extended rcode, version and flags 0,
+    // no options.
+    bytes.extend_from_slice(&[0, 1]);
     bytes.push(0);
     bytes.extend_from_slice(&[0, 41]);
     bytes.extend_from_slice(&EDNS_PAYLOAD.to_be_bytes());
