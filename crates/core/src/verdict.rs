@@ -172,6 +172,23 @@ const fn row(
     }
 }
 
+/// Each reason's row in [`REASONS`], by the reason's discriminant. Built
+/// at compile time, which also checks the table: a reason with two rows
+/// does not compile, nor does a table that leaves a gap among the
+/// discriminants it covers (a reason left out of it altogether fails the
+/// test `every_reason_has_its_own_row`).
+const ROW_OF: [u8; REASONS.len()] = {
+    let mut rows = [u8::MAX; REASONS.len()];
+    let mut i = 0;
+    while i < REASONS.len() {
+        let d = REASONS[i].reason as usize;
+        assert!(rows[d] == u8::MAX, "a reason with two rows in REASONS");
+        rows[d] = i as u8;
+        i += 1;
+    }
+    rows
+};
+
 const S512: Option<EnhancedStatus> = Some(EnhancedStatus::new(5, 1, 2));
 const S544: Option<EnhancedStatus> = Some(EnhancedStatus::new(5, 4, 4));
 const S5110: Option<EnhancedStatus> = Some(EnhancedStatus::new(5, 1, 10));
@@ -303,10 +320,9 @@ pub const REASONS: &[ReasonInfo] = &[
 impl Reason {
     /// This reason's row in [`REASONS`].
     pub fn info(self) -> &'static ReasonInfo {
-        REASONS
-            .iter()
-            .find(|r| r.reason == self)
-            .expect("every reason has a row in REASONS")
+        // Every output row asks for its reason's code, action and status:
+        // an index, not a search of the table.
+        &REASONS[ROW_OF[self as usize] as usize]
     }
 
     /// The stable code, e.g. `null_mx`.
@@ -503,6 +519,42 @@ mod tests {
         codes.sort();
         codes.dedup();
         assert_eq!(codes.len(), REASONS.len());
+    }
+
+    #[test]
+    fn every_reason_has_its_own_row() {
+        use Reason::*;
+        let all = [
+            AddressInvalid,
+            DomainInvalid,
+            DomainReserved,
+            Nxdomain,
+            DnsFailure,
+            NullMx,
+            NullMxMalformed,
+            NoMailHost,
+            NoMx,
+            Deliverable,
+            ImplicitMx,
+            MxLocalhost,
+            MxUnroutable,
+            MxUnresolvable,
+            NoAnswer,
+            DeadDomain,
+            MxTypo,
+        ];
+        // Exhaustive: a new reason does not compile until it is listed.
+        for r in all {
+            match r {
+                AddressInvalid | DomainInvalid | DomainReserved | Nxdomain | DnsFailure
+                | NullMx | NullMxMalformed | NoMailHost | NoMx | Deliverable | ImplicitMx
+                | MxLocalhost | MxUnroutable | MxUnresolvable | NoAnswer | DeadDomain | MxTypo => {}
+            }
+        }
+        assert_eq!(REASONS.len(), all.len());
+        for r in all {
+            assert_eq!(r.info().reason, r);
+        }
     }
 
     #[test]
