@@ -190,7 +190,7 @@ pub fn mx_summary(ev: &DomainEvidence, policy: &Policy) -> String {
                 if k > 0 {
                     out.push(' ');
                 }
-                let _ = write!(out, "{}", c.ip);
+                prebounce_core::ipfmt::push_ip(&mut out, c.ip);
             }
             out.push(']');
         }

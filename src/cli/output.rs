@@ -22,6 +22,7 @@ pub struct MxView<'a> {
     pub preference: u16,
     pub exchange: &'a str,
     /// Written as text (`192.0.2.1`, `2001:db8::1`).
+    #[serde(serialize_with = "ip_texts")]
     pub addresses: Vec<IpAddr>,
     /// `usable`, `temp_fail`, `loopback`, `non_global`, `unresolvable`, `botched`.
     pub state: &'static str,
@@ -46,8 +47,23 @@ pub struct ImplicitView {
     pub a: QueryStatus,
     pub aaaa: QueryStatus,
     /// Written as text.
+    #[serde(serialize_with = "ip_texts")]
     pub addresses: Vec<IpAddr>,
     pub state: &'static str,
+}
+
+/// Addresses as text, the text `Display` gives, written without it (see
+/// [`prebounce_core::ipfmt`]).
+fn ip_texts<S: serde::Serializer>(ips: &[IpAddr], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(ips.len()))?;
+    let mut text = String::with_capacity(39);
+    for &ip in ips {
+        text.clear();
+        prebounce_core::ipfmt::push_ip(&mut text, ip);
+        seq.serialize_element(text.as_str())?;
+    }
+    seq.end()
 }
 
 /// The MX targets of a report, judged under the policy.

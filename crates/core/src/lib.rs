@@ -34,6 +34,7 @@ pub mod decide;
 pub mod duration;
 pub mod evidence;
 pub mod history;
+pub mod ipfmt;
 pub mod net;
 pub mod probe;
 pub mod rules;

@@ -125,15 +125,16 @@ fn classify_all(ips: impl Iterator<Item = IpAddr>, policy: &Policy) -> Vec<Class
 
 /// Addresses for detail lines: `192.0.2.1 (documentation), 10.0.0.1 (private)`.
 pub fn list_addresses(addrs: &[ClassifiedAddr]) -> String {
-    use std::fmt::Write;
     let mut out = String::with_capacity(24 * addrs.len());
     for (i, a) in addrs.iter().enumerate() {
         if i > 0 {
             out.push_str(", ");
         }
-        let _ = write!(out, "{}", a.ip);
+        crate::ipfmt::push_ip(&mut out, a.ip);
         if let Some(range) = a.range {
-            let _ = write!(out, " ({range})");
+            out.push_str(" (");
+            out.push_str(range);
+            out.push(')');
         }
     }
     out
