@@ -320,24 +320,36 @@ pub struct Writer<W: Write> {
     probe_column: bool,
     /// What was rendered for a domain's report, reused by its other rows.
     cache: RenderCache,
+    /// Where a JSON rendering is written before it is kept.
+    scratch: Vec<u8>,
 }
 
 /// Renderings by report (its address; the report is held, so the address
 /// is not reused while cached), in two generations of at most [`CACHE`]
 /// each: when the young one is full it becomes the old one and the old one
-/// is dropped, and a hit in the old one moves to the young one. About what
+/// is dropped, and a hit in the old one moves to the young one, about what
 /// a least-recently-used cache of the same size keeps, without its
-/// bookkeeping. A real list's domains recur all through it, not only
-/// within the window of rows waiting for verdicts: replayed over the
-/// benchmark's list (100,000 domains with a Zipf-like spread over
-/// 1,000,000 rows), a cache cleared whenever it held 16,384 renderings
-/// renders 362,529 times, this one 265,366 times (a true LRU of 16,384:
+/// bookkeeping. A report is kept from its second rendering on: the first
+/// only notes its address (in two generations of [`SEEN`]), so a list of
+/// distinct domains keeps none (each rendering is about 500 bytes).
+///
+/// A real list's domains recur all through it, not only within the window
+/// of rows waiting for verdicts. Replayed over the benchmark's list
+/// (100,000 domains with a Zipf-like spread over 1,000,000 rows): a cache
+/// cleared whenever it held 16,384 renderings, of reports held by more
+/// than one waiting row, renders 362,529 times; this one 268,165 times
+/// (keeping every rendering from the first: 265,366; a true LRU of 16,384:
 /// 291,970).
 #[derive(Default)]
 struct RenderCache {
     young: hashbrown::HashMap<usize, (Arc<DomainReport>, Arc<Rendered>)>,
     old: hashbrown::HashMap<usize, (Arc<DomainReport>, Arc<Rendered>)>,
+    seen: hashbrown::HashSet<usize>,
+    seen_before: hashbrown::HashSet<usize>,
 }
+
+/// How many report addresses each generation of rendered-once ones keeps.
+const SEEN: usize = 65_536;
 
 impl RenderCache {
     fn get(&mut self, key: usize) -> Option<Arc<Rendered>> {
@@ -346,11 +358,23 @@ impl RenderCache {
         }
         let (report, r) = self.old.remove(&key)?;
         let found = r.clone();
-        self.insert(key, report, r);
+        self.keep(key, report, r);
         Some(found)
     }
 
-    fn insert(&mut self, key: usize, report: Arc<DomainReport>, r: Arc<Rendered>) {
+    /// Takes a new rendering: kept when the report was rendered before.
+    fn insert(&mut self, key: usize, report: &Arc<DomainReport>, r: &Arc<Rendered>) {
+        if self.seen.contains(&key) || self.seen_before.contains(&key) {
+            self.keep(key, report.clone(), r.clone());
+            return;
+        }
+        if self.seen.len() >= SEEN {
+            self.seen_before = std::mem::take(&mut self.seen);
+        }
+        self.seen.insert(key);
+    }
+
+    fn keep(&mut self, key: usize, report: Arc<DomainReport>, r: Arc<Rendered>) {
         if self.young.len() >= CACHE {
             self.old = std::mem::take(&mut self.young);
         }
@@ -452,10 +476,11 @@ impl<W: Write> Writer<W> {
             policy,
             probe_column,
             cache: RenderCache::default(),
+            scratch: Vec::new(),
         })
     }
 
-    fn render(&self, o: &Outcome<'_>) -> io::Result<Rendered> {
+    fn render(&mut self, o: &Outcome<'_>) -> io::Result<Rendered> {
         let v = o.verdict;
         let status = v.status().map(|s| s.to_string());
         Ok(match self.format {
@@ -478,11 +503,13 @@ impl<W: Write> Writer<W> {
                 Rendered::Fields(fields)
             }
             OutputFormat::Jsonl | OutputFormat::Json => {
-                // Room for a domain with a few MX hosts (serde_json's own
-                // 128 bytes regrew two or three times a rendering).
-                let mut json = Vec::with_capacity(512);
+                // Written into the writer's buffer (serde_json's own 128
+                // bytes regrew two or three times a rendering), then kept
+                // at its exact size (the cache holds tens of thousands).
+                let json = &mut self.scratch;
+                json.clear();
                 serde_json::to_writer(
-                    &mut json,
+                    &mut *json,
                     &JsonVerdict {
                         domain: o.domain,
                         action: v.action().as_str(),
@@ -509,10 +536,7 @@ impl<W: Write> Writer<W> {
                 // Kept with its braces, which the writer leaves out: it is
                 // spliced into each row's object.
                 // (serde_json writes UTF-8; never a panic all the same.)
-                Rendered::Object(
-                    String::from_utf8(json)
-                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-                )
+                Rendered::Object(String::from_utf8_lossy(json).into_owned())
             }
             OutputFormat::Table => {
                 let mut detail = visible(&v.detail, 200);
@@ -547,7 +571,7 @@ impl<W: Write> Writer<W> {
         if Arc::strong_count(report) <= 1 {
             return Ok(r);
         }
-        self.cache.insert(key, report.clone(), r.clone());
+        self.cache.insert(key, report, &r);
         Ok(r)
     }
 
