@@ -199,6 +199,32 @@ fn several_files_and_stdin_dash() {
 }
 
 #[test]
+fn output_dash_is_standard_output() {
+    let dir = Dir::new();
+    let mut args = vec!["check".to_string()];
+    args.extend(zone_args());
+    args.extend(["-o", "-", "--format", "jsonl", "-"].map(String::from));
+    let mut child = bin()
+        .current_dir(dir.path("."))
+        .args(&args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn prebounce");
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"a@ok.zz\n").unwrap();
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(jsonl(&out)[0]["address"], "a@ok.zz");
+    assert!(!dir.path("-").exists(), "no file named -");
+}
+
+#[test]
 fn exit_codes() {
     // Usage errors: 2, with a message that names the fix.
     for (args, needle) in [

@@ -708,7 +708,8 @@ pub struct CheckArgs {
     #[arg(long, short = 'f', value_enum)]
     pub format: Option<OutputFormat>,
 
-    /// Write the results to this file instead of standard output.
+    /// Write the results to this file instead of standard output (`-`:
+    /// standard output).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
 

@@ -130,14 +130,19 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     // Before any domain: is our resolver healthy? (If not, the rows say so.)
     let _ = checker.check_resolver(true).await;
 
-    let to_terminal = args.output.is_none() && io::stdout().is_terminal();
-    let by_name = args.output.as_deref().and_then(format_for_output);
+    // `-o -` is standard output, as `-` is standard input.
+    let output = args
+        .output
+        .as_deref()
+        .filter(|p| *p != std::path::Path::new("-"));
+    let to_terminal = output.is_none() && io::stdout().is_terminal();
+    let by_name = output.and_then(format_for_output);
     let format = args.format.or(by_name).unwrap_or(if to_terminal {
         OutputFormat::Table
     } else {
         OutputFormat::Csv
     });
-    let sink: Box<dyn Write + Send> = match &args.output {
+    let sink: Box<dyn Write + Send> = match output {
         Some(path) => Box::new(
             File::create(path)
                 .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?,
