@@ -235,8 +235,10 @@ impl ExchangeKind {
         {
             return ExchangeKind::Numeric;
         }
+        // (Compared in place: this runs several times per domain.)
+        let bytes = name.as_bytes();
         if name.eq_ignore_ascii_case("localhost")
-            || name.to_ascii_lowercase().ends_with(".localhost")
+            || (bytes.len() >= 10 && bytes[bytes.len() - 10..].eq_ignore_ascii_case(b".localhost"))
         {
             return ExchangeKind::Localhost;
         }
@@ -426,6 +428,10 @@ mod tests {
         assert_eq!(ExchangeKind::of("[::1]"), IpLiteral("::1".parse().unwrap()));
         assert_eq!(ExchangeKind::of("localhost"), Localhost);
         assert_eq!(ExchangeKind::of("mx.localhost"), Localhost);
+        assert_eq!(ExchangeKind::of("MX.LocalHost."), Localhost);
+        assert_eq!(ExchangeKind::of("bücher.localhost"), Localhost);
+        assert_eq!(ExchangeKind::of("xlocalhost"), Host);
+        assert_eq!(ExchangeKind::of("localhost-mail.example"), Host);
         assert_eq!(ExchangeKind::of("localhost.example.com"), Host);
         assert_eq!(ExchangeKind::of("mx1.example.com"), Host);
         assert_eq!(ExchangeKind::of("0mail.com"), Host);
