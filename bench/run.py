@@ -373,7 +373,7 @@ def main():
 
         # CPU per query of each side, to show where the rate's limit lies:
         # knot's from /proc, dnsperf's from its rusage.
-        spent = {"dnsperf": [0.0, 0.0, 0], "knot under dnsperf": [0.0, 0], "knot under prebounce": [0.0, 0]}
+        spent = {"dnsperf": [0.0, 0.0, 0], "knot under dnsperf": [0.0, 0]}
 
         def dnsperf():
             before, k0 = resource.getrusage(resource.RUSAGE_CHILDREN), cpu_seconds(knot.pid)

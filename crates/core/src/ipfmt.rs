@@ -17,7 +17,7 @@ pub fn push_ip(out: &mut String, ip: IpAddr) {
 }
 
 /// Appends `ip` as `Display` writes it (`192.0.2.1`).
-pub fn push_v4(out: &mut String, ip: Ipv4Addr) {
+fn push_v4(out: &mut String, ip: Ipv4Addr) {
     for (i, octet) in ip.octets().into_iter().enumerate() {
         if i > 0 {
             out.push('.');
@@ -27,7 +27,7 @@ pub fn push_v4(out: &mut String, ip: Ipv4Addr) {
 }
 
 /// Appends `ip` as `Display` writes it (`2001:db8::1`).
-pub fn push_v6(out: &mut String, ip: Ipv6Addr) {
+fn push_v6(out: &mut String, ip: Ipv6Addr) {
     if let Some(v4) = ip.to_ipv4_mapped() {
         out.push_str("::ffff:");
         push_v4(out, v4);
@@ -57,13 +57,6 @@ pub fn push_v6(out: &mut String, ip: Ipv6Addr) {
     } else {
         push_groups(out, &groups);
     }
-}
-
-/// The text of `ip`, as `ip.to_string()` gives it.
-pub fn ip_text(ip: IpAddr) -> String {
-    let mut out = String::with_capacity(39);
-    push_ip(&mut out, ip);
-    out
 }
 
 fn push_groups(out: &mut String, groups: &[u16]) {
@@ -103,7 +96,9 @@ mod tests {
     use super::*;
 
     fn same(ip: IpAddr) {
-        assert_eq!(ip_text(ip), ip.to_string(), "{ip:?}");
+        let mut text = String::new();
+        push_ip(&mut text, ip);
+        assert_eq!(text, ip.to_string(), "{ip:?}");
     }
 
     #[test]
