@@ -87,8 +87,45 @@ fn fqdn(name: &Name) -> Name {
     n
 }
 
-/// A name as text: lowercase, no trailing dot, the root as `.`.
+/// A name as text: lowercase, no trailing dot, the root as `.`; bytes
+/// that are not plain in a host name escaped as hickory escapes them
+/// (`Name::to_ascii`).
 pub fn name_text(name: &Name) -> String {
+    if name.is_root() {
+        return ".".into();
+    }
+    // The common case, a name of plain labels, is written here directly:
+    // the same text as hickory's, which built a lowercase copy of the name
+    // and formatted it label by label (about 1,300 instructions a name).
+    let mut s = String::with_capacity(name.len());
+    for (i, label) in name.iter().enumerate() {
+        let plain = match label.split_first() {
+            Some((&first, rest)) => {
+                plain_label_byte(first, true) && rest.iter().all(|&b| plain_label_byte(b, false))
+            }
+            None => true,
+        };
+        // (Plain bytes are ASCII: the label is its own text.)
+        let (true, Ok(text)) = (plain, std::str::from_utf8(label)) else {
+            return hickory_name_text(name);
+        };
+        if i > 0 {
+            s.push('.');
+        }
+        s.push_str(text);
+    }
+    s.make_ascii_lowercase();
+    s
+}
+
+/// A byte hickory writes as itself in a label (its `is_safe_ascii` for
+/// encoding): ASCII letters and digits, `_`, `-` but not first, `*` first.
+fn plain_label_byte(b: u8, first: bool) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || (b == b'-' && !first) || (b == b'*' && first)
+}
+
+/// [`name_text`] through hickory: any name, escapes included.
+fn hickory_name_text(name: &Name) -> String {
     if name.is_root() {
         return ".".into();
     }
@@ -360,6 +397,66 @@ mod tests {
 
     fn n(s: &str) -> Name {
         Name::from_ascii(s).unwrap()
+    }
+
+    #[test]
+    fn name_text_writes_what_hickory_writes() {
+        let names = [
+            ".",
+            "mx.example.com.",
+            "MX.Example.COM.",
+            "mx.example.com",
+            "_dmarc.x.test.",
+            "*.x.test.",
+            "a-b.x.test.",
+            "0.x.test.",
+            "xn--bcher-kva.test.",
+        ];
+        for text in names {
+            let name = n(text);
+            assert_eq!(name_text(&name), hickory_name_text(&name), "{text}");
+        }
+        assert_eq!(name_text(&n("MX.Example.COM.")), "mx.example.com");
+        assert_eq!(name_text(&n(".")), ".");
+        // One label that hickory escapes makes the whole name take its path.
+        for label in [&b"-a"[..], b"a*", b"*a", b"_a", b"a-", b"a.b", b"A"] {
+            let name = Name::from_labels([label, b"x", b"test"]).unwrap();
+            assert_eq!(name_text(&name), hickory_name_text(&name), "{label:?}");
+        }
+        assert_eq!(
+            name_text(&Name::from_labels([&b"-a"[..], b"x"]).unwrap()),
+            "\\-a.x"
+        );
+        let odd = Name::from_labels([&b"-a"[..], b"b*", b"c.d", b"e f", b"\\", b"\xff\x00", b"X"])
+            .unwrap();
+        assert_eq!(name_text(&odd), hickory_name_text(&odd));
+        assert!(name_text(&odd).contains('\\'), "{}", name_text(&odd));
+    }
+
+    proptest::proptest! {
+        /// Any labels at all (the bytes a reply may carry): the same text.
+        #[test]
+        fn name_text_equals_hickory_on_any_labels(
+            labels in proptest::collection::vec(
+                proptest::prop_oneof![
+                    // Nearly plain: where `-` and `*` may stand matters.
+                    proptest::collection::vec(proptest::sample::select(b"aZ09-_*".to_vec()), 1..6),
+                    proptest::collection::vec(
+                        proptest::prop_oneof![
+                            proptest::sample::select(b"aZ09-_*.\\ ".to_vec()),
+                            proptest::num::u8::ANY,
+                        ],
+                        1..12,
+                    ),
+                ],
+                0..5,
+            ),
+            fqdn in proptest::bool::ANY,
+        ) {
+            let mut name = Name::from_labels(labels.iter().map(|l| l.as_slice())).unwrap();
+            name.set_fqdn(fqdn);
+            proptest::prop_assert_eq!(name_text(&name), hickory_name_text(&name));
+        }
     }
 
     /// Found by the `reply` fuzz target: an MX (or address) record with an
