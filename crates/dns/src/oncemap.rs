@@ -23,6 +23,94 @@ enum Slot<V> {
     /// A finished value that does not name its key (no `key_of`, or it
     /// names another).
     Kept(Box<(Box<str>, V)>, u32),
+    /// A slot whose value was dropped ([`OnceMap::expire`],
+    /// [`OnceMap::sweep`]), waiting to be used again; the index never
+    /// points at one.
+    Free,
+}
+
+/// Slots per chunk of [`Table::slots`].
+const CHUNK: usize = 1024;
+
+/// The slots, and a hash index of them by key.
+///
+/// The index holds slot numbers (4 bytes, plus hashbrown's control byte),
+/// not the slots themselves: a hash table is at most 7/8 full and doubles
+/// when it is, and while it doubles the old and the new table are both
+/// held. With the slots in the table, a million domains cost about 150 MB
+/// at the peak of the last doubling (48-byte slots in 2 million buckets,
+/// plus the million before); with numbers in it, 10 MB, and the slots
+/// themselves 48 MB in chunks that never move. Slots freed by expiry are
+/// used again before a chunk is added.
+struct Table<V> {
+    index: HashTable<u32>,
+    slots: Chunks<V>,
+    free: Vec<u32>,
+}
+
+/// Slots in chunks of [`CHUNK`], allocated as needed and never moved.
+struct Chunks<V> {
+    chunks: Vec<Vec<Slot<V>>>,
+}
+
+impl<V> Chunks<V> {
+    fn get(&self, i: u32) -> &Slot<V> {
+        let i = i as usize;
+        &self.chunks[i / CHUNK][i % CHUNK]
+    }
+
+    fn get_mut(&mut self, i: u32) -> &mut Slot<V> {
+        let i = i as usize;
+        &mut self.chunks[i / CHUNK][i % CHUNK]
+    }
+
+    /// Adds `slot` at the end; its number.
+    fn push(&mut self, slot: Slot<V>) -> u32 {
+        if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        let n = self.chunks.len() - 1;
+        let chunk = self.chunks.last_mut().expect("just made sure");
+        chunk.push(slot);
+        u32::try_from(n * CHUNK + chunk.len() - 1).expect("fewer than 4 billion keys")
+    }
+}
+
+impl<V> Table<V> {
+    fn new() -> Self {
+        Table {
+            index: HashTable::new(),
+            slots: Chunks { chunks: Vec::new() },
+            free: Vec::new(),
+        }
+    }
+
+    /// The slot of `key`, if any.
+    fn find(&self, hash: u64, key: &str, key_of: impl Fn(&Slot<V>) -> &str) -> Option<&Slot<V>> {
+        let slots = &self.slots;
+        self.index
+            .find(hash, |&i| key_of(slots.get(i)) == key)
+            .map(|&i| slots.get(i))
+    }
+
+    /// Puts `slot` under `hash` (its key not there yet).
+    fn insert(&mut self, hash: u64, slot: Slot<V>, rehash: impl Fn(&Slot<V>) -> u64) {
+        let i = match self.free.pop() {
+            Some(i) => {
+                *self.slots.get_mut(i) = slot;
+                i
+            }
+            None => self.slots.push(slot),
+        };
+        let slots = &self.slots;
+        self.index.insert_unique(hash, i, |&j| rehash(slots.get(j)));
+    }
+
+    /// Frees slot `i` (already out of the index).
+    fn release(slots: &mut Chunks<V>, free: &mut Vec<u32>, i: u32) {
+        *slots.get_mut(i) = Slot::Free;
+        free.push(i);
+    }
 }
 
 struct Pending<V> {
@@ -51,7 +139,7 @@ impl<V: Clone> Ticket<V> {
 
 /// Keys to values computed once each.
 pub struct OnceMap<V> {
-    slots: Mutex<HashTable<Slot<V>>>,
+    table: Mutex<Table<V>>,
     hasher: DefaultHashBuilder,
     /// The key a finished value is stored under, when the value names it
     /// (then the key is not kept beside it).
@@ -68,7 +156,7 @@ type Settle<V> = Box<dyn Fn(&V) -> Option<V> + Send + Sync>;
 impl<V> Default for OnceMap<V> {
     fn default() -> Self {
         OnceMap {
-            slots: Mutex::new(HashTable::new()),
+            table: Mutex::new(Table::new()),
             hasher: DefaultHashBuilder::default(),
             key_of: None,
             settle: None,
@@ -104,6 +192,7 @@ impl<V> OnceMap<V> {
                 None => unreachable!("a value without its key is kept with it"),
             },
             Slot::Kept(kv, _) => &kv.0,
+            Slot::Free => unreachable!("the index never points at a free slot"),
         }
     }
 
@@ -125,21 +214,27 @@ impl<V> OnceMap<V> {
 }
 
 impl<V: Clone + Send + Sync + 'static> OnceMap<V> {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashTable<Slot<V>>> {
-        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table<V>> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The ticket of a slot in the index.
+    fn ticket(slot: &Slot<V>) -> Ticket<V> {
+        match slot {
+            Slot::Pending(p) => Ticket::Pending(p.work.clone()),
+            Slot::Done(v, _) => Ticket::Ready(v.clone()),
+            Slot::Kept(kv, _) => Ticket::Ready(kv.1.clone()),
+            Slot::Free => unreachable!("the index never points at a free slot"),
+        }
     }
 
     /// The ticket for `key`, if it was started.
     pub fn get(&self, key: &str) -> Option<Ticket<V>> {
         let hash = self.hash(key);
-        let slots = self.lock();
-        slots
-            .find(hash, |s| self.slot_key(s) == key)
-            .map(|slot| match slot {
-                Slot::Pending(p) => Ticket::Pending(p.work.clone()),
-                Slot::Done(v, _) => Ticket::Ready(v.clone()),
-                Slot::Kept(kv, _) => Ticket::Ready(kv.1.clone()),
-            })
+        let table = self.lock();
+        table
+            .find(hash, key, |s| self.slot_key(s))
+            .map(Self::ticket)
     }
 
     fn stamp(&self) -> u32 {
@@ -156,7 +251,7 @@ impl<V: Clone + Send + Sync + 'static> OnceMap<V> {
         match slot {
             Slot::Done(v, at) => self.stale(*at, ttl(v), now),
             Slot::Kept(kv, at) => self.stale(*at, ttl(&kv.1), now),
-            Slot::Pending(_) => false,
+            Slot::Pending(_) | Slot::Free => false,
         }
     }
 
@@ -167,10 +262,12 @@ impl<V: Clone + Send + Sync + 'static> OnceMap<V> {
     pub fn expire(&self, key: &str, ttl: impl Fn(&V) -> Duration) -> bool {
         let now = self.stamp();
         let hash = self.hash(key);
-        let mut slots = self.lock();
-        match slots.find_entry(hash, |s| self.slot_key(s) == key) {
-            Ok(entry) if self.expired(entry.get(), &ttl, now) => {
-                entry.remove();
+        let mut table = self.lock();
+        let Table { index, slots, free } = &mut *table;
+        match index.find_entry(hash, |&i| self.slot_key(slots.get(i)) == key) {
+            Ok(entry) if self.expired(slots.get(*entry.get()), &ttl, now) => {
+                let (i, _) = entry.remove();
+                Table::release(slots, free, i);
                 true
             }
             _ => false,
@@ -182,11 +279,18 @@ impl<V: Clone + Send + Sync + 'static> OnceMap<V> {
     /// what is fresh, not every key ever asked).
     pub fn sweep(&self, ttl: impl Fn(&V) -> Duration) -> usize {
         let now = self.stamp();
-        let mut slots = self.lock();
-        let before = slots.len();
-        slots.retain(|slot| !self.expired(slot, &ttl, now));
-        slots.shrink_to(0, |s| self.hash(self.slot_key(s)));
-        before - slots.len()
+        let mut table = self.lock();
+        let Table { index, slots, free } = &mut *table;
+        let before = index.len();
+        index.retain(|i| {
+            let stale = self.expired(slots.get(*i), &ttl, now);
+            if stale {
+                Table::release(slots, free, *i);
+            }
+            !stale
+        });
+        index.shrink_to(0, |&i| self.hash(self.slot_key(slots.get(i))));
+        before - index.len()
     }
 
     /// The ticket for `key`, starting `compute` when it was not started
@@ -198,12 +302,9 @@ impl<V: Clone + Send + Sync + 'static> OnceMap<V> {
         compute: impl FnOnce() -> BoxFuture<'static, V>,
     ) -> (Ticket<V>, bool) {
         let hash = self.hash(key);
-        let mut slots = self.lock();
-        match slots.find(hash, |s| self.slot_key(s) == key) {
-            Some(Slot::Pending(p)) => return (Ticket::Pending(p.work.clone()), false),
-            Some(Slot::Done(v, _)) => return (Ticket::Ready(v.clone()), false),
-            Some(Slot::Kept(kv, _)) => return (Ticket::Ready(kv.1.clone()), false),
-            None => {}
+        let mut table = self.lock();
+        if let Some(slot) = table.find(hash, key, |s| self.slot_key(s)) {
+            return (Self::ticket(slot), false);
         }
         let work = compute();
         let me = self.clone();
@@ -216,7 +317,7 @@ impl<V: Clone + Send + Sync + 'static> OnceMap<V> {
         }
         .boxed()
         .shared();
-        slots.insert_unique(
+        table.insert(
             hash,
             Slot::Pending(Box::new(Pending {
                 key: owned,
@@ -234,20 +335,24 @@ impl<V: Clone + Send + Sync + 'static> OnceMap<V> {
         // Settled before the lock is taken: other keys' lookups need not
         // wait for it.
         let slot = self.finished(key, v, at);
-        let mut slots = self.lock();
-        match slots.find_entry(hash, |s| self.slot_key(s) == self.slot_key(&slot)) {
-            Ok(mut entry) => *entry.get_mut() = slot,
-            Err(absent) => {
-                absent
-                    .into_table()
-                    .insert_unique(hash, slot, |s| self.hash(self.slot_key(s)));
-            }
+        let mut table = self.lock();
+        let key = self.slot_key(&slot);
+        let found = {
+            let slots = &table.slots;
+            table
+                .index
+                .find(hash, |&i| self.slot_key(slots.get(i)) == key)
+                .copied()
+        };
+        match found {
+            Some(i) => *table.slots.get_mut(i) = slot,
+            None => table.insert(hash, slot, |s| self.hash(self.slot_key(s))),
         }
     }
 
     /// How many keys were started.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().index.len()
     }
 
     /// Whether none was.
@@ -265,9 +370,13 @@ mod tests {
         /// Sets `key`'s finished value, as if finished at `at`.
         fn put(&self, key: &str, v: V, at: u32) {
             self.finish(self.hash(key), key.into(), v);
-            let mut slots = self.lock();
-            match slots.find_mut(self.hash(key), |s| self.slot_key(s) == key) {
-                Some(Slot::Done(_, t) | Slot::Kept(_, t)) => *t = at,
+            let mut table = self.lock();
+            let Table { index, slots, .. } = &mut *table;
+            let i = *index
+                .find(self.hash(key), |&i| self.slot_key(slots.get(i)) == key)
+                .expect("just finished");
+            match slots.get_mut(i) {
+                Slot::Done(_, t) | Slot::Kept(_, t) => *t = at,
                 _ => unreachable!("just finished"),
             }
         }
@@ -281,25 +390,70 @@ mod tests {
         let (b, _) = map.get_or_start("b.example", || async { Arc::from("other") }.boxed());
         assert_eq!(&*a.wait().await, "a.example");
         assert_eq!(&*b.wait().await, "other");
-        let slots = map.lock();
+        let table = map.lock();
         let kinds: Vec<&str> = ["a.example", "b.example"]
             .iter()
-            .map(
-                |k| match slots.find(map.hash(k), |s| map.slot_key(s) == *k) {
-                    Some(Slot::Done(..)) => "done",
-                    Some(Slot::Kept(..)) => "kept",
-                    Some(Slot::Pending(_)) => "pending",
-                    None => "absent",
-                },
-            )
+            .map(|k| match table.find(map.hash(k), k, |s| map.slot_key(s)) {
+                Some(Slot::Done(..)) => "done",
+                Some(Slot::Kept(..)) => "kept",
+                Some(Slot::Pending(_)) => "pending",
+                Some(Slot::Free) => "free",
+                None => "absent",
+            })
             .collect();
-        drop(slots);
+        drop(table);
         assert_eq!(kinds, ["done", "kept"]);
         assert!(matches!(map.get("a.example"), Some(Ticket::Ready(v)) if &*v == "a.example"));
         assert!(matches!(map.get("b.example"), Some(Ticket::Ready(v)) if &*v == "other"));
         assert!(map.get("other").is_none());
         // A slot of a thin value (an `Arc<T>`) is 16 bytes.
         assert_eq!(std::mem::size_of::<Slot<Arc<u64>>>(), 16);
+    }
+
+    #[tokio::test]
+    async fn keys_past_many_chunks_and_freed_slots_used_again() {
+        let map = Arc::new(OnceMap::<u32> {
+            epoch: Instant::now() - Duration::from_secs(10),
+            ..OnceMap::default()
+        });
+        let n = 3 * CHUNK as u32 + 7;
+        for k in 0..n {
+            let (t, started) = map.get_or_start(&k.to_string(), move || async move { k }.boxed());
+            assert!(started);
+            assert_eq!(t.wait().await, k);
+        }
+        assert_eq!(map.len(), n as usize);
+        for k in 0..n {
+            assert!(
+                matches!(map.get(&k.to_string()), Some(Ticket::Ready(v)) if v == k),
+                "{k}"
+            );
+        }
+        let chunks = || map.lock().slots.chunks.len();
+        assert_eq!(chunks(), 4);
+        // Half of them stale: dropped, their slots free.
+        for k in (0..n).step_by(2) {
+            map.put(&k.to_string(), k, 0);
+        }
+        assert_eq!(
+            map.sweep(|_| Duration::from_secs(5)),
+            (n as usize).div_ceil(2)
+        );
+        let left = map.len();
+        assert!(map.get("0").is_none() && matches!(map.get("3"), Some(Ticket::Ready(3))));
+        // New keys take the free slots: no chunk added.
+        for k in n..n + (n / 2) {
+            let (t, _) = map.get_or_start(&k.to_string(), move || async move { k }.boxed());
+            assert_eq!(t.wait().await, k);
+        }
+        assert_eq!(map.len(), left + (n / 2) as usize);
+        assert_eq!(chunks(), 4);
+        for k in (1..n).step_by(2).chain(n..n + n / 2) {
+            assert!(
+                matches!(map.get(&k.to_string()), Some(Ticket::Ready(v)) if v == k),
+                "{k}"
+            );
+        }
     }
 
     #[tokio::test]
