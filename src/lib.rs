@@ -288,6 +288,16 @@ impl PendingReport {
     pub async fn wait(self) -> Arc<DomainReport> {
         self.ticket.wait().await.open()
     }
+
+    /// The report when the domain was checked already (most rows of a
+    /// list: their domain came earlier), without waiting; else the pending
+    /// report back.
+    pub fn ready(self) -> Result<Arc<DomainReport>, PendingReport> {
+        match self.ticket {
+            Ticket::Ready(known) => Ok(known.open()),
+            ticket => Err(PendingReport { ticket }),
+        }
+    }
 }
 
 /// What a run keeps of a finished domain: its report, or only its MX

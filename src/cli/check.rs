@@ -373,6 +373,16 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
             judgements.push(match step {
                 Step::Ready(verdict) => Judgement::Syntax(verdict),
                 Step::Wait(pending) => {
+                    // (A domain checked already needs no wait, nor a look at
+                    // SIGINT: the rows before the first that waits are
+                    // written when interrupted.)
+                    let pending = match pending.ready() {
+                        Ok(report) => {
+                            judgements.push(Judgement::Domain(report));
+                            continue;
+                        }
+                        Err(pending) => pending,
+                    };
                     let report = tokio::select! {
                         biased;
                         () = interrupt.recv() => None,
