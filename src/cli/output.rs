@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use prebounce::DomainReport;
-use prebounce_core::evidence::QueryStatus;
+use prebounce_core::evidence::{HostEvidence, MxTarget, QueryStatus};
 use prebounce_core::history::format_rfc3339;
 use prebounce_core::probe::HostOutcome;
 use prebounce_core::rules::{assess_host, assess_target, Policy};
@@ -71,19 +71,19 @@ pub fn mx_view<'a>(report: &'a DomainReport, policy: &Policy) -> Vec<MxView<'a>>
     let Some(ev) = &report.evidence else {
         return Vec::new();
     };
-    ev.targets
-        .iter()
-        .map(|t| {
-            let a = assess_target(t, policy);
-            MxView {
-                preference: t.mx.preference,
-                exchange: &t.mx.exchange,
-                addresses: a.addresses.iter().map(|c| c.ip).collect(),
-                state: a.state.as_str(),
-                note: a.note(),
-            }
-        })
-        .collect()
+    ev.targets.iter().map(|t| target_view(t, policy)).collect()
+}
+
+/// One MX target, judged under the policy.
+fn target_view<'a>(t: &'a MxTarget, policy: &Policy) -> MxView<'a> {
+    let a = assess_target(t, policy);
+    MxView {
+        preference: t.mx.preference,
+        exchange: &t.mx.exchange,
+        addresses: a.addresses.iter().map(|c| c.ip).collect(),
+        state: a.state.as_str(),
+        note: a.note(),
+    }
 }
 
 /// The queries of a report.
@@ -246,12 +246,15 @@ struct JsonVerdict<'a> {
 }
 
 /// The JSON members every row of a domain shares.
+/// (`mx` empty: the caller writes the MX targets itself, see
+/// [`TargetCache`].)
 fn json_verdict<'a>(
     domain: Option<&'a str>,
     v: &'a Verdict,
     status: Option<String>,
     report: Option<&'a Arc<DomainReport>>,
     policy: &Policy,
+    with_mx: bool,
 ) -> JsonVerdict<'a> {
     JsonVerdict {
         domain,
@@ -260,7 +263,10 @@ fn json_verdict<'a>(
         status,
         detail: &v.detail,
         warnings: &v.warnings,
-        mx: report.map(|r| mx_view(r, policy)).unwrap_or_default(),
+        mx: report
+            .filter(|_| with_mx)
+            .map(|r| mx_view(r, policy))
+            .unwrap_or_default(),
         dns: report.and_then(|r| dns_view(r, policy)),
         probe: report.and_then(|r| probe_view(r)),
         history: report
@@ -279,7 +285,7 @@ fn json_verdict<'a>(
 /// escaping. The rare parts (warnings, a CNAME'd or implicit MX, the
 /// probe, history) still go through serde_json. A test holds the two
 /// equal on every reason code of the demo zone.
-fn push_verdict(out: &mut Vec<u8>, v: &JsonVerdict<'_>) {
+fn push_verdict(out: &mut Vec<u8>, v: &JsonVerdict<'_>, mx: Option<&[u8]>) {
     out.extend_from_slice(b"{\"domain\":");
     push_opt_str(out, v.domain);
     out.extend_from_slice(b",\"action\":");
@@ -296,35 +302,21 @@ fn push_verdict(out: &mut Vec<u8>, v: &JsonVerdict<'_>) {
     } else {
         push_serde(out, &v.warnings);
     }
-    out.extend_from_slice(b",\"mx\":[");
-    for (i, mx) in v.mx.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(b"{\"preference\":");
-        push_u64(out, u64::from(mx.preference));
-        out.extend_from_slice(b",\"exchange\":");
-        push_json_str(out, mx.exchange);
-        out.extend_from_slice(b",\"addresses\":[");
-        let mut text = String::with_capacity(39);
-        for (j, &ip) in mx.addresses.iter().enumerate() {
-            if j > 0 {
-                out.push(b',');
+    out.extend_from_slice(b",\"mx\":");
+    match mx {
+        Some(array) => out.extend_from_slice(array),
+        None => {
+            out.push(b'[');
+            for (i, mx) in v.mx.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                push_target(out, mx);
             }
-            text.clear();
-            prebounce_core::ipfmt::push_ip(&mut text, ip);
-            // (An address's text needs no escaping.)
-            out.push(b'"');
-            out.extend_from_slice(text.as_bytes());
-            out.push(b'"');
+            out.push(b']');
         }
-        out.extend_from_slice(b"],\"state\":");
-        push_json_str(out, mx.state);
-        out.extend_from_slice(b",\"note\":");
-        push_json_str(out, &mx.note);
-        out.push(b'}');
     }
-    out.extend_from_slice(b"],\"dns\":");
+    out.extend_from_slice(b",\"dns\":");
     match &v.dns {
         None => out.extend_from_slice(b"null"),
         Some(d) if d.mx_cname.is_empty() && d.implicit.is_none() => {
@@ -345,6 +337,89 @@ fn push_verdict(out: &mut Vec<u8>, v: &JsonVerdict<'_>) {
         Some(h) => push_serde(out, h),
     }
     out.push(b'}');
+}
+
+/// One MX target's JSON object, as serde_json writes an [`MxView`].
+fn push_target(out: &mut Vec<u8>, mx: &MxView<'_>) {
+    out.extend_from_slice(b"{\"preference\":");
+    push_u64(out, u64::from(mx.preference));
+    out.extend_from_slice(b",\"exchange\":");
+    push_json_str(out, mx.exchange);
+    out.extend_from_slice(b",\"addresses\":[");
+    let mut text = String::with_capacity(39);
+    for (j, &ip) in mx.addresses.iter().enumerate() {
+        if j > 0 {
+            out.push(b',');
+        }
+        text.clear();
+        prebounce_core::ipfmt::push_ip(&mut text, ip);
+        // (An address's text needs no escaping.)
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    }
+    out.extend_from_slice(b"],\"state\":");
+    push_json_str(out, mx.state);
+    out.extend_from_slice(b",\"note\":");
+    push_json_str(out, &mx.note);
+    out.push(b'}');
+}
+
+/// The JSON of MX targets on hosts that several domains share (the big
+/// providers' MX hosts, shared by thousands), by host: such a target is
+/// judged and written once, not once per domain. A target's JSON depends on
+/// its preference, its exchange and the host's evidence (the policy is the
+/// writer's own), so the key is the host's evidence (its address: the
+/// cache holds it, so the address is not reused) and the preference, for
+/// an exchange that is the host's own name. A host held by one report
+/// alone (besides the resolver's cache) is not kept: most domains with
+/// their own MX host never come again. At most [`TARGETS`] hosts, then
+/// the cache starts over.
+#[derive(Default)]
+struct TargetCache {
+    json: hashbrown::HashMap<TargetKey, (Arc<HostEvidence>, Box<[u8]>)>,
+}
+
+/// A host's evidence (its address) and a preference.
+type TargetKey = (usize, u16);
+
+/// Hosts the [`TargetCache`] keeps at most.
+const TARGETS: usize = 8_192;
+
+impl TargetCache {
+    /// Writes the JSON array of `report`'s MX targets.
+    fn push_targets(&mut self, out: &mut Vec<u8>, report: Option<&DomainReport>, policy: &Policy) {
+        out.push(b'[');
+        let targets = report
+            .and_then(|r| r.evidence.as_ref())
+            .map(|ev| ev.targets.as_slice())
+            .unwrap_or_default();
+        for (i, t) in targets.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let shared = t
+                .host
+                .as_ref()
+                .filter(|h| Arc::strong_count(h) > 2 && h.name == t.mx.exchange);
+            let Some(host) = shared else {
+                push_target(out, &target_view(t, policy));
+                continue;
+            };
+            let key = (Arc::as_ptr(host) as usize, t.mx.preference);
+            if let Some((_, json)) = self.json.get(&key) {
+                out.extend_from_slice(json);
+                continue;
+            }
+            let start = out.len();
+            push_target(out, &target_view(t, policy));
+            if self.json.len() >= TARGETS {
+                self.json.clear();
+            }
+            self.json.insert(key, (host.clone(), out[start..].into()));
+        }
+        out.push(b']');
+    }
 }
 
 /// A value through serde_json (writing to a vector cannot fail, and these
@@ -465,6 +540,10 @@ pub struct Writer<W: Write> {
     cache: RenderCache,
     /// Where a JSON rendering is written before it is kept.
     scratch: Vec<u8>,
+    /// The JSON of MX targets on shared hosts.
+    targets: TargetCache,
+    /// Where a rendering's MX targets are written first.
+    mx_scratch: Vec<u8>,
 }
 
 /// Renderings by report (its address; the report is held, so the address
@@ -620,6 +699,8 @@ impl<W: Write> Writer<W> {
             probe_column,
             cache: RenderCache::default(),
             scratch: Vec::new(),
+            targets: TargetCache::default(),
+            mx_scratch: Vec::new(),
         })
     }
 
@@ -649,12 +730,14 @@ impl<W: Write> Writer<W> {
                 // Written into the writer's buffer (serde_json's own 128
                 // bytes regrew two or three times a rendering), then kept
                 // at its exact size (the cache holds tens of thousands).
+                let mx = &mut self.mx_scratch;
+                mx.clear();
+                self.targets
+                    .push_targets(mx, o.report.map(|r| &**r), &self.policy);
                 let json = &mut self.scratch;
                 json.clear();
-                push_verdict(
-                    json,
-                    &json_verdict(o.domain, v, status, o.report, &self.policy),
-                );
+                let members = json_verdict(o.domain, v, status, o.report, &self.policy, false);
+                push_verdict(json, &members, Some(mx));
                 // Kept with its braces, which the writer leaves out: it is
                 // spliced into each row's object.
                 // (serde_json writes UTF-8, checked here without a panic;
@@ -930,12 +1013,10 @@ mod tests {
         }
     }
 
-    /// The hand-written JSON of a verdict is serde_json's, byte for byte,
-    /// on every reason code of the demo (its zone served on loopback).
-    #[tokio::test]
-    async fn hand_written_json_equals_serde_json_on_every_reason() {
+    /// A checker asking the lab server serving `zone` on loopback.
+    async fn checker_for(zone: &str) -> (prebounce_lab::LabServer, prebounce::Checker) {
         use prebounce_lab::{Lab, LabServer, Zone};
-        let (zone, faults) = Zone::parse(include_str!("../../examples/demo.zone"), None).unwrap();
+        let (zone, faults) = Zone::parse(zone, None).unwrap();
         let mut lab = Lab::new();
         lab.add_zone(zone, faults).unwrap();
         let server = LabServer::start(lab, "127.0.0.1:0".parse().unwrap(), None)
@@ -947,9 +1028,18 @@ mod tests {
             ..prebounce::CheckerConfig::with_servers(vec![server.local_addr()])
         })
         .unwrap();
+        (server, checker)
+    }
+
+    /// The hand-written JSON of a verdict is serde_json's, byte for byte,
+    /// on every reason code of the demo (its zone served on loopback).
+    #[tokio::test]
+    async fn hand_written_json_equals_serde_json_on_every_reason() {
+        let (_server, checker) = checker_for(include_str!("../../examples/demo.zone")).await;
         let policy = checker.policy().clone();
         let mut reasons = std::collections::BTreeSet::new();
         let mut with_mx = 0;
+        let mut targets = TargetCache::default();
         let domains = include_str!("../../examples/addresses.txt")
             .lines()
             .filter_map(|l| l.rsplit_once('@').map(|(_, d)| d.trim()));
@@ -958,16 +1048,26 @@ mod tests {
             let v = &report.verdict;
             for (domain, report) in [(Some(domain), Some(&report)), (None, None)] {
                 let status = v.status().map(|s| s.to_string());
-                let jv = json_verdict(domain, v, status, report, &policy);
+                let jv = json_verdict(domain, v, status, report, &policy, true);
                 with_mx += usize::from(!jv.mx.is_empty());
+                let theirs = String::from_utf8(serde_json::to_vec(&jv).unwrap()).unwrap();
                 let mut ours = Vec::new();
-                push_verdict(&mut ours, &jv);
-                let theirs = serde_json::to_vec(&jv).unwrap();
-                assert_eq!(
-                    String::from_utf8_lossy(&ours),
-                    String::from_utf8_lossy(&theirs),
-                    "{domain:?}"
+                push_verdict(&mut ours, &jv, None);
+                assert_eq!(String::from_utf8(ours).unwrap(), theirs, "{domain:?}");
+                // As the writer does it: the targets through the cache.
+                let mut mx = Vec::new();
+                targets.push_targets(&mut mx, report.map(|r| &**r), &policy);
+                let mut ours = Vec::new();
+                let members = json_verdict(
+                    domain,
+                    v,
+                    v.status().map(|s| s.to_string()),
+                    report,
+                    &policy,
+                    false,
                 );
+                push_verdict(&mut ours, &members, Some(&mx));
+                assert_eq!(String::from_utf8(ours).unwrap(), theirs, "{domain:?}");
             }
             reasons.insert(v.reason);
         }
@@ -1012,10 +1112,62 @@ mod tests {
             }),
         };
         let mut ours = Vec::new();
-        push_verdict(&mut ours, &jv);
+        push_verdict(&mut ours, &jv, None);
         let ours = String::from_utf8(ours).unwrap();
         assert_eq!(ours, serde_json::to_string(&jv).unwrap());
         assert!(ours.contains(r#"a\\034b"#), "{ours}");
+    }
+
+    /// MX targets on a host several domains share are written once and
+    /// then copied, with the same bytes as serde_json's; a host of one
+    /// domain is not kept.
+    #[tokio::test]
+    async fn shared_hosts_targets_are_written_once_with_the_same_bytes() {
+        let zone = "$ORIGIN .\n$TTL 300\n. SOA ns.lab. hostmaster.lab. 1 3600 600 86400 300\n\
+            a.zz. MX 10 mx.shared.zz.\nb.zz. MX 10 mx.shared.zz.\nb.zz. MX 20 mx.b.zz.\n\
+            c.zz. MX 20 mx.shared.zz.\nd.zz. MX 5 lo.zz.\n\
+            mx.shared.zz. A 93.184.215.14\nmx.shared.zz. AAAA 2606:2800:21f:cb07:6820:80da:af6b:8b2c\n\
+            mx.b.zz. A 93.184.215.15\nlo.zz. A 127.0.0.1\n";
+        let (_server, checker) = checker_for(zone).await;
+        let policy = checker.policy().clone();
+        let mut reports = Vec::new();
+        for d in ["a.zz", "b.zz", "c.zz", "d.zz"] {
+            reports.push(checker.check_domain(d).await);
+        }
+        let mut cache = TargetCache::default();
+        for round in 0..2 {
+            for r in &reports {
+                let mut ours = Vec::new();
+                cache.push_targets(&mut ours, Some(r), &policy);
+                let theirs = serde_json::to_string(&mx_view(r, &policy)).unwrap();
+                assert_eq!(
+                    String::from_utf8(ours).unwrap(),
+                    theirs,
+                    "{} round {round}",
+                    r.domain
+                );
+            }
+            // mx.shared.zz at preferences 10 and 20; not mx.b.zz nor lo.zz.
+            let mut kept: Vec<(String, u16)> = cache
+                .json
+                .values()
+                .map(|(h, json)| {
+                    let pref = serde_json::from_slice::<serde_json::Value>(json).unwrap()
+                        ["preference"]
+                        .as_u64()
+                        .unwrap();
+                    (h.name.clone(), pref as u16)
+                })
+                .collect();
+            kept.sort();
+            assert_eq!(
+                kept,
+                [
+                    ("mx.shared.zz".to_string(), 10),
+                    ("mx.shared.zz".to_string(), 20)
+                ]
+            );
+        }
     }
 
     #[test]
