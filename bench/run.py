@@ -136,6 +136,20 @@ def cpu_seconds(pid):
     return int(fields[11]) / tick, int(fields[12]) / tick
 
 
+def cpu_jiffies():
+    """(idle, total) clock ticks of all cores so far, from /proc/stat (idle
+    and iowait; the total without guest time, already counted as user)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    return v[3] + v[4], sum(v)
+
+
+def idle_share(before, after):
+    """The share of the cores' time spent idle between two cpu_jiffies()."""
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total else 0.0
+
+
 def dns_queries(summary):
     m = re.search(r"dns: ([\d,]+) queries", summary)
     return int(m.group(1).replace(",", "")) if m else 0
@@ -373,13 +387,14 @@ def main():
 
         # CPU per query of each side, to show where the rate's limit lies:
         # knot's from /proc, dnsperf's from its rusage.
-        spent = {"dnsperf": [0.0, 0.0, 0], "knot under dnsperf": [0.0, 0]}
+        spent = {"dnsperf": [0.0, 0.0, 0], "knot under dnsperf": [0.0, 0], "idle under dnsperf": []}
 
         def dnsperf():
-            before, k0 = resource.getrusage(resource.RUSAGE_CHILDREN), cpu_seconds(knot.pid)
+            before, k0, j0 = resource.getrusage(resource.RUSAGE_CHILDREN), cpu_seconds(knot.pid), cpu_jiffies()
             p = subprocess.run(["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", os.path.join(data, "queries.txt"),
                                 "-l", "10", "-c", "4", "-T", "1", "-q", "200"], capture_output=True, text=True)
             after, k1 = resource.getrusage(resource.RUSAGE_CHILDREN), cpu_seconds(knot.pid)
+            spent["idle under dnsperf"].append(idle_share(j0, cpu_jiffies()))
             done = int(re.search(r"Queries completed:\s+(\d+)", p.stdout).group(1))
             spent["dnsperf"][0] += after.ru_utime - before.ru_utime
             spent["dnsperf"][1] += after.ru_stime - before.ru_stime
@@ -390,8 +405,9 @@ def main():
             return float(m.group(1))
 
         def bulk_distinct():
-            k0 = cpu_seconds(knot.pid)
+            k0, j0 = cpu_seconds(knot.pid), cpu_jiffies()
             r = check(resolver, distinct, "bulk", os.path.join(work, "distinct-bulk.csv"))
+            r["idle"] = idle_share(j0, cpu_jiffies())
             r["knot"] = sum(cpu_seconds(knot.pid)) - sum(k0)
             return r
 
@@ -442,6 +458,15 @@ def main():
               f"({ds / dq * us:.1f} in the kernel); prebounce (median run) {pu + ps:.1f} us ({ps:.1f} in the kernel, {pu:.1f} in user space)")
         print(f"cpu per query at 0.9 x dnsperf on {os.cpu_count()} cores: prebounce may spend at most {budget:.1f} us "
               f"(what knot leaves); less dnsperf's own kernel cost, {budget - ds / dq * us:.1f} us remain for user space")
+        # The cores are not busy all the time, under dnsperf either (client
+        # and server wait on each other's wake-ups): the budget again with
+        # the cores as idle as under dnsperf.
+        idle_dp = spent["idle under dnsperf"]
+        idle_mean = sum(idle_dp) / len(idle_dp)
+        budget_idle = os.cpu_count() * (1 - idle_mean) / (0.9 * mean_qps) * us - knot_pb
+        print(f"cores idle (/proc/stat): {100 * median_bulk['idle']:.0f}% during prebounce's median distinct run, "
+              f"{', '.join(f'{100 * x:.0f}%' for x in idle_dp)} during the dnsperf runs; with the cores as idle as under "
+              f"dnsperf, prebounce may spend at most {budget_idle:.1f} us per query")
         if a.only_rate:
             print_targets()
             return
