@@ -66,14 +66,6 @@ fn ip_texts<S: serde::Serializer>(ips: &[IpAddr], s: S) -> Result<S::Ok, S::Erro
     seq.end()
 }
 
-/// The MX targets of a report, judged under the policy.
-pub fn mx_view<'a>(report: &'a DomainReport, policy: &Policy) -> Vec<MxView<'a>> {
-    let Some(ev) = &report.evidence else {
-        return Vec::new();
-    };
-    ev.targets.iter().map(|t| target_view(t, policy)).collect()
-}
-
 /// One MX target, judged under the policy.
 fn target_view<'a>(t: &'a MxTarget, policy: &Policy) -> MxView<'a> {
     let a = assess_target(t, policy);
@@ -245,16 +237,14 @@ struct JsonVerdict<'a> {
     history: Option<HistoryView>,
 }
 
-/// The JSON members every row of a domain shares.
-/// (`mx` empty: the caller writes the MX targets itself, see
-/// [`TargetCache`].)
+/// The JSON members every row of a domain shares, but the MX targets
+/// (`mx` left empty: the writer writes them from its [`TargetCache`]).
 fn json_verdict<'a>(
     domain: Option<&'a str>,
     v: &'a Verdict,
     status: Option<String>,
     report: Option<&'a Arc<DomainReport>>,
     policy: &Policy,
-    with_mx: bool,
 ) -> JsonVerdict<'a> {
     JsonVerdict {
         domain,
@@ -263,10 +253,7 @@ fn json_verdict<'a>(
         status,
         detail: &v.detail,
         warnings: &v.warnings,
-        mx: report
-            .filter(|_| with_mx)
-            .map(|r| mx_view(r, policy))
-            .unwrap_or_default(),
+        mx: Vec::new(),
         dns: report.and_then(|r| dns_view(r, policy)),
         probe: report.and_then(|r| probe_view(r)),
         history: report
@@ -284,8 +271,10 @@ fn json_verdict<'a>(
 /// about 12,000 instructions, a third of it in its byte-at-a-time string
 /// escaping. The rare parts (warnings, a CNAME'd or implicit MX, the
 /// probe, history) still go through serde_json. A test holds the two
-/// equal on every reason code of the demo zone.
-fn push_verdict(out: &mut Vec<u8>, v: &JsonVerdict<'_>, mx: Option<&[u8]>) {
+/// equal on every reason code of the demo zone. The MX targets are
+/// written by `push_mx` (the writer's
+/// [`TargetCache`]; the tests write `v.mx`).
+fn push_verdict(out: &mut Vec<u8>, v: &JsonVerdict<'_>, push_mx: impl FnOnce(&mut Vec<u8>)) {
     out.extend_from_slice(b"{\"domain\":");
     push_opt_str(out, v.domain);
     out.extend_from_slice(b",\"action\":");
@@ -303,19 +292,7 @@ fn push_verdict(out: &mut Vec<u8>, v: &JsonVerdict<'_>, mx: Option<&[u8]>) {
         push_serde(out, &v.warnings);
     }
     out.extend_from_slice(b",\"mx\":");
-    match mx {
-        Some(array) => out.extend_from_slice(array),
-        None => {
-            out.push(b'[');
-            for (i, mx) in v.mx.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                push_target(out, mx);
-            }
-            out.push(b']');
-        }
-    }
+    push_mx(out);
     out.extend_from_slice(b",\"dns\":");
     match &v.dns {
         None => out.extend_from_slice(b"null"),
@@ -542,8 +519,6 @@ pub struct Writer<W: Write> {
     scratch: Vec<u8>,
     /// The JSON of MX targets on shared hosts.
     targets: TargetCache,
-    /// Where a rendering's MX targets are written first.
-    mx_scratch: Vec<u8>,
 }
 
 /// Renderings by report (its address; the report is held, so the address
@@ -700,7 +675,6 @@ impl<W: Write> Writer<W> {
             cache: RenderCache::default(),
             scratch: Vec::new(),
             targets: TargetCache::default(),
-            mx_scratch: Vec::new(),
         })
     }
 
@@ -730,19 +704,18 @@ impl<W: Write> Writer<W> {
                 // Written into the writer's buffer (serde_json's own 128
                 // bytes regrew two or three times a rendering), then kept
                 // at its exact size (the cache holds tens of thousands).
-                let mx = &mut self.mx_scratch;
-                mx.clear();
-                self.targets
-                    .push_targets(mx, o.report.map(|r| &**r), &self.policy);
                 let json = &mut self.scratch;
                 json.clear();
-                let members = json_verdict(o.domain, v, status, o.report, &self.policy, false);
-                push_verdict(json, &members, Some(mx));
+                let members = json_verdict(o.domain, v, status, o.report, &self.policy);
+                let (targets, policy) = (&mut self.targets, &self.policy);
+                push_verdict(json, &members, |out| {
+                    targets.push_targets(out, o.report.map(|r| &**r), policy)
+                });
                 // Kept with its braces, which the writer leaves out: it is
                 // spliced into each row's object.
-                // (serde_json writes UTF-8, checked here without a panic;
-                // `from_utf8_lossy` read the text a byte at a time, about
-                // 3,000 instructions a rendering.)
+                // (Written from text and serde_json, so UTF-8: checked here
+                // without a panic all the same; `from_utf8_lossy` read it a
+                // byte at a time, about 3,000 instructions a rendering.)
                 Rendered::Object(match std::str::from_utf8(json) {
                     Ok(text) => text.to_owned(),
                     Err(_) => String::from_utf8_lossy(json).into_owned(),
@@ -1013,6 +986,27 @@ mod tests {
         }
     }
 
+    /// The JSON array of `targets`, as serde_json writes it.
+    fn push_views(out: &mut Vec<u8>, targets: &[MxView<'_>]) {
+        out.push(b'[');
+        for (i, mx) in targets.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            push_target(out, mx);
+        }
+        out.push(b']');
+    }
+
+    /// The MX targets of a report, judged under the policy: `JsonVerdict::mx`
+    /// for serde_json, the reference.
+    fn mx_view<'a>(report: &'a DomainReport, policy: &Policy) -> Vec<MxView<'a>> {
+        let Some(ev) = &report.evidence else {
+            return Vec::new();
+        };
+        ev.targets.iter().map(|t| target_view(t, policy)).collect()
+    }
+
     /// A checker asking the lab server serving `zone` on loopback.
     async fn checker_for(zone: &str) -> (prebounce_lab::LabServer, prebounce::Checker) {
         use prebounce_lab::{Lab, LabServer, Zone};
@@ -1048,25 +1042,20 @@ mod tests {
             let v = &report.verdict;
             for (domain, report) in [(Some(domain), Some(&report)), (None, None)] {
                 let status = v.status().map(|s| s.to_string());
-                let jv = json_verdict(domain, v, status, report, &policy, true);
+                let mut jv = json_verdict(domain, v, status, report, &policy);
+                jv.mx = report.map(|r| mx_view(r, &policy)).unwrap_or_default();
                 with_mx += usize::from(!jv.mx.is_empty());
                 let theirs = String::from_utf8(serde_json::to_vec(&jv).unwrap()).unwrap();
                 let mut ours = Vec::new();
-                push_verdict(&mut ours, &jv, None);
+                push_verdict(&mut ours, &jv, |out| push_views(out, &jv.mx));
                 assert_eq!(String::from_utf8(ours).unwrap(), theirs, "{domain:?}");
                 // As the writer does it: the targets through the cache.
-                let mut mx = Vec::new();
-                targets.push_targets(&mut mx, report.map(|r| &**r), &policy);
                 let mut ours = Vec::new();
-                let members = json_verdict(
-                    domain,
-                    v,
-                    v.status().map(|s| s.to_string()),
-                    report,
-                    &policy,
-                    false,
-                );
-                push_verdict(&mut ours, &members, Some(&mx));
+                let status = v.status().map(|s| s.to_string());
+                let members = json_verdict(domain, v, status, report, &policy);
+                push_verdict(&mut ours, &members, |out| {
+                    targets.push_targets(out, report.map(|r| &**r), &policy)
+                });
                 assert_eq!(String::from_utf8(ours).unwrap(), theirs, "{domain:?}");
             }
             reasons.insert(v.reason);
@@ -1112,7 +1101,7 @@ mod tests {
             }),
         };
         let mut ours = Vec::new();
-        push_verdict(&mut ours, &jv, None);
+        push_verdict(&mut ours, &jv, |out| push_views(out, &jv.mx));
         let ours = String::from_utf8(ours).unwrap();
         assert_eq!(ours, serde_json::to_string(&jv).unwrap());
         assert!(ours.contains(r#"a\\034b"#), "{ours}");
