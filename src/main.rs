@@ -63,6 +63,7 @@ fn main() -> ExitCode {
         Command::Check(_) | Command::Recheck(_) | Command::Audit(_) | Command::Domain(_)
     ) {
         cli::alloc::keep_freed_memory();
+        cli::alloc::avoid_huge_pages();
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
