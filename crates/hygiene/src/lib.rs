@@ -80,15 +80,21 @@ const MAX_LEN: usize = 64;
 /// strings, when it is at most `max`; computed with a cut-off: the lengths
 /// must be close, and a row whose every cell exceeds `max` ends it.
 pub fn distance_within(a: &str, b: &str, max: usize) -> Option<usize> {
+    distance_with_sets(a, byte_set(a.as_bytes()), b, byte_set(b.as_bytes()), max)
+}
+
+/// [`distance_within`] with the strings' byte sets ([`byte_set`]) already
+/// computed: a known domain is compared with every written one.
+fn distance_with_sets(a: &str, set_a: u64, b: &str, set_b: u64, max: usize) -> Option<usize> {
     if a.len().abs_diff(b.len()) > max || a.len() >= MAX_LEN || b.len() >= MAX_LEN {
         return None;
     }
-    let (a, b) = (a.as_bytes(), b.as_bytes());
     // An edit changes the set of bytes present by at most two: a cheap
     // test that turns most pairs away before the table.
-    if (byte_set(a) ^ byte_set(b)).count_ones() as usize > 2 * max {
+    if (set_a ^ set_b).count_ones() as usize > 2 * max {
         return None;
     }
+    let (a, b) = (a.as_bytes(), b.as_bytes());
     // Cells fit a byte (strings are shorter than MAX_LEN): three small rows
     // on the stack, cheap to clear (this runs for every failing domain
     // against every popular one).
@@ -137,11 +143,36 @@ pub fn registrable(host: &str) -> Option<&str> {
     psl::domain_str(host)
 }
 
+/// A known domain (a provider's MX domain, a popular mailbox domain), split
+/// and summarised once: every written domain is compared with all of them.
+struct Known {
+    whole: &'static str,
+    label: &'static str,
+    suffix: &'static str,
+    whole_set: u64,
+    suffix_set: u64,
+}
+
+impl Known {
+    fn new(whole: &'static str) -> Known {
+        let (label, suffix) = split(whole);
+        Known {
+            whole,
+            label,
+            suffix,
+            whole_set: byte_set(whole.as_bytes()),
+            suffix_set: byte_set(suffix.as_bytes()),
+        }
+    }
+}
+
 /// A written domain, split once for comparison with many known ones.
 struct Written<'a> {
     whole: &'a str,
     label: &'a str,
     suffix: &'a str,
+    whole_set: u64,
+    suffix_set: u64,
     /// Whether its top-level domain is a real one.
     real_tld: bool,
 }
@@ -153,47 +184,52 @@ impl<'a> Written<'a> {
             whole,
             label,
             suffix,
+            whole_set: byte_set(whole.as_bytes()),
+            suffix_set: byte_set(suffix.as_bytes()),
             real_tld: is_tld(whole.rsplit('.').next().unwrap_or_default()),
         }
     }
 
-    /// How far this written domain is from `known` (split into
-    /// `known_label` and `known_suffix`), when close enough to count as its
-    /// typo: the same first label with a top-level domain one edit away
-    /// (two when the written one is not a real TLD), or, for first labels
-    /// of 4 letters or more, one edit in all (two from 7 letters).
-    fn near(&self, known: &str, known_label: &str, known_suffix: &str) -> Option<usize> {
-        if self.whole == known {
+    /// How far this written domain is from `known`, when close enough to
+    /// count as its typo: the same first label with a top-level domain one
+    /// edit away (two when the written one is not a real TLD), or, for
+    /// first labels of 4 letters or more, one edit in all (two from 7
+    /// letters).
+    fn near(&self, known: &Known) -> Option<usize> {
+        if self.whole == known.whole {
             return None;
         }
-        if self.label == known_label {
+        if self.label == known.label {
             let limit = if self.real_tld { 1 } else { 2 };
-            return distance_within(self.suffix, known_suffix, limit);
+            return distance_with_sets(
+                self.suffix,
+                self.suffix_set,
+                known.suffix,
+                known.suffix_set,
+                limit,
+            );
         }
-        let limit = match known_label.len() {
+        let limit = match known.label.len() {
             0..=3 => return None,
             4..=6 => 1,
             _ => 2,
         };
-        distance_within(self.whole, known, limit)
+        distance_with_sets(
+            self.whole,
+            self.whole_set,
+            known.whole,
+            known.whole_set,
+            limit,
+        )
     }
 }
 
 /// The one closest of `known` to `written`, unless two tie.
-fn closest<'a>(written: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    let w = Written::new(written);
-    closest_split(&w, known.map(|k| (k, split(k))))
-}
-
-/// [`closest`] over known domains already split into label and suffix.
-fn closest_split<'a>(
-    w: &Written<'_>,
-    known: impl Iterator<Item = (&'a str, (&'a str, &'a str))>,
-) -> Option<&'a str> {
-    let mut best: Option<(usize, &str)> = None;
+fn closest<'k>(written: &Written<'_>, known: impl Iterator<Item = &'k Known>) -> Option<&'k Known> {
+    let mut best: Option<(usize, &Known)> = None;
     let mut tie = false;
-    for (k, (kl, ks)) in known {
-        let Some(d) = w.near(k, kl, ks) else { continue };
+    for k in known {
+        let Some(d) = written.near(k) else { continue };
         match best {
             Some((bd, _)) if d > bd => {}
             Some((bd, _)) if d == bd => tie = true,
@@ -236,8 +272,8 @@ fn provider_near(reg: &str) -> Option<Provider> {
     let found = if providers().iter().any(|p| p.domain == reg) {
         None
     } else {
-        closest(reg, providers().iter().map(|p| p.domain))
-            .and_then(|d| providers().iter().find(|p| p.domain == d).copied())
+        closest(&Written::new(reg), provider_domains())
+            .and_then(|k| providers().iter().find(|p| p.domain == k.whole).copied())
     };
     let mut memo = memo.lock().unwrap_or_else(|p| p.into_inner());
     // Bounded: a run over millions of domains with their own MX hosts must
@@ -280,25 +316,32 @@ pub fn suggest_domain(domain: &str) -> Option<&'static str> {
         return None;
     }
     if !domain.contains('.') {
-        let mut same = popular.all.iter().filter(|p| p.1 .0 == domain);
+        let mut same = popular.all.iter().filter(|p| p.label == domain);
         let first = same.next()?;
-        return same.next().is_none().then_some(first.0);
+        return same.next().is_none().then_some(first.whole);
     }
-    closest_split(&Written::new(domain), popular.all.iter().copied())
+    closest(&Written::new(domain), popular.all.iter()).map(|k| k.whole)
 }
 
 /// The popular mailbox domains, split once, and as a set.
 struct PopularSplit {
-    all: Vec<(&'static str, (&'static str, &'static str))>,
+    all: Vec<Known>,
     exact: std::collections::HashSet<&'static str>,
 }
 
 fn popular_split() -> &'static PopularSplit {
     static P: OnceLock<PopularSplit> = OnceLock::new();
     P.get_or_init(|| PopularSplit {
-        all: mailbox_domains().iter().map(|d| (*d, split(d))).collect(),
+        all: mailbox_domains().iter().map(|d| Known::new(d)).collect(),
         exact: mailbox_domains().iter().copied().collect(),
     })
+}
+
+/// The providers' MX domains, split once.
+fn provider_domains() -> std::slice::Iter<'static, Known> {
+    static K: OnceLock<Vec<Known>> = OnceLock::new();
+    K.get_or_init(|| providers().iter().map(|p| Known::new(p.domain)).collect())
+        .iter()
 }
 
 pub use prebounce_core::decide::SUGGEST_FOR;
