@@ -592,51 +592,218 @@ enum Action {
     Tcp(SocketAddr, Vec<u8>, oneshot::Sender<Reply>),
 }
 
-thread_local! {
-    /// The receive buffer of every socket served on this thread: room for
-    /// the largest datagram, never zeroed. A buffer per socket cost 64 KiB
-    /// each for the thousands of sockets a run opens, and every fresh
-    /// megabyte is zeroed by the kernel on first touch.
-    static DATAGRAM: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(MAX_DATAGRAM));
+/// Reads every datagram waiting on `port` and judges each, collecting
+/// what must be done after (anything but [`Action::Nothing`]) in `out`.
+/// `Ok(false)` when the socket had nothing more to read.
+#[cfg(not(target_os = "linux"))]
+fn read_waiting(shared: &Shared, port: &Port, out: &mut Vec<Action>) -> bool {
+    thread_local! {
+        /// The receive buffer of every socket served on this thread: room
+        /// for the largest datagram, never zeroed. A buffer per socket cost
+        /// 64 KiB each for the thousands of sockets a run opens.
+        static DATAGRAM: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(MAX_DATAGRAM));
+    }
+    DATAGRAM.with_borrow_mut(|buf| {
+        buf.clear();
+        match port.socket.try_recv_buf_from(buf) {
+            Ok((n, from)) => {
+                match handle_reply(shared, port.serial, &buf[..n], from) {
+                    Action::Nothing => {}
+                    action => out.push(action),
+                }
+                true
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+            // Another error (an ICMP report on some systems): the datagram
+            // is gone, the socket is still usable.
+            Err(_) => true,
+        }
+    })
+}
+
+/// Datagrams read per system call (`recvmmsg`).
+#[cfg(target_os = "linux")]
+const BATCH: usize = 16;
+
+/// The receive buffers of every socket served on one thread: [`BATCH`]
+/// slots, each with room for the largest datagram. Never zeroed: the
+/// kernel writes a datagram's bytes before they are read, so only the
+/// pages datagrams reach become resident (a slot's first page, for the
+/// replies of a run).
+#[cfg(target_os = "linux")]
+struct Batch {
+    bufs: Vec<u8>,
+    names: [libc::sockaddr_storage; BATCH],
+    iovs: [libc::iovec; BATCH],
+    msgs: [libc::mmsghdr; BATCH],
+}
+
+#[cfg(target_os = "linux")]
+impl Batch {
+    fn new() -> Batch {
+        // SAFETY: all four are plain C structs (integers and pointers), for
+        // which all-zero bytes are a valid value; the pointers are set
+        // before each use.
+        unsafe {
+            Batch {
+                bufs: Vec::with_capacity(BATCH * MAX_DATAGRAM),
+                names: std::mem::zeroed(),
+                iovs: std::mem::zeroed(),
+                msgs: std::mem::zeroed(),
+            }
+        }
+    }
+
+    /// Reads up to [`BATCH`] datagrams waiting on `fd`, without waiting:
+    /// how many, or the error of the first (`WouldBlock` when none).
+    fn receive(&mut self, fd: std::os::fd::RawFd) -> io::Result<usize> {
+        let base = self.bufs.as_mut_ptr();
+        for i in 0..BATCH {
+            self.iovs[i] = libc::iovec {
+                // SAFETY: within the buffer's capacity (BATCH slots).
+                iov_base: unsafe { base.add(i * MAX_DATAGRAM) }.cast(),
+                iov_len: MAX_DATAGRAM,
+            };
+            let hdr = &mut self.msgs[i].msg_hdr;
+            hdr.msg_name = std::ptr::from_mut(&mut self.names[i]).cast();
+            hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            hdr.msg_iov = &mut self.iovs[i];
+            hdr.msg_iovlen = 1;
+            hdr.msg_control = std::ptr::null_mut();
+            hdr.msg_controllen = 0;
+            hdr.msg_flags = 0;
+            self.msgs[i].msg_len = 0;
+        }
+        // SAFETY: every header points at its own name, iovec and slot, all
+        // alive and unaliased for the call; the kernel writes at most the
+        // lengths given.
+        let n = unsafe {
+            libc::recvmmsg(
+                fd,
+                self.msgs.as_mut_ptr(),
+                BATCH as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
+    /// Datagram `i` of the last [`Batch::receive`], and its sender.
+    fn datagram(&self, i: usize) -> (&[u8], Option<SocketAddr>) {
+        let len = (self.msgs[i].msg_len as usize).min(MAX_DATAGRAM);
+        // SAFETY: the kernel wrote `len` bytes at the start of slot `i`.
+        let bytes =
+            unsafe { std::slice::from_raw_parts(self.bufs.as_ptr().add(i * MAX_DATAGRAM), len) };
+        (bytes, sender(&self.names[i]))
+    }
+}
+
+/// A datagram's source address as the kernel gave it (the flow label and
+/// scope included, as the standard library's sockets give them).
+#[cfg(target_os = "linux")]
+fn sender(name: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    use std::net::{SocketAddrV4, SocketAddrV6};
+    match i32::from(name.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in, and
+            // sockaddr_storage is large and aligned enough for it.
+            let a = unsafe { &*std::ptr::from_ref(name).cast::<libc::sockaddr_in>() };
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)),
+                u16::from_be(a.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, for sockaddr_in6.
+            let a = unsafe { &*std::ptr::from_ref(name).cast::<libc::sockaddr_in6>() };
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(a.sin6_addr.s6_addr),
+                u16::from_be(a.sin6_port),
+                a.sin6_flowinfo,
+                a.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn read_waiting(shared: &Shared, port: &Port, out: &mut Vec<Action>) -> bool {
+    use std::os::fd::AsRawFd;
+    thread_local! {
+        /// One per thread, shared by every socket it serves: buffers per
+        /// socket cost a megabyte each for the thousands of sockets a run
+        /// opens.
+        static BATCH_BUFFERS: RefCell<Batch> = RefCell::new(Batch::new());
+    }
+    BATCH_BUFFERS.with_borrow_mut(|batch| {
+        let fd = port.socket.as_raw_fd();
+        // try_io: a WouldBlock clears the socket's readiness, so the next
+        // wait sleeps until a datagram arrives.
+        match port
+            .socket
+            .try_io(tokio::io::Interest::READABLE, || batch.receive(fd))
+        {
+            Ok(n) => {
+                for i in 0..n {
+                    let (datagram, from) = batch.datagram(i);
+                    let action = match from {
+                        Some(from) => handle_reply(shared, port.serial, datagram, from),
+                        None => {
+                            shared.unmatched.fetch_add(1, Ordering::Relaxed);
+                            Action::Nothing
+                        }
+                    };
+                    if !matches!(action, Action::Nothing) {
+                        out.push(action);
+                    }
+                }
+                true
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+            // Another error (an ICMP report on some systems): the datagram
+            // is gone, the socket is still usable.
+            Err(_) => true,
+        }
+    })
 }
 
 async fn receive(shared: Arc<Shared>, port: Arc<Port>) {
+    let mut actions = Vec::new();
     loop {
         if port.socket.readable().await.is_err() {
             continue;
         }
-        // Every datagram waiting is read before the next wait; the buffer
-        // is borrowed only between awaits.
-        loop {
-            let action = DATAGRAM.with_borrow_mut(|buf| {
-                buf.clear();
-                match port.socket.try_recv_buf_from(buf) {
-                    Ok((n, from)) => Some(handle_reply(&shared, port.serial, &buf[..n], from)),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
-                    // Another error (an ICMP report on some systems): the
-                    // datagram is gone, the socket is still usable.
-                    Err(_) => Some(Action::Nothing),
-                }
-            });
-            match action {
-                None => break,
-                Some(Action::Nothing) => {}
-                Some(Action::Send(socket, bytes, to)) => {
-                    shared.sent.fetch_add(1, Ordering::Relaxed);
-                    let _ = socket.send(&bytes, to).await;
-                }
-                Some(Action::Tcp(server, query, tx)) => {
-                    shared.tcp.fetch_add(1, Ordering::Relaxed);
-                    let timeout = shared.config.timeout;
-                    tokio::spawn(async move {
-                        // The same query (id and case included), as a
-                        // message for the TCP exchange.
-                        let reply = match Message::from_vec(&query) {
-                            Ok(request) => exchange_tcp(server, &request, timeout).await,
-                            Err(e) => Reply::Malformed(format!("could not re-read our query: {e}")),
-                        };
-                        let _ = tx.send(reply);
-                    });
+        // Every datagram waiting is read before the next wait; the buffers
+        // are borrowed only between awaits.
+        while read_waiting(&shared, &port, &mut actions) {
+            for action in actions.drain(..) {
+                match action {
+                    Action::Nothing => {}
+                    Action::Send(socket, bytes, to) => {
+                        shared.sent.fetch_add(1, Ordering::Relaxed);
+                        let _ = socket.send(&bytes, to).await;
+                    }
+                    Action::Tcp(server, query, tx) => {
+                        shared.tcp.fetch_add(1, Ordering::Relaxed);
+                        let timeout = shared.config.timeout;
+                        tokio::spawn(async move {
+                            // The same query (id and case included), as a
+                            // message for the TCP exchange.
+                            let reply = match Message::from_vec(&query) {
+                                Ok(request) => exchange_tcp(server, &request, timeout).await,
+                                Err(e) => {
+                                    Reply::Malformed(format!("could not re-read our query: {e}"))
+                                }
+                            };
+                            let _ = tx.send(reply);
+                        });
+                    }
                 }
             }
         }
@@ -895,6 +1062,46 @@ mod tests {
                 *g >= *w && *g <= w + 400,
                 "copies at {got:?}, want {want:?}"
             );
+        }
+    }
+
+    /// `recvmmsg` over real loopback sockets: batches of at most
+    /// [`BATCH`], every datagram's bytes (a large one included) and its
+    /// sender, then `WouldBlock`; on IPv4 and IPv6.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_batch_reads_every_waiting_datagram_with_its_sender() {
+        use std::os::fd::AsRawFd;
+        for local in ["127.0.0.1:0", "[::1]:0"] {
+            let rx = std::net::UdpSocket::bind(local).expect("bind");
+            rx.set_nonblocking(true).expect("nonblocking");
+            let tx = std::net::UdpSocket::bind(local).expect("bind");
+            let sizes: Vec<usize> = (0..BATCH + 4).map(|i| 12 + i * 7).chain([60_000]).collect();
+            for (i, &n) in sizes.iter().enumerate() {
+                let bytes: Vec<u8> = (0..n).map(|k| (i * 31 + k) as u8).collect();
+                tx.send_to(&bytes, rx.local_addr().unwrap()).expect("send");
+            }
+            let mut batch = Batch::new();
+            let mut got = Vec::new();
+            loop {
+                match batch.receive(rx.as_raw_fd()) {
+                    Ok(n) => {
+                        assert!((1..=BATCH).contains(&n), "{n}");
+                        for i in 0..n {
+                            let (bytes, from) = batch.datagram(i);
+                            assert_eq!(from, Some(tx.local_addr().unwrap()), "{local}");
+                            got.push(bytes.to_vec());
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            assert_eq!(got.len(), sizes.len(), "{local}");
+            for (i, (bytes, &n)) in got.iter().zip(&sizes).enumerate() {
+                let want: Vec<u8> = (0..n).map(|k| (i * 31 + k) as u8).collect();
+                assert!(*bytes == want, "{local}: datagram {i}");
+            }
         }
     }
 
