@@ -7,7 +7,7 @@ mod cli;
 // The run allocates small objects at a high rate on several threads;
 // mimalloc is faster at that than glibc's malloc and fragments less.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: cli::alloc::Allocator = cli::alloc::Allocator;
 
 use cli::args::{Cli, Command, LabCommand};
 use cli::config::{GuardTripped, UsageError};
