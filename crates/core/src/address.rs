@@ -91,7 +91,13 @@ pub fn parse_address(input: &str) -> Result<Address, SyntaxError> {
     if input.is_empty() {
         return Err(SyntaxError::address("empty address"));
     }
-    if let Some((i, c)) = input.char_indices().find(|(_, c)| c.is_control()) {
+    // Control characters are below 0x20, 0x7f, or (C1) above it: the
+    // characters are looked at only when such a byte is present.
+    let maybe_control = input.bytes().any(|b| !(0x20..0x7f).contains(&b));
+    if let Some((i, c)) = maybe_control
+        .then(|| input.char_indices().find(|(_, c)| c.is_control()))
+        .flatten()
+    {
         return Err(SyntaxError::address(format!(
             "{} at byte {i}",
             describe_char(c)
@@ -143,7 +149,29 @@ pub fn parse_address(input: &str) -> Result<Address, SyntaxError> {
 
 /// RFC 5321 §4.1.2 `atext` (RFC 5322 §3.2.3), plus UTF-8 (RFC 6531 §3.3).
 fn is_atext(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || !c.is_ascii()
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            '!' | '#'
+                | '$'
+                | '%'
+                | '&'
+                | '\''
+                | '*'
+                | '+'
+                | '-'
+                | '/'
+                | '='
+                | '?'
+                | '^'
+                | '_'
+                | '`'
+                | '{'
+                | '|'
+                | '}'
+                | '~'
+        )
+        || !c.is_ascii()
 }
 
 fn check_local_part(local: &str) -> Result<(), SyntaxError> {
@@ -194,7 +222,7 @@ fn check_local_part(local: &str) -> Result<(), SyntaxError> {
             "local part ends with a dot (RFC 5321 §4.1.2)",
         ));
     }
-    if local.contains("..") {
+    if local.as_bytes().windows(2).any(|w| w == b"..") {
         return Err(SyntaxError::address(
             "two dots in a row in the local part (RFC 5321 §4.1.2)",
         ));
@@ -235,10 +263,13 @@ pub const SPECIAL_USE: &[&str] = &[
 /// The special-use suffix `domain` falls under, if any (`domain` in ASCII, lowercase).
 pub fn special_use_suffix(domain: &str) -> Option<&'static str> {
     SPECIAL_USE.iter().copied().find(|s| {
-        domain == *s
-            || (domain.len() > s.len()
-                && domain.ends_with(s)
-                && domain.as_bytes()[domain.len() - s.len() - 1] == b'.')
+        // The last byte first: it turns most names away without a
+        // comparison of strings.
+        domain.as_bytes().last() == s.as_bytes().last()
+            && (domain == *s
+                || (domain.len() > s.len()
+                    && domain.ends_with(s)
+                    && domain.as_bytes()[domain.len() - s.len() - 1] == b'.'))
     })
 }
 
@@ -252,6 +283,66 @@ pub fn special_use_suffix(domain: &str) -> Option<&'static str> {
 /// assert!(normalize_domain("gmail").is_err());
 /// ```
 pub fn normalize_domain(domain: &str) -> Result<String, SyntaxError> {
+    match plain_domain(domain) {
+        Some(plain) => Ok(plain),
+        None => normalize_domain_in_full(domain),
+    }
+}
+
+/// The common case of [`normalize_domain`] in one pass over the bytes: two
+/// labels or more of ASCII letters, digits and inner hyphens, none longer
+/// than [`MAX_LABEL`] or an A-label (`xn--`), the last not all digits,
+/// under no special-use name; lowercased. `None` for anything else, which
+/// the full checks judge (with their errors). A test holds the two equal.
+fn plain_domain(domain: &str) -> Option<String> {
+    let bytes = domain.as_bytes();
+    if bytes.len() > MAX_DOMAIN {
+        return None;
+    }
+    // Room for the dot that ends the last label (popped at the end).
+    let mut out = Vec::with_capacity(bytes.len() + 1);
+    let mut start = 0;
+    let mut labels = 0;
+    // Whether the label being read, and the last one ended, are all digits.
+    let (mut digits, mut ended_digits) = (true, false);
+    // A dot after the last byte ends the last label.
+    for &c in bytes.iter().chain(std::iter::once(&b'.')) {
+        if c == b'.' {
+            let label = &out[start..];
+            let (&first, &last) = (label.first()?, label.last()?);
+            if label.len() > MAX_LABEL
+                || first == b'-'
+                || last == b'-'
+                || label.starts_with(b"xn--")
+            {
+                return None;
+            }
+            labels += 1;
+            ended_digits = digits;
+            digits = true;
+            out.push(b'.');
+            start = out.len();
+        } else {
+            let c = c.to_ascii_lowercase();
+            if !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-') {
+                return None;
+            }
+            digits &= c.is_ascii_digit();
+            out.push(c);
+        }
+    }
+    out.pop();
+    // One label, or a top-level domain of digits: errors of the full checks.
+    if labels < 2 || ended_digits {
+        return None;
+    }
+    let plain = String::from_utf8(out).ok()?;
+    special_use_suffix(&plain).is_none().then_some(plain)
+}
+
+/// [`normalize_domain`] for any input: IDNA, every check, and the error of
+/// the first that fails.
+fn normalize_domain_in_full(domain: &str) -> Result<String, SyntaxError> {
     if let Some(c) = domain.chars().find(|c| c.is_control() || *c == ' ') {
         return Err(SyntaxError::domain(format!(
             "{} in the domain",
@@ -603,6 +694,37 @@ mod props {
             let input = format!("{local}@{}.de", labels.join("."));
             let a = parse_address(&input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
             check_accepted(&a);
+        }
+
+        /// The one-pass path and the full checks agree wherever the fast
+        /// one answers, and it answers for ordinary domains. The inputs
+        /// are near the edges: hyphens, digits, dots, A-label prefixes,
+        /// special-use names, long labels and other bytes.
+        #[test]
+        fn the_plain_path_agrees_with_the_full_checks(
+            input in prop_oneof![
+                "[a-zA-Z0-9.-]{0,30}",
+                "[a-z0-9-]{1,8}\\.(xn--[a-z0-9]{0,6}|XN--a|com|123|1a|local|example\\.com|Test|arpa|-a|a-)",
+                "[a-z]{60,70}\\.[a-z]{62,66}\\.com",
+                "[a-z]{1,4}[\\x00 _ä\\[@][a-z]{1,4}\\.com",
+            ],
+        ) {
+            let full = normalize_domain_in_full(&input);
+            match plain_domain(&input) {
+                Some(plain) => prop_assert_eq!(Ok(plain), full, "{:?}", input),
+                None => prop_assert!(
+                    full.is_err()
+                        || !input.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+                        || input.to_ascii_lowercase().split('.').any(|l| l.starts_with("xn--"))
+                        || input.len() > MAX_DOMAIN,
+                    "{:?}: the full checks accept {:?}, the plain path should too", input, full
+                ),
+            }
+        }
+
+        #[test]
+        fn valid_domains_take_the_plain_path(domain in domain()) {
+            prop_assert_eq!(plain_domain(&domain), Some(domain.to_ascii_lowercase()));
         }
 
         #[test]
