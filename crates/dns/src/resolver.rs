@@ -98,7 +98,7 @@ pub fn name_text(name: &Name) -> String {
     // The common case, a name of plain labels, is written here directly:
     // the same text as hickory's, which built a lowercase copy of the name
     // and formatted it label by label (about 1,300 instructions a name).
-    let mut s = String::with_capacity(name.len());
+    let mut s = Vec::with_capacity(name.len());
     for (i, label) in name.iter().enumerate() {
         let plain = match label.split_first() {
             Some((&first, rest)) => {
@@ -106,17 +106,18 @@ pub fn name_text(name: &Name) -> String {
             }
             None => true,
         };
-        // (Plain bytes are ASCII: the label is its own text.)
-        let (true, Ok(text)) = (plain, std::str::from_utf8(label)) else {
+        if !plain {
             return hickory_name_text(name);
-        };
-        if i > 0 {
-            s.push('.');
         }
-        s.push_str(text);
+        if i > 0 {
+            s.push(b'.');
+        }
+        s.extend_from_slice(label);
     }
     s.make_ascii_lowercase();
-    s
+    // Plain bytes are ASCII: this cannot fail (checked once per name, not
+    // per label).
+    String::from_utf8(s).unwrap_or_else(|_| hickory_name_text(name))
 }
 
 /// A byte hickory writes as itself in a label (its `is_safe_ascii` for
