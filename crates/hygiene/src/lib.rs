@@ -143,6 +143,16 @@ pub fn registrable(host: &str) -> Option<&str> {
     psl::domain_str(host)
 }
 
+/// The most edits [`Written::near`] allows.
+const MAX_EDITS: usize = 2;
+
+/// Known domains, sorted by length for [`closest`].
+fn by_length(domains: impl Iterator<Item = &'static str>) -> Vec<Known> {
+    let mut known: Vec<Known> = domains.map(Known::new).collect();
+    known.sort_by_key(|k| k.whole.len());
+    known
+}
+
 /// A known domain (a provider's MX domain, a popular mailbox domain), split
 /// and summarised once: every written domain is compared with all of them.
 struct Known {
@@ -225,10 +235,22 @@ impl<'a> Written<'a> {
 }
 
 /// The one closest of `known` to `written`, unless two tie.
-fn closest<'k>(written: &Written<'_>, known: impl Iterator<Item = &'k Known>) -> Option<&'k Known> {
+///
+/// `known` is sorted by length: only those within [`MAX_EDITS`] of the
+/// written one's length can be near (each edit changes the length by one
+/// at most), so only they are compared.
+fn closest<'k>(written: &Written<'_>, known: &'k [Known]) -> Option<&'k Known> {
+    let len = written.whole.len();
+    let from = known.partition_point(|k| k.whole.len() + MAX_EDITS < len);
+    let to = known.partition_point(|k| k.whole.len() <= len + MAX_EDITS);
+    closest_of(written, &known[from..to.max(from)])
+}
+
+/// [`closest`] among all of `candidates`.
+fn closest_of<'k>(written: &Written<'_>, candidates: &'k [Known]) -> Option<&'k Known> {
     let mut best: Option<(usize, &Known)> = None;
     let mut tie = false;
-    for k in known {
+    for k in candidates {
         let Some(d) = written.near(k) else { continue };
         match best {
             Some((bd, _)) if d > bd => {}
@@ -320,10 +342,10 @@ pub fn suggest_domain(domain: &str) -> Option<&'static str> {
         let first = same.next()?;
         return same.next().is_none().then_some(first.whole);
     }
-    closest(&Written::new(domain), popular.all.iter()).map(|k| k.whole)
+    closest(&Written::new(domain), &popular.all).map(|k| k.whole)
 }
 
-/// The popular mailbox domains, split once, and as a set.
+/// The popular mailbox domains, split once (by length), and as a set.
 struct PopularSplit {
     all: Vec<Known>,
     exact: std::collections::HashSet<&'static str>,
@@ -332,16 +354,15 @@ struct PopularSplit {
 fn popular_split() -> &'static PopularSplit {
     static P: OnceLock<PopularSplit> = OnceLock::new();
     P.get_or_init(|| PopularSplit {
-        all: mailbox_domains().iter().map(|d| Known::new(d)).collect(),
+        all: by_length(mailbox_domains().iter().copied()),
         exact: mailbox_domains().iter().copied().collect(),
     })
 }
 
 /// The providers' MX domains, split once.
-fn provider_domains() -> std::slice::Iter<'static, Known> {
+fn provider_domains() -> &'static [Known] {
     static K: OnceLock<Vec<Known>> = OnceLock::new();
-    K.get_or_init(|| providers().iter().map(|p| Known::new(p.domain)).collect())
-        .iter()
+    K.get_or_init(|| by_length(providers().iter().map(|p| p.domain)))
 }
 
 pub use prebounce_core::decide::SUGGEST_FOR;
@@ -410,6 +431,50 @@ mod tests {
             std::mem::swap(&mut prev, &mut cur);
         }
         prev[b.len()]
+    }
+
+    /// Comparing only the known domains of nearby lengths finds what
+    /// comparing all of them finds, on mutations of every known domain.
+    #[test]
+    fn the_length_window_misses_nothing() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let alphabet = b"abcdeilmnoqrt.-";
+        let mut found = 0;
+        for known in [provider_domains(), &popular_split().all[..]] {
+            for _ in 0..4_000 {
+                let mut d = known[next(known.len() as u64) as usize]
+                    .whole
+                    .as_bytes()
+                    .to_vec();
+                for _ in 0..1 + next(3) {
+                    let at = next(d.len() as u64 + 1) as usize;
+                    match next(4) {
+                        0 => d.insert(at, alphabet[next(alphabet.len() as u64) as usize]),
+                        1 if at < d.len() => {
+                            d.remove(at);
+                        }
+                        2 if at < d.len() => d[at] = alphabet[next(alphabet.len() as u64) as usize],
+                        _ if at + 1 < d.len() => d.swap(at, at + 1),
+                        _ => {}
+                    }
+                }
+                let d = String::from_utf8(d).unwrap();
+                let w = Written::new(&d);
+                let (windowed, all) = (closest(&w, known), closest_of(&w, known));
+                assert_eq!(windowed.map(|k| k.whole), all.map(|k| k.whole), "{d}");
+                found += usize::from(all.is_some());
+            }
+        }
+        assert!(
+            found > 1_000,
+            "only {found} near misses: the test tests little"
+        );
     }
 
     #[test]
