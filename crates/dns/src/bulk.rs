@@ -592,9 +592,9 @@ enum Action {
     Tcp(SocketAddr, Vec<u8>, oneshot::Sender<Reply>),
 }
 
-/// Reads every datagram waiting on `port` and judges each, collecting
-/// what must be done after (anything but [`Action::Nothing`]) in `out`.
-/// `Ok(false)` when the socket had nothing more to read.
+/// Reads datagrams waiting on `port` and judges each, collecting what must
+/// be done after (anything but [`Action::Nothing`]) in `out`; `false` when
+/// the socket had nothing more to read.
 #[cfg(not(target_os = "linux"))]
 fn read_waiting(shared: &Shared, port: &Port, out: &mut Vec<Action>) -> bool {
     thread_local! {
