@@ -243,6 +243,14 @@ impl Resolver {
         self.resolve(fqdn(name), rtype).await
     }
 
+    /// [`Resolver::lookup`] of a name already lowercase and fully
+    /// qualified (built here from lowercase text): without the copy that
+    /// lowercases it.
+    async fn lookup_lowercase(&self, name: &Name, rtype: RecordType) -> Interpretation {
+        debug_assert!(name.is_fqdn() && name.eq_case(&fqdn(name)), "{name}");
+        self.resolve(name.clone(), rtype).await
+    }
+
     async fn ask(&self, name: &Name, rtype: RecordType) -> Interpretation {
         let _permit = self.inner.permits.acquire().await;
         self.inner.queries.fetch_add(1, Ordering::Relaxed);
@@ -308,8 +316,8 @@ impl Resolver {
                 let (t, started) = self.inner.hosts.get_or_start(key, move || {
                     async move {
                         let (a, aaaa) = join(
-                            me.lookup(&host, RecordType::A),
-                            me.lookup(&host, RecordType::AAAA),
+                            me.lookup_lowercase(&host, RecordType::A),
+                            me.lookup_lowercase(&host, RecordType::AAAA),
                         )
                         .await;
                         Arc::new(HostEvidence {
@@ -343,7 +351,14 @@ impl Resolver {
                 typos: Default::default(),
             };
         };
-        let mx = self.lookup(&name, RecordType::MX).await;
+        // Built from the domain's text: lowercase unless the caller broke
+        // the rule above.
+        let name = if domain.bytes().any(|b| b.is_ascii_uppercase()) {
+            fqdn(&name)
+        } else {
+            name
+        };
+        let mx = self.lookup_lowercase(&name, RecordType::MX).await;
         let mut records: Vec<MxRecord> = mx
             .records
             .iter()
