@@ -411,6 +411,34 @@ pub fn analyse(ev: &DomainEvidence) -> TypoEvidence {
 mod tests {
     use super::*;
 
+    /// A small deterministic random source (xorshift): `next(n)` is in
+    /// `0..n`.
+    fn xorshift(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |n| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        }
+    }
+
+    /// Makes `edits` random edits to `s` (an insertion, a deletion, a
+    /// substitution or a swap of neighbours), with bytes of `alphabet`.
+    fn edit(next: &mut impl FnMut(u64) -> u64, s: &mut Vec<u8>, alphabet: &[u8], edits: u64) {
+        for _ in 0..edits {
+            let at = next(s.len() as u64 + 1) as usize;
+            match next(4) {
+                0 => s.insert(at, alphabet[next(alphabet.len() as u64) as usize]),
+                1 if at < s.len() => {
+                    s.remove(at);
+                }
+                2 if at < s.len() => s[at] = alphabet[next(alphabet.len() as u64) as usize],
+                _ if at + 1 < s.len() => s.swap(at, at + 1),
+                _ => {}
+            }
+        }
+    }
+
     /// The plain Damerau-Levenshtein distance (optimal string alignment), as
     /// the reference for [`distance_within`].
     fn distance(a: &str, b: &str) -> usize {
@@ -437,13 +465,7 @@ mod tests {
     /// comparing all of them finds, on mutations of every known domain.
     #[test]
     fn the_length_window_misses_nothing() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         let alphabet = b"abcdeilmnoqrt.-";
         let mut found = 0;
         for known in [provider_domains(), &popular_split().all[..]] {
@@ -452,18 +474,8 @@ mod tests {
                     .whole
                     .as_bytes()
                     .to_vec();
-                for _ in 0..1 + next(3) {
-                    let at = next(d.len() as u64 + 1) as usize;
-                    match next(4) {
-                        0 => d.insert(at, alphabet[next(alphabet.len() as u64) as usize]),
-                        1 if at < d.len() => {
-                            d.remove(at);
-                        }
-                        2 if at < d.len() => d[at] = alphabet[next(alphabet.len() as u64) as usize],
-                        _ if at + 1 < d.len() => d.swap(at, at + 1),
-                        _ => {}
-                    }
-                }
+                let edits = 1 + next(3);
+                edit(&mut next, &mut d, alphabet, edits);
                 let d = String::from_utf8(d).unwrap();
                 let w = Written::new(&d);
                 let (windowed, all) = (closest(&w, known), closest_of(&w, known));
@@ -511,30 +523,14 @@ mod tests {
     /// alphabet, and their random edits (so that near pairs are common).
     #[test]
     fn distance_within_agrees_with_the_reference() {
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         let alphabet = b"abcdo.-1";
         for _ in 0..20_000 {
             let len = next(12) as usize;
             let a: Vec<u8> = (0..len).map(|_| alphabet[next(8) as usize]).collect();
             let mut b = a.clone();
-            for _ in 0..next(4) {
-                let at = next(b.len() as u64 + 1) as usize;
-                match next(4) {
-                    0 => b.insert(at, alphabet[next(8) as usize]),
-                    1 if at < b.len() => {
-                        b.remove(at);
-                    }
-                    2 if at < b.len() => b[at] = alphabet[next(8) as usize],
-                    _ if at + 1 < b.len() => b.swap(at, at + 1),
-                    _ => {}
-                }
-            }
+            let edits = next(4);
+            edit(&mut next, &mut b, alphabet, edits);
             let (a, b) = (String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
             let full = distance(&a, &b);
             for max in 0..4 {
