@@ -153,20 +153,21 @@ fn by_length(domains: impl Iterator<Item = &'static str>) -> Vec<Known> {
     known
 }
 
-/// A known domain (a provider's MX domain, a popular mailbox domain), split
-/// and summarised once: every written domain is compared with all of them.
-struct Known {
-    whole: &'static str,
-    label: &'static str,
-    suffix: &'static str,
+/// A domain split into its first label and the rest, with the byte sets
+/// of the whole and of the rest ([`byte_set`]), once: it is compared with
+/// many others.
+struct Split<'a> {
+    whole: &'a str,
+    label: &'a str,
+    suffix: &'a str,
     whole_set: u64,
     suffix_set: u64,
 }
 
-impl Known {
-    fn new(whole: &'static str) -> Known {
+impl<'a> Split<'a> {
+    fn new(whole: &'a str) -> Split<'a> {
         let (label, suffix) = split(whole);
-        Known {
+        Split {
             whole,
             label,
             suffix,
@@ -176,26 +177,21 @@ impl Known {
     }
 }
 
+/// A known domain (a provider's MX domain, a popular mailbox domain): every
+/// written domain is compared with all of them.
+type Known = Split<'static>;
+
 /// A written domain, split once for comparison with many known ones.
 struct Written<'a> {
-    whole: &'a str,
-    label: &'a str,
-    suffix: &'a str,
-    whole_set: u64,
-    suffix_set: u64,
+    domain: Split<'a>,
     /// Whether its top-level domain is a real one.
     real_tld: bool,
 }
 
 impl<'a> Written<'a> {
     fn new(whole: &'a str) -> Self {
-        let (label, suffix) = split(whole);
         Written {
-            whole,
-            label,
-            suffix,
-            whole_set: byte_set(whole.as_bytes()),
-            suffix_set: byte_set(suffix.as_bytes()),
+            domain: Split::new(whole),
             real_tld: is_tld(whole.rsplit('.').next().unwrap_or_default()),
         }
     }
@@ -206,14 +202,15 @@ impl<'a> Written<'a> {
     /// first labels of 4 letters or more, one edit in all (two from 7
     /// letters).
     fn near(&self, known: &Known) -> Option<usize> {
-        if self.whole == known.whole {
+        let d = &self.domain;
+        if d.whole == known.whole {
             return None;
         }
-        if self.label == known.label {
+        if d.label == known.label {
             let limit = if self.real_tld { 1 } else { 2 };
             return distance_with_sets(
-                self.suffix,
-                self.suffix_set,
+                d.suffix,
+                d.suffix_set,
                 known.suffix,
                 known.suffix_set,
                 limit,
@@ -224,13 +221,7 @@ impl<'a> Written<'a> {
             4..=6 => 1,
             _ => 2,
         };
-        distance_with_sets(
-            self.whole,
-            self.whole_set,
-            known.whole,
-            known.whole_set,
-            limit,
-        )
+        distance_with_sets(d.whole, d.whole_set, known.whole, known.whole_set, limit)
     }
 }
 
@@ -240,7 +231,7 @@ impl<'a> Written<'a> {
 /// written one's length can be near (each edit changes the length by one
 /// at most), so only they are compared.
 fn closest<'k>(written: &Written<'_>, known: &'k [Known]) -> Option<&'k Known> {
-    let len = written.whole.len();
+    let len = written.domain.whole.len();
     let from = known.partition_point(|k| k.whole.len() + MAX_EDITS < len);
     let to = known.partition_point(|k| k.whole.len() <= len + MAX_EDITS);
     closest_of(written, &known[from..to.max(from)])
