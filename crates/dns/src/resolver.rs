@@ -129,10 +129,10 @@ fn plain_label_byte(b: u8, first: bool) -> bool {
 /// The name `text` stands for (a domain or host as [`name_text`] writes
 /// it: no trailing dot), fully qualified: what `Name::from_ascii` makes of
 /// `text` with a dot appended, `None` where that fails. Names of plain
-/// labels (ASCII letters, digits, `_`, and `-` but not first) are built from their wire form
-/// by hickory's decoder, in about a third of the instructions; anything
-/// else goes through `Name::from_ascii`. A property test holds the two
-/// equal.
+/// labels (ASCII letters, digits, `_`, and `-` but not first) are built
+/// from their wire form by hickory's decoder, in about a third of the
+/// instructions; anything else goes through `Name::from_ascii`. A property
+/// test holds the two equal.
 fn name_of_text(text: &str) -> Option<Name> {
     plain_name(text).or_else(|| Name::from_ascii(format!("{text}.")).ok())
 }

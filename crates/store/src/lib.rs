@@ -690,10 +690,11 @@ const STATES_CHUNK: usize = 2_000;
 /// Domain names as one JSON array, the parameter of a query that walks
 /// it (`json_each(?1) AS j CROSS JOIN domains d ON d.domain = j.value`: the
 /// CROSS JOIN keeps the names outside, each looked up by the key, never a
-/// scan of the table). One parameter, not one per name: a statement with 500 `?` cost about 2 million instructions to
-/// prepare, bind and finalize (SQLite codes every IN value as its own
-/// opcode), a fifth of what history added to a run; this one costs the
-/// same whatever the number of names.
+/// scan of the table). One parameter, not one per name: a statement with
+/// 500 `?` cost about 2 million instructions to prepare, bind and finalize
+/// (SQLite codes every IN value as its own opcode), a tenth of what
+/// history added to a run; this one costs the same whatever the number of
+/// names.
 fn json_names(names: &[&str]) -> String {
     serde_json::to_string(names).expect("strings always serialize")
 }
