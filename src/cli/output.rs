@@ -270,10 +270,11 @@ fn json_verdict<'a>(
 /// order, no spaces), without serde: a rendering through serde_json cost
 /// about 12,000 instructions, a third of it in its byte-at-a-time string
 /// escaping. The rare parts (warnings, a CNAME'd or implicit MX, the
-/// probe, history) still go through serde_json. A test holds the two
-/// equal on every reason code of the demo zone. The MX targets are
-/// written by `push_mx` (the writer's
-/// [`TargetCache`]; the tests write `v.mx`).
+/// probe) still go through serde_json; the history object, on every row
+/// of a run with history, is written here. A test holds the two equal on
+/// every reason code of the demo zone, and on history objects of both
+/// flags and every sign of age. The MX targets are written by `push_mx`
+/// (the writer's [`TargetCache`]; the tests write `v.mx`).
 fn push_verdict(out: &mut Vec<u8>, v: &JsonVerdict<'_>, push_mx: impl FnOnce(&mut Vec<u8>)) {
     out.extend_from_slice(b"{\"domain\":");
     push_opt_str(out, v.domain);
