@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use super::args::{CheckArgs, OutputFormat};
 use super::config::{dns_setup, history_setup, GuardTripped, UsageError};
 use super::input::{format_for_output, pick_column, InputReport, Inputs, Row};
-use super::output::{Outcome, Writer};
+use super::output::{Outcome, Rendered, Writer};
 use super::progress::{input_size, row_bytes, Progress};
 use super::report::ReportData;
 use super::summary::{Counts, Summary};
@@ -56,10 +56,13 @@ struct Ahead {
 }
 
 /// Rows with their verdicts, for the writer: the rows stay in the vector
-/// the reader filled (moved whole, never row by row), the verdicts beside.
+/// the reader filled (moved whole, never row by row), the verdicts beside,
+/// rendered (by the ordering loop: the writer thread has enough to do with
+/// the rest of each row, and a long list's rows come faster than one
+/// thread renders and writes them).
 struct Judged {
     rows: Vec<Row>,
-    judgements: Vec<Judgement>,
+    judgements: Vec<(Judgement, Arc<Rendered>)>,
 }
 
 /// What a row's verdict comes from: its own syntax check, or its domain's
@@ -67,6 +70,26 @@ struct Judged {
 enum Judgement {
     Syntax(Verdict),
     Domain(Arc<DomainReport>),
+}
+
+impl Judgement {
+    /// What is known of `row` with this judgement.
+    fn outcome<'a>(&'a self, row: &'a Row) -> Outcome<'a> {
+        let (verdict, report) = match self {
+            Judgement::Syntax(v) => (v, None),
+            Judgement::Domain(r) => (&r.verdict, Some(r)),
+        };
+        let domain = match &row.parsed {
+            Ok(a) => Some(a.domain.as_str()),
+            Err(e) => e.domain.as_deref(),
+        };
+        Outcome {
+            row,
+            domain,
+            verdict,
+            report,
+        }
+    }
 }
 
 enum Done {
@@ -171,15 +194,28 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         policy,
         checker.prober().is_some(),
     )?;
+    let mut renderer = writer.renderer();
 
     let started = Instant::now();
 
     // Reader thread -> dispatcher, in batches of rows.
     let (row_tx, mut row_rx) = mpsc::channel::<anyhow::Result<Vec<Row>>>(8);
+    // Writer thread -> reader thread: the written batches, whose rows the
+    // reader frees and whose vectors it fills again. (Freed by the thread
+    // that made them, a row's strings cost a third of what they cost freed
+    // by the writer, and the writer is the busiest thread of a long list.)
+    let (spent_tx, spent_rx) = std_mpsc::channel::<Vec<Row>>();
     let shard = args.shard;
     let reader = std::thread::spawn(move || {
         let mut inputs = inputs;
-        let mut batch = Vec::with_capacity(BATCH);
+        let fresh = || match spent_rx.try_recv() {
+            Ok(mut rows) => {
+                rows.clear();
+                rows
+            }
+            Err(_) => Vec::with_capacity(BATCH),
+        };
+        let mut batch = fresh();
         loop {
             match inputs.next_row() {
                 Ok(Some(row)) => {
@@ -188,7 +224,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
                         if batch.is_empty() || inputs.has_buffered() {
                             continue;
                         }
-                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                        let full = std::mem::replace(&mut batch, fresh());
                         if row_tx.blocking_send(Ok(full)).is_err() {
                             return;
                         }
@@ -198,7 +234,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
                     if batch.len() < BATCH && inputs.has_buffered() {
                         continue;
                     }
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    let full = std::mem::replace(&mut batch, fresh());
                     if row_tx.blocking_send(Ok(full)).is_err() {
                         return;
                     }
@@ -301,42 +337,31 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
             ..Tally::default()
         };
         let mut last_line = 0;
-        let all = out_rx
-            .into_iter()
-            .flat_map(|Judged { rows, judgements }| rows.into_iter().zip(judgements));
-        for (row, judgement) in all {
-            let (verdict, report) = match &judgement {
-                Judgement::Syntax(v) => (v, None),
-                Judgement::Domain(r) => (&r.verdict, Some(r)),
-            };
-            let domain = match &row.parsed {
-                Ok(a) => Some(a.domain.as_str()),
-                Err(e) => e.domain.as_deref(),
-            };
-            if let Some(data) = tally.by_source.as_mut() {
-                let source = match (source_index, &row.columns) {
-                    (Some(i), Some(cols)) => cols
-                        .get(i)
-                        .map(|s| s.trim())
-                        .filter(|s| !s.is_empty())
-                        .unwrap_or("(none)"),
-                    _ => "all",
-                };
-                data.add(source, domain, verdict);
+        for Judged { rows, judgements } in out_rx {
+            for (row, (judgement, rendered)) in rows.iter().zip(judgements) {
+                let outcome = judgement.outcome(row);
+                let verdict = outcome.verdict;
+                if let Some(data) = tally.by_source.as_mut() {
+                    let source = match (source_index, &row.columns) {
+                        (Some(i), Some(cols)) => cols
+                            .get(i)
+                            .map(|s| s.trim())
+                            .filter(|s| !s.is_empty())
+                            .unwrap_or("(none)"),
+                        _ => "all",
+                    };
+                    data.add(source, outcome.domain, verdict);
+                }
+                match writer.write_rendered(&outcome, &rendered) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(Done::Closed),
+                    Err(e) => return Err(e),
+                }
+                tally.counts.add(verdict.action(), verdict.reason);
+                counter.row(row_bytes(row, &mut last_line));
             }
-            let outcome = Outcome {
-                row: &row,
-                domain,
-                verdict,
-                report,
-            };
-            match writer.write(&outcome) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(Done::Closed),
-                Err(e) => return Err(e),
-            }
-            tally.counts.add(verdict.action(), verdict.reason);
-            counter.row(row_bytes(&row, &mut last_line));
+            // (The reader may have finished: the rows are then freed here.)
+            let _ = spent_tx.send(rows);
         }
         match writer.flush() {
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(Done::Closed),
@@ -369,8 +394,8 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
             }
         };
         let mut judgements = Vec::with_capacity(steps.len());
-        for step in steps {
-            judgements.push(match step {
+        for (row, step) in rows.iter().zip(steps) {
+            let judgement = match step {
                 Step::Ready(verdict) => Judgement::Syntax(verdict),
                 Step::Wait(pending) => {
                     // (A domain checked already needs no wait, nor a look at
@@ -378,7 +403,9 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
                     // written when interrupted.)
                     let pending = match pending.ready() {
                         Ok(report) => {
-                            judgements.push(Judgement::Domain(report));
+                            let judgement = Judgement::Domain(report);
+                            let rendered = renderer.rendered(&judgement.outcome(row));
+                            judgements.push((judgement, rendered));
                             continue;
                         }
                         Err(pending) => pending,
@@ -395,7 +422,9 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
                     };
                     Judgement::Domain(report)
                 }
-            });
+            };
+            let rendered = renderer.rendered(&judgement.outcome(row));
+            judgements.push((judgement, rendered));
         }
         rows.truncate(judgements.len());
         let out = Judged { rows, judgements };

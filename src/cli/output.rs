@@ -526,6 +526,16 @@ pub struct Writer<W: Write> {
     /// Whether the output is finished (JSON: the closing bracket).
     finished: bool,
     header: Option<Vec<String>>,
+    /// Renders the rows given to [`Writer::write`].
+    renderer: Renderer,
+}
+
+/// Renders what a verdict decides of a row in one format (see
+/// [`Rendered`]), once for all the rows of a domain as far as its cache
+/// goes. A writer has one; `check` renders on another thread than the one
+/// that writes, with [`Writer::renderer`] and [`Writer::write_rendered`].
+pub struct Renderer {
+    format: OutputFormat,
     policy: Policy,
     /// Whether CSV output has a `probe` column (probing is on).
     probe_column: bool,
@@ -599,7 +609,7 @@ impl RenderCache {
 /// fields after the address, or the JSON members after the address (an
 /// object whose braces are left out when it is written), or the table
 /// columns after the address.
-enum Rendered {
+pub enum Rendered {
     Fields(Vec<String>),
     /// A JSON object's text (UTF-8: written from text and serde_json).
     Object(Box<[u8]>),
@@ -621,6 +631,96 @@ fn visible(s: &str, width: usize) -> String {
         out.push('…');
     }
     out
+}
+
+impl Renderer {
+    fn new(format: OutputFormat, policy: Policy, probe_column: bool) -> Renderer {
+        Renderer {
+            format,
+            policy,
+            probe_column,
+            cache: RenderCache::default(),
+            scratch: Vec::new(),
+            targets: TargetCache::default(),
+        }
+    }
+
+    fn render(&mut self, o: &Outcome<'_>) -> Rendered {
+        let v = o.verdict;
+        let status = v.status().map(|s| s.to_string());
+        match self.format {
+            OutputFormat::Csv => {
+                let mut fields = vec![
+                    o.domain.unwrap_or_default().to_string(),
+                    v.action().as_str().to_string(),
+                    v.reason.code().to_string(),
+                    status.unwrap_or_default(),
+                    v.detail.clone(),
+                    Warning::join(&v.warnings),
+                    match o.report.and_then(|r| r.evidence.as_ref()) {
+                        Some(ev) => prebounce::mx_summary(ev, &self.policy),
+                        None => String::new(),
+                    },
+                ];
+                if self.probe_column {
+                    fields.push(probe_text(&o.report.and_then(|r| probe_view(r))));
+                }
+                Rendered::Fields(fields)
+            }
+            OutputFormat::Jsonl | OutputFormat::Json => {
+                // Written into the writer's buffer (serde_json's own 128
+                // bytes regrew two or three times a rendering), then kept
+                // at its exact size (the cache holds tens of thousands).
+                let json = &mut self.scratch;
+                json.clear();
+                let members = json_verdict(o.domain, v, status, o.report, &self.policy);
+                let (targets, policy) = (&mut self.targets, &self.policy);
+                push_verdict(json, &members, |out| {
+                    targets.push_targets(out, o.report.map(|r| &**r), policy)
+                });
+                // Kept with its braces, which the writer leaves out: it is
+                // spliced into each row's object. (As bytes: validating it
+                // as text again cost about 275 instructions a rendering.)
+                Rendered::Object(json.as_slice().into())
+            }
+            OutputFormat::Table => {
+                let mut detail = visible(&v.detail, 200);
+                if !v.warnings.is_empty() {
+                    detail.push_str(&format!(" [{}]", Warning::join(&v.warnings)));
+                }
+                Rendered::Text(format!(
+                    "{:<8} {:<18} {:<6} {}",
+                    v.action().as_str(),
+                    v.reason.code(),
+                    status.as_deref().unwrap_or("-"),
+                    detail
+                ))
+            }
+        }
+    }
+
+    /// What `o`'s verdict decides of its row, rendered or taken from the
+    /// cache.
+    pub fn rendered(&mut self, o: &Outcome<'_>) -> Arc<Rendered> {
+        let Some(report) = o.report else {
+            return Arc::new(self.render(o));
+        };
+        let key = Arc::as_ptr(report) as usize;
+        if let Some(r) = self.cache.get(key) {
+            return r;
+        }
+        let r = Arc::new(self.render(o));
+        // Held by this row alone: a report the run's map keeps in brief
+        // and makes again for each row, so its address never recurs. Any
+        // other may have rows further down the list (a real list's domains
+        // recur all through it, not only within the window of rows waiting
+        // for verdicts).
+        if Arc::strong_count(report) <= 1 {
+            return r;
+        }
+        self.cache.insert(key, report, &r);
+        r
+    }
 }
 
 impl<W: Write> Writer<W> {
@@ -687,87 +787,15 @@ impl<W: Write> Writer<W> {
             finished: false,
             sink,
             header,
-            policy,
-            probe_column,
-            cache: RenderCache::default(),
-            scratch: Vec::new(),
-            targets: TargetCache::default(),
+            renderer: Renderer::new(format, policy, probe_column),
         })
     }
 
-    fn render(&mut self, o: &Outcome<'_>) -> io::Result<Rendered> {
-        let v = o.verdict;
-        let status = v.status().map(|s| s.to_string());
-        Ok(match self.format {
-            OutputFormat::Csv => {
-                let mut fields = vec![
-                    o.domain.unwrap_or_default().to_string(),
-                    v.action().as_str().to_string(),
-                    v.reason.code().to_string(),
-                    status.unwrap_or_default(),
-                    v.detail.clone(),
-                    Warning::join(&v.warnings),
-                    match o.report.and_then(|r| r.evidence.as_ref()) {
-                        Some(ev) => prebounce::mx_summary(ev, &self.policy),
-                        None => String::new(),
-                    },
-                ];
-                if self.probe_column {
-                    fields.push(probe_text(&o.report.and_then(|r| probe_view(r))));
-                }
-                Rendered::Fields(fields)
-            }
-            OutputFormat::Jsonl | OutputFormat::Json => {
-                // Written into the writer's buffer (serde_json's own 128
-                // bytes regrew two or three times a rendering), then kept
-                // at its exact size (the cache holds tens of thousands).
-                let json = &mut self.scratch;
-                json.clear();
-                let members = json_verdict(o.domain, v, status, o.report, &self.policy);
-                let (targets, policy) = (&mut self.targets, &self.policy);
-                push_verdict(json, &members, |out| {
-                    targets.push_targets(out, o.report.map(|r| &**r), policy)
-                });
-                // Kept with its braces, which the writer leaves out: it is
-                // spliced into each row's object. (As bytes: validating it
-                // as text again cost about 275 instructions a rendering.)
-                Rendered::Object(json.as_slice().into())
-            }
-            OutputFormat::Table => {
-                let mut detail = visible(&v.detail, 200);
-                if !v.warnings.is_empty() {
-                    detail.push_str(&format!(" [{}]", Warning::join(&v.warnings)));
-                }
-                Rendered::Text(format!(
-                    "{:<8} {:<18} {:<6} {}",
-                    v.action().as_str(),
-                    v.reason.code(),
-                    status.as_deref().unwrap_or("-"),
-                    detail
-                ))
-            }
-        })
-    }
-
-    fn rendered(&mut self, o: &Outcome<'_>) -> io::Result<Arc<Rendered>> {
-        let Some(report) = o.report else {
-            return Ok(Arc::new(self.render(o)?));
-        };
-        let key = Arc::as_ptr(report) as usize;
-        if let Some(r) = self.cache.get(key) {
-            return Ok(r);
-        }
-        let r = Arc::new(self.render(o)?);
-        // Held by this row alone: a report the run's map keeps in brief
-        // and makes again for each row, so its address never recurs. Any
-        // other may have rows further down the list (a real list's domains
-        // recur all through it, not only within the window of rows waiting
-        // for verdicts).
-        if Arc::strong_count(report) <= 1 {
-            return Ok(r);
-        }
-        self.cache.insert(key, report, &r);
-        Ok(r)
+    /// A renderer for this writer's rows, with caches of its own: its
+    /// renderings go to [`Writer::write_rendered`].
+    pub fn renderer(&self) -> Renderer {
+        let r = &self.renderer;
+        Renderer::new(r.format, r.policy.clone(), r.probe_column)
     }
 
     /// The suggestion of a row: for a domain row, the host or domain meant.
@@ -782,10 +810,16 @@ impl<W: Write> Writer<W> {
 
     /// Writes one row.
     pub fn write(&mut self, o: &Outcome<'_>) -> io::Result<()> {
-        let rendered = self.rendered(o)?;
+        let rendered = self.renderer.rendered(o);
+        self.write_rendered(o, &rendered)
+    }
+
+    /// Writes one row whose verdict's part is rendered already (by a
+    /// [`Writer::renderer`]).
+    pub fn write_rendered(&mut self, o: &Outcome<'_>, rendered: &Rendered) -> io::Result<()> {
         let suggestion = self.suggestion(o);
         let domains = self.rows == Rows::Domains;
-        match (&mut self.sink, &*rendered) {
+        match (&mut self.sink, rendered) {
             (Sink::Csv(w), Rendered::Fields(fields)) => {
                 let row = || -> csv::Result<()> {
                     if domains {
