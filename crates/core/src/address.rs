@@ -148,7 +148,7 @@ pub fn parse_address(input: &str) -> Result<Address, SyntaxError> {
 }
 
 /// RFC 5321 §4.1.2 `atext` (RFC 5322 §3.2.3), plus UTF-8 (RFC 6531 §3.3).
-fn is_atext(c: char) -> bool {
+const fn is_atext(c: char) -> bool {
     c.is_ascii_alphanumeric()
         || matches!(
             c,
@@ -173,6 +173,19 @@ fn is_atext(c: char) -> bool {
         )
         || !c.is_ascii()
 }
+
+/// [`is_atext`] or the dot, by ASCII byte: a dot-string's bytes are
+/// looked up here (the bytes of a non-ASCII character, 0x80 and above, are
+/// all atext).
+const ATEXT_OR_DOT: [bool; 128] = {
+    let mut table = [false; 128];
+    let mut b = 0;
+    while b < 128 {
+        table[b] = b == b'.' as usize || is_atext(b as u8 as char);
+        b += 1;
+    }
+    table
+};
 
 fn check_local_part(local: &str) -> Result<(), SyntaxError> {
     if local.len() > MAX_LOCAL_PART {
@@ -222,12 +235,24 @@ fn check_local_part(local: &str) -> Result<(), SyntaxError> {
             "local part ends with a dot (RFC 5321 §4.1.2)",
         ));
     }
-    if local.as_bytes().windows(2).any(|w| w == b"..") {
+    // One pass: two dots in a row anywhere are reported before the first
+    // character that is not atext.
+    let (mut dots, mut not_atext) = (false, None);
+    let mut last = 0;
+    for (i, &b) in local.as_bytes().iter().enumerate() {
+        dots |= b == b'.' && last == b'.';
+        if b < 0x80 && !ATEXT_OR_DOT[usize::from(b)] && not_atext.is_none() {
+            not_atext = Some(i);
+        }
+        last = b;
+    }
+    if dots {
         return Err(SyntaxError::address(
             "two dots in a row in the local part (RFC 5321 §4.1.2)",
         ));
     }
-    if let Some(c) = local.chars().find(|&c| c != '.' && !is_atext(c)) {
+    // (An ASCII byte is a whole character.)
+    if let Some(c) = not_atext.and_then(|i| local[i..].chars().next()) {
         return Err(SyntaxError::address(format!(
             "{} in the local part must be quoted (RFC 5321 §4.1.2)",
             describe_char(c)
@@ -289,7 +314,8 @@ pub fn normalize_domain(domain: &str) -> Result<String, SyntaxError> {
     }
 }
 
-/// The common case of [`normalize_domain`] in one pass over the bytes: two
+/// The common case of [`normalize_domain`], label by label over the bytes
+/// (a table lookup a byte), then lowercased: two
 /// labels or more of ASCII letters, digits and inner hyphens, none longer
 /// than [`MAX_LABEL`] or an A-label (`xn--`), the last not all digits,
 /// under no special-use name; lowercased. `None` for anything else, which
@@ -299,46 +325,43 @@ fn plain_domain(domain: &str) -> Option<String> {
     if bytes.len() > MAX_DOMAIN {
         return None;
     }
-    // Room for the dot that ends the last label (popped at the end).
-    let mut out = Vec::with_capacity(bytes.len() + 1);
-    let mut start = 0;
     let mut labels = 0;
-    // Whether the label being read, and the last one ended, are all digits.
-    let (mut digits, mut ended_digits) = (true, false);
-    // A dot after the last byte ends the last label.
-    for &c in bytes.iter().chain(std::iter::once(&b'.')) {
-        if c == b'.' {
-            let label = &out[start..];
-            let (&first, &last) = (label.first()?, label.last()?);
-            if label.len() > MAX_LABEL
-                || first == b'-'
-                || last == b'-'
-                || label.starts_with(b"xn--")
-            {
-                return None;
-            }
-            labels += 1;
-            ended_digits = digits;
-            digits = true;
-            out.push(b'.');
-            start = out.len();
-        } else {
-            let c = c.to_ascii_lowercase();
-            if !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-') {
-                return None;
-            }
-            digits &= c.is_ascii_digit();
-            out.push(c);
+    let mut last: &[u8] = &[];
+    for label in bytes.split(|&b| b == b'.') {
+        let (&first, &end) = (label.first()?, label.last()?);
+        if label.len() > MAX_LABEL
+            || first == b'-'
+            || end == b'-'
+            || label
+                .get(..4)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"xn--"))
+            || !label.iter().all(|&c| LDH[usize::from(c)])
+        {
+            return None;
         }
+        labels += 1;
+        last = label;
     }
-    out.pop();
     // One label, or a top-level domain of digits: errors of the full checks.
-    if labels < 2 || ended_digits {
+    if labels < 2 || last.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let plain = String::from_utf8(out).ok()?;
+    let plain = domain.to_ascii_lowercase();
     special_use_suffix(&plain).is_none().then_some(plain)
 }
+
+/// ASCII letters (either case), digits and the hyphen, by byte: the bytes
+/// of a plain domain's labels.
+const LDH: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'-';
+        b += 1;
+    }
+    table
+};
 
 /// [`normalize_domain`] for any input: IDNA, every check, and the error of
 /// the first that fails.
@@ -719,6 +742,29 @@ mod props {
                         || input.len() > MAX_DOMAIN,
                     "{:?}: the full checks accept {:?}, the plain path should too", input, full
                 ),
+            }
+        }
+
+        /// The byte-wise dot-string checks give the error the character
+        /// by character rules give (two dots first, then the first
+        /// character that is neither atext nor a dot).
+        #[test]
+        fn local_parts_are_judged_as_by_their_characters(
+            local in r"[a-z.!#(),:;<>@\\\[\] \x7fäß€-]{1,12}",
+        ) {
+            let by_chars = if local.starts_with('.') || local.ends_with('.') {
+                None
+            } else if local.contains("..") {
+                Some("two dots in a row in the local part (RFC 5321 §4.1.2)".to_string())
+            } else {
+                Some(match local.chars().find(|&c| c != '.' && !is_atext(c)) {
+                    Some(c) => format!("{} in the local part must be quoted (RFC 5321 §4.1.2)", describe_char(c)),
+                    None => String::new(),
+                })
+            };
+            if let Some(expected) = by_chars {
+                let got = check_local_part(&local).err().map(|e| e.detail).unwrap_or_default();
+                prop_assert_eq!(got, expected, "{:?}", local);
             }
         }
 
