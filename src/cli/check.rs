@@ -2,8 +2,10 @@
 //!
 //! A reader thread parses rows; a dispatcher starts each new domain's check
 //! (bounded by `--concurrency`); the main task waits for rows in input order
-//! (a bounded window) and hands them to a writer thread. Memory grows with
-//! distinct domains and the window, never with the input's length.
+//! (a bounded window), renders their verdicts and hands them to a writer
+//! thread, which gives the written rows back to the reader to free. Memory
+//! grows with distinct domains and the window, never with the input's
+//! length.
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
