@@ -21,6 +21,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 BIN = os.path.join(ROOT, "target", "release", "prebounce")
+# The DNS layer alone (examples/dns_layer.rs): evidence gathering only.
+LAYER = os.path.join(ROOT, "target", "release", "examples", "dns_layer")
 
 # The targets, filled in as the figures are measured and printed
 # together at the end: name -> (figure, target text, met).
@@ -350,7 +352,7 @@ def main():
     ap.add_argument("--only-pg", action="store_true",
                     help="only SQLite against PostgreSQL on the distinct list (starts a private cluster)")
     ap.add_argument("--only-rate", action="store_true",
-                    help="only dnsperf, the bulk engine on the distinct list (median of 3), dnsperf again")
+                    help="only dnsperf, the bulk engine on the distinct list (median of 3) and the DNS layer alone, dnsperf again")
     ap.add_argument("--only-ratios", action="store_true",
                     help="only the history, per-row (JSONL) and memory-per-domain figures")
     ap.add_argument("--python", default=sys.executable, help="a Python with email-validator")
@@ -411,6 +413,10 @@ def main():
             r["knot"] = sum(cpu_seconds(knot.pid)) - sum(k0)
             return r
 
+        def dns_layer():
+            wall, _, _, cpu = timed([LAYER, resolver, distinct])
+            return {"wall": wall, "cpu": cpu}
+
         base_qps = dnsperf()
         print(f"baseline  dnsperf, same query mix (MX + A/AAAA), 10 s:    {base_qps:>10,.0f} queries/s")
 
@@ -419,11 +425,19 @@ def main():
         for engine in ("bulk",) if a.only_rate else ("bulk", "stub", "hickory"):
             # The bulk engine's rate is the target's figure: the median of
             # three runs (one run moved by a tenth either way).
-            runs = [bulk_distinct() for _ in range(3)] if engine == "bulk" else \
-                [check(resolver, distinct, engine, os.path.join(work, f"distinct-{engine}.csv"))]
+            # Alternating with it, the DNS layer alone on the same list.
+            layer = []
+            if engine == "bulk":
+                runs = []
+                for _ in range(3):
+                    runs.append(bulk_distinct())
+                    layer.append(dns_layer())
+            else:
+                runs = [check(resolver, distinct, engine, os.path.join(work, f"distinct-{engine}.csv"))]
             r = sorted(runs, key=lambda x: x["wall"])[len(runs) // 2]
             if engine == "bulk":
                 median_bulk = r
+                median_layer = sorted(layer, key=lambda x: x["wall"])[len(layer) // 2]
             qps = r["queries"] / r["wall"]
             distinct_qps[engine] = qps
             print(f"{engine:>5} engine, {a.domains:,} distinct domains{' (median of 3)' if len(runs) > 1 else ''}:  {r['wall']:6.2f} s, {a.domains / r['wall']:>9,.0f} domains/s, "
@@ -456,6 +470,14 @@ def main():
         budget = os.cpu_count() / (0.9 * mean_qps) * us - knot_pb
         print(f"cpu per query: knot {knot_dp:.1f} us under dnsperf, {knot_pb:.1f} us under prebounce; dnsperf {(du + ds) / dq * us:.1f} us "
               f"({ds / dq * us:.1f} in the kernel); prebounce (median run) {pu + ps:.1f} us ({ps:.1f} in the kernel, {pu:.1f} in user space)")
+        # The same queries without anything above the DNS layer (the
+        # decision, the typo analysis, the ordering, the output).
+        lw = median_layer["wall"]
+        lu, ls = (x / q * us for x in median_layer["cpu"])
+        print(f"the DNS layer alone (examples/dns_layer.rs, the same queries, median of 3 runs alternating with the bulk engine's): "
+              f"{lw:.2f} s, {q / lw:,.0f} queries/s = {q / lw / mean_qps:.2f} x dnsperf's mean; {lu + ls:.1f} us per query "
+              f"({ls:.1f} in the kernel, {lu:.1f} in user space); everything above it: {median_bulk['wall'] - lw:+.2f} s, "
+              f"{pu + ps - lu - ls:+.1f} us per query")
         print(f"cpu per query at 0.9 x dnsperf on {os.cpu_count()} cores: prebounce may spend at most {budget:.1f} us "
               f"(what knot leaves); less dnsperf's own kernel cost, {budget - ds / dq * us:.1f} us remain for user space")
         # The cores are not busy all the time, under dnsperf either (client

@@ -32,4 +32,5 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import email_validato
 fi
 
 cargo build --release --quiet
+cargo build --release --quiet --example dns_layer
 exec python3 bench/run.py --python "$VENV/bin/python" "$@"
