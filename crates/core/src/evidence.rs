@@ -221,19 +221,25 @@ impl ExchangeKind {
         if name.is_empty() {
             return ExchangeKind::Null;
         }
-        if let Ok(v4) = name.parse::<Ipv4Addr>() {
-            return ExchangeKind::IpLiteral(IpAddr::V4(v4));
-        }
-        if let Some(inner) = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
-            if let Ok(ip) = inner.trim_start_matches("IPv6:").parse::<IpAddr>() {
-                return ExchangeKind::IpLiteral(ip);
+        // An address and an all-digit name end in a digit, a bracketed
+        // literal in `]`: a name ending otherwise (a host name's letters)
+        // is none of them. (This runs several times per domain.)
+        let last = name.as_bytes()[name.len() - 1];
+        if last.is_ascii_digit() || last == b']' {
+            if let Ok(v4) = name.parse::<Ipv4Addr>() {
+                return ExchangeKind::IpLiteral(IpAddr::V4(v4));
             }
-        }
-        if name
-            .split('.')
-            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
-        {
-            return ExchangeKind::Numeric;
+            if let Some(inner) = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
+                if let Ok(ip) = inner.trim_start_matches("IPv6:").parse::<IpAddr>() {
+                    return ExchangeKind::IpLiteral(ip);
+                }
+            }
+            if name
+                .split('.')
+                .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return ExchangeKind::Numeric;
+            }
         }
         // (Compared in place: this runs several times per domain.)
         let bytes = name.as_bytes();
@@ -435,6 +441,40 @@ mod tests {
         assert_eq!(ExchangeKind::of("localhost.example.com"), Host);
         assert_eq!(ExchangeKind::of("mx1.example.com"), Host);
         assert_eq!(ExchangeKind::of("0mail.com"), Host);
+    }
+
+    proptest::proptest! {
+        /// Names that do not end in a digit or `]` skip the literal and
+        /// all-digit checks: the same kinds as with every check made.
+        #[test]
+        fn the_last_byte_shortcut_changes_no_kind(
+            name in r"\[?(IPv6:)?[0-9a-fA-F:.]{0,12}\]?\.?|[0-9a-z.-]{0,12}(localhost)?\.{0,2}",
+        ) {
+            let trimmed = name.trim_end_matches('.');
+            let full = if trimmed.is_empty() {
+                ExchangeKind::Null
+            } else if let Ok(v4) = trimmed.parse::<Ipv4Addr>() {
+                ExchangeKind::IpLiteral(IpAddr::V4(v4))
+            } else if let Some(ip) = trimmed
+                .strip_prefix('[')
+                .and_then(|n| n.strip_suffix(']'))
+                .and_then(|inner| inner.trim_start_matches("IPv6:").parse::<IpAddr>().ok())
+            {
+                ExchangeKind::IpLiteral(ip)
+            } else if trimmed
+                .split('.')
+                .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
+            {
+                ExchangeKind::Numeric
+            } else if trimmed.eq_ignore_ascii_case("localhost")
+                || trimmed.to_ascii_lowercase().ends_with(".localhost")
+            {
+                ExchangeKind::Localhost
+            } else {
+                ExchangeKind::Host
+            };
+            proptest::prop_assert_eq!(ExchangeKind::of(&name), full, "{:?}", name);
+        }
     }
 
     #[test]
