@@ -414,8 +414,11 @@ def main():
             return r
 
         def dns_layer():
-            wall, _, _, cpu = timed([LAYER, resolver, distinct])
-            return {"wall": wall, "cpu": cpu}
+            with tempfile.TemporaryFile(mode="w+") as out:
+                wall, _, _, cpu = timed([LAYER, resolver, distinct], out=out)
+                out.seek(0)
+                queries = int(re.search(r"(\d+) queries", out.read()).group(1))
+            return {"wall": wall, "cpu": cpu, "queries": queries}
 
         base_qps = dnsperf()
         print(f"baseline  dnsperf, same query mix (MX + A/AAAA), 10 s:    {base_qps:>10,.0f} queries/s")
@@ -472,10 +475,10 @@ def main():
               f"({ds / dq * us:.1f} in the kernel); prebounce (median run) {pu + ps:.1f} us ({ps:.1f} in the kernel, {pu:.1f} in user space)")
         # The same queries without anything above the DNS layer (the
         # decision, the typo analysis, the ordering, the output).
-        lw = median_layer["wall"]
-        lu, ls = (x / q * us for x in median_layer["cpu"])
-        print(f"the DNS layer alone (examples/dns_layer.rs, the same queries, median of 3 runs alternating with the bulk engine's): "
-              f"{lw:.2f} s, {q / lw:,.0f} queries/s = {q / lw / mean_qps:.2f} x dnsperf's mean; {lu + ls:.1f} us per query "
+        lw, lq = median_layer["wall"], median_layer["queries"]
+        lu, ls = (x / lq * us for x in median_layer["cpu"])
+        print(f"the DNS layer alone (examples/dns_layer.rs, {lq:,} queries, median of 3 runs alternating with the bulk engine's): "
+              f"{lw:.2f} s, {lq / lw:,.0f} queries/s = {lq / lw / mean_qps:.2f} x dnsperf's mean; {lu + ls:.1f} us per query "
               f"({ls:.1f} in the kernel, {lu:.1f} in user space); everything above it: {median_bulk['wall'] - lw:+.2f} s, "
               f"{pu + ps - lu - ls:+.1f} us per query")
         print(f"cpu per query at 0.9 x dnsperf on {os.cpu_count()} cores: prebounce may spend at most {budget:.1f} us "
