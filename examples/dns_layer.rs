@@ -2,7 +2,7 @@
 //! engine's evidence gathering (`Resolver::gather`: the MX query, then A
 //! and AAAA of each MX host, hosts shared by domains asked once) for every
 //! distinct domain of a list, the way `check` runs it: 256 domains at a
-//! time, a task each, at most 256 queries in flight, the same allocator and
+//! time, a task each, at most 192 queries in flight, the same allocator and
 //! its settings. Without the decision, the typo analysis, the ordering and
 //! the output. Prints wall time, CPU time and the queries, so that `check`
 //! on the same list can be set beside it: the difference is what
@@ -31,7 +31,8 @@ mod alloc;
 #[global_allocator]
 static ALLOCATOR: alloc::Allocator = alloc::Allocator;
 
-/// Domains (and queries) at once, as `check`'s defaults.
+/// Domains at once, as `check`'s default (and its default questions in
+/// flight for that).
 const CONCURRENCY: usize = 256;
 
 /// User and system CPU seconds of this process so far.
@@ -87,7 +88,10 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-        let resolver = Arc::new(Resolver::new(transport, CONCURRENCY));
+        let resolver = Arc::new(Resolver::new(
+            transport,
+            prebounce_dns::default_in_flight(CONCURRENCY),
+        ));
         let n = domains.len();
         let (user0, sys0) = cpu_seconds();
         let started = Instant::now();

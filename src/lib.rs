@@ -270,14 +270,15 @@ pub struct ProbeSetup {
 }
 
 impl CheckerConfig {
-    /// Defaults (3 s timeout, 2 attempts, 256 domains and queries at once,
-    /// the default policy) with these servers.
+    /// Defaults (3 s timeout, 2 attempts, 256 domains at once, 192 queries
+    /// in flight (see [`prebounce_dns::default_in_flight`]), the default
+    /// policy) with these servers.
     pub fn with_servers(servers: Vec<SocketAddr>) -> CheckerConfig {
         CheckerConfig {
             servers,
             timeout: Duration::from_secs(3),
             attempts: 2,
-            max_queries_in_flight: 256,
+            max_queries_in_flight: prebounce_dns::default_in_flight(256),
             concurrency: 256,
             policy: Policy::default(),
             engine: Engine::default(),

@@ -442,3 +442,65 @@ fn every_engine_advertises_the_same_edns_buffer_and_randomizes_the_case() {
         );
     }
 }
+
+/// `--dns-in-flight` bounds the questions out at once, and its default is
+/// three quarters of `--concurrency`: a server that never answers sees
+/// exactly that many distinct questions before the first retransmission
+/// (500 ms after a question is sent, before any round trip was measured).
+#[test]
+fn questions_in_flight_are_bounded() {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    use std::time::Instant;
+    let input: String = (0..40).map(|i| format!("a@d{i}.zz\n")).collect();
+    for (extra, expected) in [
+        (&["--dns-in-flight", "5"][..], 5),
+        (&["--concurrency", "8"][..], 6),
+        (&["--concurrency", "8", "--dns-in-flight", "8"][..], 8),
+    ] {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        let resolver = socket.local_addr().unwrap().to_string();
+        let mut child = bin()
+            .args(["check", "--dns-engine", "bulk", "--resolver", &resolver])
+            .args(["--no-history", "--dns-timeout", "5s", "--dns-attempts", "1"])
+            .args(["-o", "/dev/null"])
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let mut questions = HashSet::new();
+        let mut datagrams = 0;
+        let mut first = None;
+        let limit = Instant::now() + Duration::from_secs(30);
+        let mut buf = [0u8; 512];
+        // From the first question, 350 ms: every question the ceiling lets
+        // out is sent at once, and none is sent again yet.
+        while first.is_none_or(|t: Instant| t.elapsed() < Duration::from_millis(350))
+            && Instant::now() < limit
+        {
+            let Ok((n, _)) = socket.recv_from(&mut buf) else {
+                continue;
+            };
+            first.get_or_insert_with(Instant::now);
+            datagrams += 1;
+            let query = Message::from_vec(&buf[..n]).unwrap();
+            let q = &query.queries[0];
+            questions.insert((q.name().to_lowercase().to_ascii(), q.query_type()));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(questions.len(), expected, "{extra:?}: {questions:?}");
+        assert_eq!(datagrams, expected, "{extra:?}: sent again too early");
+    }
+}

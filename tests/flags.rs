@@ -10,6 +10,7 @@ fn numeric_flags_reject_zero_and_absurd_values() {
     // (subcommand, flag, zero, huge, the range named in the message)
     let cases: &[(&str, &str, &str, &str, &str)] = &[
         ("check", "--concurrency", "0", HUGE, "from 1 to 100000"),
+        ("check", "--dns-in-flight", "0", HUGE, "from 1 to 100000"),
         ("check", "--dns-timeout", "0s", "100000d", "from 10ms to 1m"),
         ("check", "--dns-attempts", "0", HUGE, "from 1 to 10"),
         ("check", "--qps", "0", HUGE, "from 1 to 1000000"),

@@ -478,8 +478,10 @@ fn DAYS(n: u64) -> Duration {
 /// The limits of every number on the command line: zero and absurd values
 /// are usage errors, never a panic or a run that records nonsense.
 pub mod limits {
-    /// `--concurrency`: domains at once and DNS questions in flight.
+    /// `--concurrency`: domains at once.
     pub const CONCURRENCY: (usize, usize) = (1, 100_000);
+    /// `--dns-in-flight`: DNS questions in flight.
+    pub const DNS_IN_FLIGHT: (usize, usize) = (1, 100_000);
     /// `--qps`.
     pub const QPS: (u32, u32) = (1, 1_000_000);
     /// `--dns-attempts`.
@@ -553,9 +555,17 @@ pub struct DnsArgs {
     #[arg(long, value_name = "N", value_parser = number_in(limits::QPS.0, limits::QPS.1))]
     pub qps: Option<u32>,
 
-    /// How many domains are checked at once (also the DNS queries in flight).
+    /// How many domains are checked at once.
     #[arg(long, value_name = "N", default_value = "256", value_parser = number_in(limits::CONCURRENCY.0, limits::CONCURRENCY.1))]
     pub concurrency: usize,
+
+    /// At most this many DNS questions in flight at once [default: three
+    /// quarters of --concurrency, 192 at its default]. A resolver's socket
+    /// holds about 200 waiting queries with Linux's default buffer; more
+    /// are dropped when it falls behind, and each drop waits for a
+    /// retransmission.
+    #[arg(long, value_name = "N", value_parser = number_in(limits::DNS_IN_FLIGHT.0, limits::DNS_IN_FLIGHT.1))]
+    pub dns_in_flight: Option<usize>,
 
     /// Treat addresses in this network as usable MX destinations although
     /// they are private or loopback (private deployments, tests). Repeatable.

@@ -449,8 +449,9 @@ impl RunSettings {
             "dns",
             "DNS",
             format!(
-                "{engine} engine, {} domains at once{qps}",
-                args.dns.concurrency
+                "{engine} engine, {} domains at once, {} questions in flight{qps}",
+                args.dns.concurrency,
+                super::config::queries_in_flight(&args.dns)
             ),
         ));
         let health = match (

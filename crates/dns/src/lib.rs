@@ -37,7 +37,7 @@ mod resolver_tests;
 pub use bulk::{BulkConfig, BulkTransport};
 pub use hickory::HickoryTransport;
 pub use memory::MemoryTransport;
-pub use resolver::{cache_lifetime, Resolver, ResolverStats, TEMPORARY_TTL};
+pub use resolver::{cache_lifetime, default_in_flight, Resolver, ResolverStats, TEMPORARY_TTL};
 pub use transport::{
     parse_server, Reply, StubConfig, StubTransport, SystemConfig, Transport, TransportStats,
 };
