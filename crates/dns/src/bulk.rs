@@ -47,7 +47,8 @@ use std::time::Duration;
 use hashbrown::{HashMap, HashSet};
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
-use tokio::net::UdpSocket;
+use tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
+use tokio::io::Interest;
 use tokio::sync::oneshot;
 use tokio::task::{AbortHandle, JoinHandle};
 use tokio::time::Instant;
@@ -209,7 +210,10 @@ impl Wheel {
 /// One socket of the pool.
 struct Port {
     serial: usize,
-    socket: UdpSocket,
+    /// Registered for reading only. A socket registered for writing too (as
+    /// Tokio's `UdpSocket` is) has the kernel report it writable after every
+    /// datagram sent, waking the reactor for nothing: 2% of a run's CPU.
+    socket: AsyncFd<std::net::UdpSocket>,
     /// Connected to the only server: sent to without an address, so the
     /// kernel routes it once, not per datagram (and drops datagrams from
     /// anyone else).
@@ -217,19 +221,15 @@ struct Port {
 }
 
 impl Port {
-    async fn send(&self, bytes: &[u8], to: SocketAddr) -> io::Result<usize> {
+    /// Sends without waiting: with a full send buffer the datagram is lost,
+    /// and retransmitted by the timer like any lost one. (The buffer holds
+    /// far more than the questions in flight.)
+    fn send(&self, bytes: &[u8], to: SocketAddr) -> io::Result<usize> {
+        let socket = self.socket.get_ref();
         if self.connected {
-            self.socket.send(bytes).await
+            socket.send(bytes)
         } else {
-            self.socket.send_to(bytes, to).await
-        }
-    }
-
-    fn try_send(&self, bytes: &[u8], to: SocketAddr) -> io::Result<usize> {
-        if self.connected {
-            self.socket.try_send(bytes)
-        } else {
-            self.socket.try_send_to(bytes, to)
+            socket.send_to(bytes, to)
         }
     }
 }
@@ -328,7 +328,7 @@ impl Drop for BulkTransport {
 /// Receive buffer asked of the kernel for each socket.
 const RCVBUF: usize = 8 << 20;
 
-fn bind_socket(v6: bool, connect: Option<SocketAddr>) -> io::Result<UdpSocket> {
+fn bind_socket(v6: bool, connect: Option<SocketAddr>) -> io::Result<AsyncFd<std::net::UdpSocket>> {
     let domain = if v6 {
         socket2::Domain::IPV6
     } else {
@@ -349,7 +349,11 @@ fn bind_socket(v6: bool, connect: Option<SocketAddr>) -> io::Result<UdpSocket> {
     if let Some(server) = connect {
         socket.connect(&server.into())?;
     }
-    UdpSocket::from_std(socket.into())
+    let socket: std::net::UdpSocket = socket.into();
+    // SAFETY: the socket owns its descriptor, which stays open and the same
+    // for as long as the AsyncFd holds it (the socket is never replaced,
+    // and closed only when the AsyncFd drops it).
+    unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) }.map_err(|e| e.into())
 }
 
 /// Opens a socket, starts its receiver and registers it; returns its serial.
@@ -360,7 +364,7 @@ fn open_port(shared: &Arc<Shared>, table: &mut Table) -> io::Result<usize> {
         _ => None,
     };
     let socket = bind_socket(shared.v6, only)?;
-    let local = socket.local_addr()?.port();
+    let local = socket.get_ref().local_addr()?.port();
     let serial = table.next_serial;
     table.next_serial += 1;
     let port = Arc::new(Port {
@@ -537,7 +541,7 @@ impl BulkTransport {
         };
         s.sent.fetch_add(1, Ordering::Relaxed);
         // A failed send is a lost datagram: the timer retransmits.
-        let _ = port.send(&bytes, s.config.servers[server]).await;
+        let _ = port.send(&bytes, s.config.servers[server]);
         drop(port);
         let mut reply = rx
             .await
@@ -596,27 +600,33 @@ enum Action {
 /// be done after (anything but [`Action::Nothing`]) in `out`; `false` when
 /// the socket had nothing more to read.
 #[cfg(not(target_os = "linux"))]
-fn read_waiting(shared: &Shared, port: &Port, out: &mut Vec<Action>) -> bool {
+fn read_waiting(
+    shared: &Shared,
+    port: &Port,
+    ready: &mut AsyncFdReadyGuard<'_, std::net::UdpSocket>,
+    out: &mut Vec<Action>,
+) -> bool {
     thread_local! {
         /// The receive buffer of every socket served on this thread: room
-        /// for the largest datagram, never zeroed. A buffer per socket cost
-        /// 64 KiB each for the thousands of sockets a run opens.
-        static DATAGRAM: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(MAX_DATAGRAM));
+        /// for the largest datagram. A buffer per socket cost 64 KiB each
+        /// for the thousands of sockets a run opens.
+        static DATAGRAM: RefCell<Vec<u8>> = RefCell::new(vec![0; MAX_DATAGRAM]);
     }
     DATAGRAM.with_borrow_mut(|buf| {
-        buf.clear();
-        match port.socket.try_recv_buf_from(buf) {
-            Ok((n, from)) => {
+        // A WouldBlock clears the socket's readiness, so the next wait
+        // sleeps until a datagram arrives.
+        match ready.try_io(|socket| socket.get_ref().recv_from(buf)) {
+            Ok(Ok((n, from))) => {
                 match handle_reply(shared, port.serial, &buf[..n], from) {
                     Action::Nothing => {}
                     action => out.push(action),
                 }
                 true
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+            Err(_would_block) => false,
             // Another error (an ICMP report on some systems): the datagram
             // is gone, the socket is still usable.
-            Err(_) => true,
+            Ok(Err(_)) => true,
         }
     })
 }
@@ -733,7 +743,12 @@ fn sender(name: &libc::sockaddr_storage) -> Option<SocketAddr> {
 }
 
 #[cfg(target_os = "linux")]
-fn read_waiting(shared: &Shared, port: &Port, out: &mut Vec<Action>) -> bool {
+fn read_waiting(
+    shared: &Shared,
+    port: &Port,
+    ready: &mut AsyncFdReadyGuard<'_, std::net::UdpSocket>,
+    out: &mut Vec<Action>,
+) -> bool {
     use std::os::fd::AsRawFd;
     thread_local! {
         /// One per thread, shared by every socket it serves: buffers per
@@ -742,14 +757,10 @@ fn read_waiting(shared: &Shared, port: &Port, out: &mut Vec<Action>) -> bool {
         static BATCH_BUFFERS: RefCell<Batch> = RefCell::new(Batch::new());
     }
     BATCH_BUFFERS.with_borrow_mut(|batch| {
-        let fd = port.socket.as_raw_fd();
-        // try_io: a WouldBlock clears the socket's readiness, so the next
-        // wait sleeps until a datagram arrives.
-        match port
-            .socket
-            .try_io(tokio::io::Interest::READABLE, || batch.receive(fd))
-        {
-            Ok(n) => {
+        // A WouldBlock clears the socket's readiness, so the next wait
+        // sleeps until a datagram arrives.
+        match ready.try_io(|socket| batch.receive(socket.as_raw_fd())) {
+            Ok(Ok(n)) => {
                 for i in 0..n {
                     let (datagram, from) = batch.datagram(i);
                     let action = match from {
@@ -763,12 +774,20 @@ fn read_waiting(shared: &Shared, port: &Port, out: &mut Vec<Action>) -> bool {
                         out.push(action);
                     }
                 }
+                if n < BATCH {
+                    // Fewer than asked for: the socket was emptied. Waiting
+                    // now saves the call that would say so; a datagram that
+                    // arrived since has made it ready again (Tokio clears
+                    // only the readiness this guard saw).
+                    ready.clear_ready();
+                    return false;
+                }
                 true
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+            Err(_would_block) => false,
             // Another error (an ICMP report on some systems): the datagram
             // is gone, the socket is still usable.
-            Err(_) => true,
+            Ok(Err(_)) => true,
         }
     })
 }
@@ -776,18 +795,19 @@ fn read_waiting(shared: &Shared, port: &Port, out: &mut Vec<Action>) -> bool {
 async fn receive(shared: Arc<Shared>, port: Arc<Port>) {
     let mut actions = Vec::new();
     loop {
-        if port.socket.readable().await.is_err() {
+        let Ok(mut ready) = port.socket.readable().await else {
             continue;
-        }
+        };
         // Every datagram waiting is read before the next wait; the buffers
         // are borrowed only between awaits.
-        while read_waiting(&shared, &port, &mut actions) {
+        loop {
+            let more = read_waiting(&shared, &port, &mut ready, &mut actions);
             for action in actions.drain(..) {
                 match action {
                     Action::Nothing => {}
                     Action::Send(socket, bytes, to) => {
                         shared.sent.fetch_add(1, Ordering::Relaxed);
-                        let _ = socket.send(&bytes, to).await;
+                        let _ = socket.send(&bytes, to);
                     }
                     Action::Tcp(server, query, tx) => {
                         shared.tcp.fetch_add(1, Ordering::Relaxed);
@@ -805,6 +825,9 @@ async fn receive(shared: Arc<Shared>, port: Arc<Port>) {
                         });
                     }
                 }
+            }
+            if !more {
+                break;
             }
         }
     }
@@ -991,7 +1014,7 @@ async fn timers(shared: std::sync::Weak<Shared>) {
             shared.sent.fetch_add(1, Ordering::Relaxed);
             shared.retransmits.fetch_add(1, Ordering::Relaxed);
             // Best effort: a full send buffer is one more lost datagram.
-            let _ = socket.try_send(&bytes, to);
+            let _ = socket.send(&bytes, to);
         }
     }
 }
@@ -999,6 +1022,7 @@ async fn timers(shared: std::sync::Weak<Shared>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::net::UdpSocket;
 
     /// A loopback server that answers the first `answered` queries (by
     /// echoing them as replies, case included) and then stays silent; it
