@@ -55,7 +55,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::FutureExt;
 use tokio::sync::Semaphore;
 
 pub use prebounce_core as core;
@@ -308,9 +307,9 @@ impl PendingReport {
     /// list: their domain came earlier), without waiting; else the pending
     /// report back.
     pub fn ready(self) -> Result<Arc<DomainReport>, PendingReport> {
-        match self.ticket {
-            Ticket::Ready(known) => Ok(known.open()),
-            ticket => Err(PendingReport { ticket }),
+        match self.ticket.now() {
+            Ok(known) => Ok(known.open()),
+            Err(ticket) => Err(PendingReport { ticket }),
         }
     }
 }
@@ -987,20 +986,11 @@ impl Checker {
             .expect("the semaphore is never closed");
         let me = self.clone();
         let name = domain.to_string();
-        let (ticket, _) = self.inner.domains.get_or_start(domain, move || {
-            // Boxed: a task's cell is as big as its future and lives until
-            // its result is taken, which for a row far down the window may
-            // be much later; the box is freed as soon as the check ends.
-            let task = tokio::spawn(Box::pin(async move {
-                let report = me.report(name).await;
-                drop(permit);
-                report
-            }));
-            task.map(|r| match r {
-                Ok(report) => Known::Full(report),
-                Err(e) => std::panic::resume_unwind(e.into_panic()),
-            })
-            .boxed()
+        // A task of its own, freed as soon as the check ends.
+        let (ticket, _) = self.inner.domains.get_or_spawn(domain, move || async move {
+            let report = me.report(name).await;
+            drop(permit);
+            Known::Full(report)
         });
         PendingReport { ticket }
     }
@@ -1011,7 +1001,7 @@ impl Checker {
         match self.inner.domains.get(domain)? {
             Ticket::Ready(Known::Brief(..)) => Some(true),
             Ticket::Ready(Known::Full(_)) => Some(false),
-            Ticket::Pending(_) => None,
+            Ticket::Pending(_) | Ticket::Spawned(_) => None,
         }
     }
 

@@ -4,8 +4,12 @@
 //! in a long-lived process, until [`OnceMap::expire`] or
 //! [`OnceMap::sweep`] drops them.
 
+use std::future::Future;
 use std::hash::BuildHasher;
-use std::sync::{Arc, Mutex};
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use futures_util::future::{BoxFuture, FutureExt, Shared};
@@ -115,7 +119,74 @@ impl<V> Table<V> {
 
 struct Pending<V> {
     key: Box<str>,
-    work: Shared<BoxFuture<'static, V>>,
+    work: Work<V>,
+}
+
+/// How a pending value is being computed.
+enum Work<V> {
+    /// By whoever awaits it first ([`OnceMap::get_or_start`]).
+    Shared(Shared<BoxFuture<'static, V>>),
+    /// By a task of its own ([`OnceMap::get_or_spawn`]).
+    Spawned(Arc<Promise<V>>),
+}
+
+/// The value a spawned computation will give, and who waits for it: what
+/// a shared future and a join handle did, in one small allocation.
+pub struct Promise<V> {
+    /// `None`: the computation panicked.
+    value: OnceLock<Option<V>>,
+    waiters: Mutex<Vec<Waker>>,
+}
+
+impl<V> Promise<V> {
+    fn new() -> Promise<V> {
+        Promise {
+            value: OnceLock::new(),
+            waiters: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Sets the value (once), then wakes every waiter.
+    fn keep(&self, v: Option<V>) {
+        let _ = self.value.set(v);
+        // Taken after the value is set: a waiter that found no value
+        // registered under this lock, and is woken here.
+        let waiters = std::mem::take(&mut *self.waiters.lock().unwrap_or_else(|p| p.into_inner()));
+        for w in waiters {
+            w.wake();
+        }
+    }
+}
+
+impl<V: Clone> Promise<V> {
+    fn get(&self) -> Option<V> {
+        self.value.get().map(|v| match v {
+            Some(v) => v.clone(),
+            None => panic!("the computation of this value panicked (see its message above)"),
+        })
+    }
+}
+
+/// Awaits a [`Promise`].
+struct Promised<V>(Arc<Promise<V>>);
+
+impl<V: Clone> Future for Promised<V> {
+    type Output = V;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<V> {
+        if let Some(v) = self.0.get() {
+            return Poll::Ready(v);
+        }
+        let mut waiters = self.0.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        // Again under the lock: `keep` sets the value before taking it.
+        if let Some(v) = self.0.get() {
+            return Poll::Ready(v);
+        }
+        if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            waiters.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
 }
 
 /// A value that is ready, or will be.
@@ -125,6 +196,8 @@ pub enum Ticket<V: Clone> {
     Ready(V),
     /// In flight; awaiting it gives the value.
     Pending(Shared<BoxFuture<'static, V>>),
+    /// In flight in a task of its own.
+    Spawned(Arc<Promise<V>>),
 }
 
 impl<V: Clone> Ticket<V> {
@@ -133,6 +206,17 @@ impl<V: Clone> Ticket<V> {
         match self {
             Ticket::Ready(v) => v,
             Ticket::Pending(p) => p.await,
+            Ticket::Spawned(p) => Promised(p).await,
+        }
+    }
+
+    /// The value when it is computed already (a shared computation
+    /// counts as computed only once awaited); else the ticket back.
+    pub fn now(self) -> Result<V, Ticket<V>> {
+        match self {
+            Ticket::Ready(v) => Ok(v),
+            Ticket::Spawned(p) => p.get().ok_or(Ticket::Spawned(p)),
+            ticket => Err(ticket),
         }
     }
 }
@@ -202,10 +286,19 @@ impl<V> OnceMap<V> {
 
     /// The slot finished at `at` for `key`.
     fn finished(&self, key: Box<str>, v: V, at: u32) -> Slot<V> {
-        let v = match &self.settle {
+        self.settled_slot(key, self.settle(v), at)
+    }
+
+    /// What a finished value is kept as (see the field `settle`).
+    fn settle(&self, v: V) -> V {
+        match &self.settle {
             Some(settle) => settle(&v).unwrap_or(v),
             None => v,
-        };
+        }
+    }
+
+    /// The slot of an already settled value.
+    fn settled_slot(&self, key: Box<str>, v: V, at: u32) -> Slot<V> {
         match self.key_of {
             Some(key_of) if key_of(&v) == &*key => Slot::Done(v, at),
             _ => Slot::Kept(Box::new((key, v)), at),
@@ -221,7 +314,10 @@ impl<V: Clone + Send + Sync + 'static> OnceMap<V> {
     /// The ticket of a slot in the index.
     fn ticket(slot: &Slot<V>) -> Ticket<V> {
         match slot {
-            Slot::Pending(p) => Ticket::Pending(p.work.clone()),
+            Slot::Pending(p) => match &p.work {
+                Work::Shared(s) => Ticket::Pending(s.clone()),
+                Work::Spawned(p) => Ticket::Spawned(p.clone()),
+            },
             Slot::Done(v, _) => Ticket::Ready(v.clone()),
             Slot::Kept(kv, _) => Ticket::Ready(kv.1.clone()),
             Slot::Free => unreachable!("the index never points at a free slot"),
@@ -321,11 +417,81 @@ impl<V: Clone + Send + Sync + 'static> OnceMap<V> {
             hash,
             Slot::Pending(Box::new(Pending {
                 key: owned,
-                work: pending.clone(),
+                work: Work::Shared(pending.clone()),
             })),
             |s| self.hash(self.slot_key(s)),
         );
         (Ticket::Pending(pending), true)
+    }
+
+    /// The ticket for `key`, spawning `compute()`'s future on the Tokio
+    /// runtime when it was not started. It runs to its end whether or not
+    /// anyone waits; its value goes to the slot and to every waiter, and
+    /// its task is freed as it ends (no shared future, no join handle: the
+    /// machinery was a tenth of a run's CPU above the DNS layer). A panic
+    /// in it is a panic in every waiter. The boolean says whether this
+    /// call started it.
+    pub fn get_or_spawn<F>(
+        self: &Arc<Self>,
+        key: &str,
+        compute: impl FnOnce() -> F,
+    ) -> (Ticket<V>, bool)
+    where
+        F: Future<Output = V> + Send + 'static,
+    {
+        let hash = self.hash(key);
+        let mut table = self.lock();
+        if let Some(slot) = table.find(hash, key, |s| self.slot_key(s)) {
+            return (Self::ticket(slot), false);
+        }
+        // Boxed at once: a future is moved whole (every byte of its largest
+        // state) each time it is passed on, and spawning passes it on
+        // several times.
+        let work = Box::pin(compute());
+        let promise = Arc::new(Promise::new());
+        table.insert(
+            hash,
+            Slot::Pending(Box::new(Pending {
+                key: key.into(),
+                work: Work::Spawned(promise.clone()),
+            })),
+            |s| self.hash(self.slot_key(s)),
+        );
+        drop(table);
+        let me = self.clone();
+        let done = promise.clone();
+        tokio::spawn(async move {
+            match AssertUnwindSafe(work).catch_unwind().await {
+                Ok(v) => {
+                    me.finish_spawned(hash, &done, v.clone());
+                    done.keep(Some(v));
+                }
+                Err(_) => done.keep(None),
+            }
+        });
+        (Ticket::Spawned(promise), true)
+    }
+
+    /// Puts the finished value of the spawned computation `promise` (under
+    /// `hash`) in its slot, with the key the pending slot held.
+    fn finish_spawned(&self, hash: u64, promise: &Arc<Promise<V>>, v: V) {
+        let at = self.stamp();
+        // Settled before the lock is taken: other keys' lookups need not
+        // wait for it.
+        let v = self.settle(v);
+        let mut table = self.lock();
+        let slots = &table.slots;
+        let found = table.index.find(hash, |&i| {
+            matches!(slots.get(i), Slot::Pending(p)
+                if matches!(&p.work, Work::Spawned(q) if Arc::ptr_eq(q, promise)))
+        });
+        // (Nothing else removes or replaces a pending slot.)
+        let Some(&i) = found else { return };
+        let slot = table.slots.get_mut(i);
+        let Slot::Pending(pending) = std::mem::replace(slot, Slot::Free) else {
+            unreachable!("found pending")
+        };
+        *slot = self.settled_slot(pending.key, v, at);
     }
 
     /// Puts the finished value of `key` in its slot (pending until then:
@@ -530,5 +696,65 @@ mod tests {
         assert_eq!(map.sweep(ttl), 1);
         assert!(map.get("short").is_none());
         assert!(map.get("long").is_some() && map.get("k").is_some());
+    }
+
+    /// A spawned computation runs once, without anyone awaiting it, and
+    /// every ticket (taken before or after it ended) gets its value; the
+    /// slot then holds the value itself, its key not copied.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn spawned_values_run_once_and_reach_every_ticket() {
+        let map = Arc::new(OnceMap::<Arc<str>>::keyed(|v| v));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (gate_tx, gate_rx) = tokio::sync::oneshot::channel::<()>();
+        let counted = runs.clone();
+        let (first, started) = map.get_or_spawn("a.example", move || async move {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let _ = gate_rx.await;
+            Arc::<str>::from("a.example")
+        });
+        assert!(started);
+        let (second, started) = map.get_or_spawn("a.example", || async { unreachable!() });
+        assert!(!started);
+        // Not finished: `now` gives the ticket back, and so does `get`.
+        let first = first.now().expect_err("still running");
+        assert!(matches!(map.get("a.example"), Some(Ticket::Spawned(_))));
+        let waiters: Vec<_> = [first.clone(), second]
+            .into_iter()
+            .map(|t| tokio::spawn(t.wait()))
+            .collect();
+        gate_tx.send(()).unwrap();
+        for w in waiters {
+            assert_eq!(&*w.await.unwrap(), "a.example");
+        }
+        // Finished: the ticket taken before has it now, and the map holds
+        // it as a plain value.
+        assert_eq!(&*first.now().ok().expect("finished"), "a.example");
+        assert!(matches!(map.get("a.example"), Some(Ticket::Ready(v)) if &*v == "a.example"));
+        let table = map.lock();
+        let slot = table.find(map.hash("a.example"), "a.example", |s| map.slot_key(s));
+        assert!(matches!(slot, Some(Slot::Done(..))));
+        drop(table);
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert_eq!(map.len(), 1);
+    }
+
+    /// A spawned computation that panics makes its waiters panic, never
+    /// wait for ever.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_spawned_panic_reaches_the_waiters() {
+        let map = Arc::new(OnceMap::<u32>::default());
+        let (ticket, _) = map.get_or_spawn("boom", || async {
+            tokio::task::yield_now().await;
+            panic!("on purpose")
+        });
+        let waited = tokio::spawn(ticket.wait()).await;
+        assert!(waited.expect_err("panicked").is_panic());
+        // And one that comes later.
+        let (late, started) = map.get_or_spawn("boom", || async { 1 });
+        assert!(!started);
+        assert!(tokio::spawn(late.wait())
+            .await
+            .expect_err("panicked")
+            .is_panic());
     }
 }
