@@ -2,11 +2,11 @@
 //! engine's evidence gathering (`Resolver::gather`: the MX query, then A
 //! and AAAA of each MX host, hosts shared by domains asked once) for every
 //! distinct domain of a list, the way `check` runs it: 256 domains at a
-//! time, a task each, at most 192 queries in flight, the same allocator and
-//! its settings. Without the decision, the typo analysis, the ordering and
-//! the output. Prints wall time, CPU time and the queries, so that `check`
-//! on the same list can be set beside it: the difference is what
-//! everything above the DNS layer costs.
+//! time, a task each, at most 192 queries in flight, the same allocator,
+//! its settings and the same scheduling policy. Without the decision, the
+//! typo analysis, the ordering and the output. Prints wall time, CPU time
+//! and the queries, so that `check` on the same list can be set beside it:
+//! the difference is what everything above the DNS layer costs.
 //!
 //! ```sh
 //! cargo run --release --example dns_layer -- 127.0.0.1:5300 domains.txt
@@ -27,6 +27,10 @@ use prebounce_dns::resolver::Resolver;
 // The allocator of the `prebounce` binary, the same file.
 #[path = "../src/cli/alloc.rs"]
 mod alloc;
+
+// The scheduling policy of its batch commands, the same file.
+#[path = "../src/cli/sched.rs"]
+mod sched;
 
 #[global_allocator]
 static ALLOCATOR: alloc::Allocator = alloc::Allocator;
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
 
     alloc::keep_freed_memory();
     alloc::avoid_huge_pages();
+    sched::run_as_batch();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

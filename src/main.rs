@@ -64,6 +64,8 @@ fn main() -> ExitCode {
     ) {
         cli::alloc::keep_freed_memory();
         cli::alloc::avoid_huge_pages();
+        // Before the runtime: its threads inherit the policy.
+        cli::sched::run_as_batch();
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

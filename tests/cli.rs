@@ -314,3 +314,69 @@ fn domain_explains_the_evidence() {
     );
     assert_eq!(v["mx"][0]["a"], "answer");
 }
+
+/// The scheduling policy of every thread of process `pid` (field 41 of
+/// `/proc/PID/task/TID/stat`).
+fn thread_policies(pid: u32) -> Vec<i32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
+        .filter_map(|stat| {
+            // After the command name (in parentheses, maybe with spaces)
+            // comes field 3; the policy is field 41.
+            let rest = &stat[stat.rfind(')')? + 1..];
+            rest.split_whitespace().nth(41 - 3)?.parse().ok()
+        })
+        .collect()
+}
+
+/// A batch command runs all its threads under SCHED_BATCH, so that its
+/// wake-ups do not preempt the local resolver; one started under another
+/// policy than the default keeps it.
+#[test]
+fn batch_commands_run_as_batch_jobs_unless_started_otherwise() {
+    use std::io::Write as _;
+    use std::os::unix::process::CommandExt as _;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let silent = SilentServer::start();
+    let resolver = silent.addr.to_string();
+    for (start_idle, expected) in [(false, libc::SCHED_BATCH), (true, libc::SCHED_IDLE)] {
+        let mut cmd = bin();
+        cmd.args(["check", "--resolver", &resolver, "--no-history"])
+            .args(["--dns-timeout", "5s", "-o", "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if start_idle {
+            // SAFETY: between fork and exec, one system call on the child
+            // itself, no allocation.
+            unsafe {
+                cmd.pre_exec(|| {
+                    let param = libc::sched_param { sched_priority: 0 };
+                    if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let mut child = cmd.spawn().unwrap();
+        child.stdin.take().unwrap().write_all(b"a@d.zz\n").unwrap();
+        // The runtime's threads are up once there are at least three (the
+        // main thread and two workers); the silent resolver keeps them.
+        let limit = Instant::now() + Duration::from_secs(20);
+        let mut policies = thread_policies(child.id());
+        while policies.len() < 3 && Instant::now() < limit {
+            std::thread::sleep(Duration::from_millis(20));
+            policies = thread_policies(child.id());
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(policies.len() >= 3, "{policies:?}");
+        assert!(policies.iter().all(|&p| p == expected), "{policies:?}");
+    }
+}

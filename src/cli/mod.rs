@@ -16,5 +16,6 @@ pub mod progress;
 pub mod recheck;
 pub mod records;
 pub mod report;
+pub mod sched;
 pub mod serve;
 pub mod summary;
