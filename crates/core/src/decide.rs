@@ -602,20 +602,51 @@ fn deliverable(f: &Facts<'_>) -> Option<Verdict> {
     let (first, a) = usable.first()?;
     let mut v = d.verdict(
         Reason::Deliverable,
-        format!(
-            "{}: {} of {} MX host(s) usable; first {} {}",
-            d.domain(),
-            usable.len(),
-            d.assessed.len(),
-            first.mx.exchange,
-            a.note()
-        ),
+        deliverable_detail(d.domain(), usable.len(), d.assessed.len(), first, a),
     );
     if usable.len() < d.assessed.len() {
         v = v.with_warnings([Warning::MxPartiallyUnusable]);
     }
     typo_suspect(f, &mut v);
     Some(with_probe(f, v))
+}
+
+/// `deliverable`'s detail: `d.zz: 1 of 2 MX host(s) usable; first mx.d.zz
+/// resolves to 192.0.2.1`. Pushed, not formatted: it is written for most
+/// domains of a list, and `format!` cost 1,800 instructions of its 2,900.
+fn deliverable_detail(
+    domain: &str,
+    usable: usize,
+    of: usize,
+    first: &MxTarget,
+    a: &TargetAssessment,
+) -> String {
+    let mut out = String::with_capacity(domain.len() + first.mx.exchange.len() + 72);
+    out.push_str(domain);
+    out.push_str(": ");
+    push_count(&mut out, usable);
+    out.push_str(" of ");
+    push_count(&mut out, of);
+    out.push_str(" MX host(s) usable; first ");
+    out.push_str(&first.mx.exchange);
+    out.push(' ');
+    a.push_note(&mut out);
+    out
+}
+
+/// Appends `n` in decimal, as `Display` writes it.
+fn push_count(out: &mut String, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 /// `implicit_mx`: MX NODATA and the domain's own address is usable, under
@@ -882,6 +913,38 @@ mod tests {
             probe: None,
             typos: Default::default(),
         }
+    }
+
+    #[test]
+    fn counts_are_pushed_as_display_writes_them() {
+        for n in (0..100_000).chain([usize::MAX, usize::MAX / 10, 1 << 40]) {
+            let mut out = String::from("x");
+            push_count(&mut out, n);
+            assert_eq!(out, format!("x{n}"));
+        }
+    }
+
+    /// The deliverable detail, pushed: as it read when formatted, with the
+    /// count of usable hosts, the first one and its note.
+    #[test]
+    fn the_deliverable_detail_reads_as_before() {
+        let mut ev = mx_to("mx1.d.zz", &["192.0.2.7", "8.8.4.4"], QueryStatus::Answer);
+        let second = mx_to("mx2.d.zz", &[], QueryStatus::NxDomain).targets;
+        ev.targets.extend(second);
+        let policy = Policy::default();
+        let v = decide(Subject::Evidence(&ev), None, &policy, 0).verdict;
+        assert_eq!(v.reason, Reason::Deliverable);
+        let note = assess_target(&ev.targets[0], &policy).note();
+        assert_eq!(
+            v.detail,
+            format!(
+                "{}: 1 of 2 MX host(s) usable; first mx1.d.zz {note}",
+                ev.domain
+            )
+        );
+        assert!(v.detail.ends_with(
+            "first mx1.d.zz resolves to 192.0.2.7 (documentation TEST-NET-1, RFC 5737), 8.8.4.4"
+        ));
     }
 
     fn mx_to(exchange: &str, ips: &[&str], a: QueryStatus) -> DomainEvidence {

@@ -100,18 +100,27 @@ enum Why {
 impl TargetAssessment {
     /// Why, in a few words (`resolves only to 127.0.0.1`, ...).
     pub fn note(&self) -> String {
-        match self.why {
-            Why::Fixed(text) => text.to_string(),
-            Why::ResolvesTo => format!("resolves to {}", list_addresses(&self.addresses)),
-            Why::ResolvesOnlyTo => {
-                format!("resolves only to {}", list_addresses(&self.addresses))
+        let mut out = String::new();
+        self.push_note(&mut out);
+        out
+    }
+
+    /// Appends [`TargetAssessment::note`] to `out` (pushed, not formatted:
+    /// the verdict of every deliverable domain says it).
+    pub fn push_note(&self, out: &mut String) {
+        let lead = match self.why {
+            Why::Fixed(text) => return out.push_str(text),
+            Why::Lookup(rtype, status) => {
+                out.push_str(rtype);
+                out.push_str(" lookup ");
+                return out.push_str(&status.describe());
             }
-            Why::Lookup(rtype, status) => format!("{rtype} lookup {}", status.describe()),
-            Why::IpLiteral => format!(
-                "is an IP address, not a host name: {}",
-                list_addresses(&self.addresses)
-            ),
-        }
+            Why::ResolvesTo => "resolves to ",
+            Why::ResolvesOnlyTo => "resolves only to ",
+            Why::IpLiteral => "is an IP address, not a host name: ",
+        };
+        out.push_str(lead);
+        push_addresses(out, &self.addresses);
     }
 }
 
@@ -126,18 +135,23 @@ fn classify_all(ips: impl Iterator<Item = IpAddr>, policy: &Policy) -> Vec<Class
 /// Addresses for detail lines: `192.0.2.1 (documentation), 10.0.0.1 (private)`.
 pub fn list_addresses(addrs: &[ClassifiedAddr]) -> String {
     let mut out = String::with_capacity(24 * addrs.len());
+    push_addresses(&mut out, addrs);
+    out
+}
+
+/// Appends [`list_addresses`] to `out`.
+fn push_addresses(out: &mut String, addrs: &[ClassifiedAddr]) {
     for (i, a) in addrs.iter().enumerate() {
         if i > 0 {
             out.push_str(", ");
         }
-        crate::ipfmt::push_ip(&mut out, a.ip);
+        crate::ipfmt::push_ip(out, a.ip);
         if let Some(range) = a.range {
             out.push_str(" (");
             out.push_str(range);
             out.push(')');
         }
     }
-    out
 }
 
 /// Judges addresses found for a host: usable, loopback, non-global,
@@ -213,6 +227,52 @@ mod tests {
     use crate::verdict::{Action, Reason, Warning};
     use std::sync::Arc;
     use QueryStatus::*;
+
+    /// Notes are pushed, not formatted: each kind reads as the formatted
+    /// text did, addresses with their ranges.
+    #[test]
+    fn notes_read_as_formatted() {
+        let addresses = classify_all(
+            ["192.0.2.1", "10.0.0.1", "2001:db8::25"]
+                .iter()
+                .map(|s| s.parse().unwrap()),
+            &Policy::default(),
+        );
+        let listed = list_addresses(&addresses);
+        assert_eq!(
+            listed,
+            "192.0.2.1 (documentation TEST-NET-1, RFC 5737), 10.0.0.1 (private-use, RFC 1918), \
+             2001:db8::25 (documentation, RFC 3849)"
+        );
+        let with = |why| TargetAssessment {
+            state: TargetState::Usable,
+            addresses: addresses.clone(),
+            why,
+        };
+        for (why, expected) in [
+            (Why::Fixed("not looked up"), "not looked up".to_string()),
+            (Why::ResolvesTo, format!("resolves to {listed}")),
+            (Why::ResolvesOnlyTo, format!("resolves only to {listed}")),
+            (
+                Why::Lookup("AAAA", ServFail),
+                format!("AAAA lookup {}", ServFail.describe()),
+            ),
+            (
+                Why::Lookup("A", Rcode(23)),
+                "A lookup response code 23".to_string(),
+            ),
+            (
+                Why::IpLiteral,
+                format!("is an IP address, not a host name: {listed}"),
+            ),
+        ] {
+            let a = with(why);
+            assert_eq!(a.note(), expected);
+            let mut pushed = String::from("before ");
+            a.push_note(&mut pushed);
+            assert_eq!(pushed, format!("before {expected}"));
+        }
+    }
 
     /// A host with the given A and AAAA outcomes; addresses imply `Answer`.
     fn host(
