@@ -238,15 +238,15 @@ fn probe_setup(args: &ProbeArgs, dns: &DnsArgs) -> Option<ProbeSetup> {
     })
 }
 
-/// The resolver health check's canaries: `--dns-canary`, else
-/// `PREBOUNCE_DNS_CANARY` (comma-separated), else the defaults; `none`
-/// turns it off, and offline `--zone` runs need none.
 /// `--dns-in-flight`, or its default for `--concurrency`.
 pub fn queries_in_flight(args: &DnsArgs) -> usize {
     args.dns_in_flight
         .unwrap_or_else(|| prebounce_dns::default_in_flight(args.concurrency))
 }
 
+/// The resolver health check's canaries: `--dns-canary`, else
+/// `PREBOUNCE_DNS_CANARY` (comma-separated), else the defaults; `none`
+/// turns it off, and offline `--zone` runs need none.
 fn health_config(args: &DnsArgs) -> anyhow::Result<HealthConfig> {
     if !args.zone.is_empty() {
         return Ok(HealthConfig::default());

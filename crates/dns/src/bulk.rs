@@ -212,7 +212,7 @@ struct Port {
     serial: usize,
     /// Registered for reading only. A socket registered for writing too (as
     /// Tokio's `UdpSocket` is) has the kernel report it writable after every
-    /// datagram sent, waking the reactor for nothing: 2% of a run's CPU.
+    /// datagram sent, waking the reactor for nothing.
     socket: AsyncFd<std::net::UdpSocket>,
     /// Connected to the only server: sent to without an address, so the
     /// kernel routes it once, not per datagram (and drops datagrams from
