@@ -418,20 +418,26 @@ fn push_cname(out: &mut String, cname: &[String]) {
 
 /// A host's lookups as serde writes them (its name is left out).
 fn push_host(out: &mut String, host: &HostEvidence) {
+    let HostEvidence { name: _, a, aaaa } = host;
     out.push_str("{\"a\":");
-    push_addresses(out, &host.a);
+    push_addresses(out, a);
     out.push_str(",\"aaaa\":");
-    push_addresses(out, &host.aaaa);
+    push_addresses(out, aaaa);
     out.push('}');
 }
 
 /// An address lookup as serde writes it: addresses as their text.
 fn push_addresses(out: &mut String, lookup: &Lookup<IpAddr>) {
+    let Lookup {
+        status,
+        records,
+        cname,
+    } = lookup;
     out.push_str("{\"status\":");
-    push_status(out, lookup.status);
-    if !lookup.records.is_empty() {
+    push_status(out, *status);
+    if !records.is_empty() {
         out.push_str(",\"records\":[");
-        for (i, &ip) in lookup.records.iter().enumerate() {
+        for (i, &ip) in records.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
@@ -441,7 +447,7 @@ fn push_addresses(out: &mut String, lookup: &Lookup<IpAddr>) {
         }
         out.push(']');
     }
-    push_cname(out, &lookup.cname);
+    push_cname(out, cname);
     out.push('}');
 }
 
@@ -495,27 +501,46 @@ impl DomainEvidence {
     /// typo findings: the fields in serde's order, empty ones left out as
     /// its attributes say.
     fn encode_plain(&self) -> String {
-        let mut out = String::with_capacity(192 + 96 * self.targets.len());
+        // Taken apart whole: a field added to any of these types does not
+        // compile here until it is written (or said to be left out).
+        let DomainEvidence {
+            domain,
+            mx,
+            targets,
+            implicit,
+            probe: _,
+            typos: _,
+        } = self;
+        let Lookup {
+            status,
+            records: _, // written as the targets
+            cname,
+        } = mx;
+        let mut out = String::with_capacity(192 + 96 * targets.len());
         out.push_str("{\"v\":");
         push_decimal(&mut out, u64::from(EVIDENCE_FORMAT));
         out.push_str(",\"evidence\":{\"domain\":");
-        push_json_str(&mut out, &self.domain);
+        push_json_str(&mut out, domain);
         out.push_str(",\"mx\":{\"status\":");
-        push_status(&mut out, self.mx.status);
-        push_cname(&mut out, &self.mx.cname);
+        push_status(&mut out, *status);
+        push_cname(&mut out, cname);
         out.push('}');
-        if !self.targets.is_empty() {
+        if !targets.is_empty() {
             out.push_str(",\"targets\":[");
-            for (i, t) in self.targets.iter().enumerate() {
+            for (i, MxTarget { mx, host }) in targets.iter().enumerate() {
+                let MxRecord {
+                    preference,
+                    exchange,
+                } = mx;
                 if i > 0 {
                     out.push(',');
                 }
                 out.push_str("{\"mx\":{\"preference\":");
-                push_decimal(&mut out, u64::from(t.mx.preference));
+                push_decimal(&mut out, u64::from(*preference));
                 out.push_str(",\"exchange\":");
-                push_json_str(&mut out, &t.mx.exchange);
+                push_json_str(&mut out, exchange);
                 out.push('}');
-                if let Some(host) = &t.host {
+                if let Some(host) = host {
                     out.push_str(",\"host\":");
                     push_host(&mut out, host);
                 }
@@ -523,7 +548,7 @@ impl DomainEvidence {
             }
             out.push(']');
         }
-        if let Some(host) = &self.implicit {
+        if let Some(host) = implicit {
             out.push_str(",\"implicit\":");
             push_host(&mut out, host);
         }
