@@ -181,7 +181,7 @@ pub fn mx_summary(ev: &DomainEvidence, policy: &Policy) -> String {
         let a = prebounce_core::rules::assess_target(t, policy);
         // (Pushed, not formatted: every CSV row of a new domain has this
         // column, and `write!` cost about 900 instructions a target.)
-        push_decimal(&mut out, t.mx.preference);
+        prebounce_core::ipfmt::push_u64(&mut out, u64::from(t.mx.preference));
         out.push(' ');
         out.push_str(&t.mx.exchange);
         out.push(' ');
@@ -201,14 +201,6 @@ pub fn mx_summary(ev: &DomainEvidence, policy: &Policy) -> String {
         }
     }
     out
-}
-
-/// `n` in decimal.
-fn push_decimal(out: &mut String, n: u16) {
-    if n >= 10 {
-        push_decimal(out, n / 10);
-    }
-    out.push(char::from(b'0' + (n % 10) as u8));
 }
 
 /// Which DNS engine sends the questions. Both give the same verdicts.
@@ -1047,7 +1039,7 @@ mod decimal_tests {
         let mut out = String::new();
         for n in 0..=u16::MAX {
             out.clear();
-            super::push_decimal(&mut out, n);
+            prebounce_core::ipfmt::push_u64(&mut out, u64::from(n));
             assert_eq!(out, n.to_string());
         }
     }

@@ -22,6 +22,7 @@ use std::cell::OnceCell;
 use crate::address::SyntaxError;
 use crate::evidence::{DomainEvidence, ExchangeKind, MxTarget, QueryStatus};
 use crate::history::{date, is_flip, secs, History, HistoryPolicy};
+use crate::ipfmt::push_u64;
 use crate::probe::{HostOutcome, ProbeEvidence, ProbeStatus};
 use crate::rules::{
     assess_host, assess_target, list_addresses, ImplicitMx, Policy, TargetAssessment, TargetState,
@@ -624,29 +625,14 @@ fn deliverable_detail(
     let mut out = String::with_capacity(domain.len() + first.mx.exchange.len() + 72);
     out.push_str(domain);
     out.push_str(": ");
-    push_count(&mut out, usable);
+    push_u64(&mut out, usable as u64);
     out.push_str(" of ");
-    push_count(&mut out, of);
+    push_u64(&mut out, of as u64);
     out.push_str(" MX host(s) usable; first ");
     out.push_str(&first.mx.exchange);
     out.push(' ');
     a.push_note(&mut out);
     out
-}
-
-/// Appends `n` in decimal, as `Display` writes it.
-fn push_count(out: &mut String, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 /// `implicit_mx`: MX NODATA and the domain's own address is usable, under
@@ -912,15 +898,6 @@ mod tests {
             implicit: None,
             probe: None,
             typos: Default::default(),
-        }
-    }
-
-    #[test]
-    fn counts_are_pushed_as_display_writes_them() {
-        for n in (0..100_000).chain([usize::MAX, usize::MAX / 10, 1 << 40]) {
-            let mut out = String::from("x");
-            push_count(&mut out, n);
-            assert_eq!(out, format!("x{n}"));
         }
     }
 

@@ -373,28 +373,13 @@ fn push_json_str(out: &mut String, s: &str) {
     }
 }
 
-/// `n` in decimal.
-fn push_decimal(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend(digits[at..].iter().map(|&d| char::from(d)));
-}
-
 /// A status as its serde form writes it: its name, a JSON string.
 fn push_status(out: &mut String, status: QueryStatus) {
     out.push('"');
     match status {
         QueryStatus::Rcode(c) => {
             out.push_str("rcode_");
-            push_decimal(out, u64::from(c));
+            crate::ipfmt::push_u64(out, u64::from(c));
         }
         other => out.push_str(&other.name()),
     }
@@ -518,7 +503,7 @@ impl DomainEvidence {
         } = mx;
         let mut out = String::with_capacity(192 + 96 * targets.len());
         out.push_str("{\"v\":");
-        push_decimal(&mut out, u64::from(EVIDENCE_FORMAT));
+        crate::ipfmt::push_u64(&mut out, u64::from(EVIDENCE_FORMAT));
         out.push_str(",\"evidence\":{\"domain\":");
         push_json_str(&mut out, domain);
         out.push_str(",\"mx\":{\"status\":");
@@ -536,7 +521,7 @@ impl DomainEvidence {
                     out.push(',');
                 }
                 out.push_str("{\"mx\":{\"preference\":");
-                push_decimal(&mut out, u64::from(*preference));
+                crate::ipfmt::push_u64(&mut out, u64::from(*preference));
                 out.push_str(",\"exchange\":");
                 push_json_str(&mut out, exchange);
                 out.push('}');
