@@ -20,6 +20,7 @@
 //! many machines, one PostgreSQL database (see its module for the rules).
 #![warn(missing_docs)]
 
+mod direct;
 #[cfg(feature = "postgres")]
 mod pg;
 #[cfg(feature = "postgres")]
@@ -31,7 +32,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use direct::Direct;
 use prebounce_core::history::{backoff, is_success, History, Reading};
+use prebounce_core::ipfmt::push_u64;
 use prebounce_core::verdict::{Action, EnhancedStatus, Reason, Warning};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
@@ -227,12 +230,13 @@ fn format_streak(readings: &[Reading]) -> String {
         if !out.is_empty() {
             out.push(' ');
         }
-        out.push_str(&format!(
-            "{}:{}:{}",
-            r.at,
-            r.reason.code(),
-            u8::from(r.counts)
-        ));
+        if r.at < 0 {
+            out.push('-');
+        }
+        push_u64(&mut out, r.at.unsigned_abs());
+        out.push(':');
+        out.push_str(r.reason.code());
+        out.push_str(if r.counts { ":1" } else { ":0" });
     }
     out
 }
@@ -701,7 +705,8 @@ fn json_names(names: &[&str]) -> String {
 
 /// A domain's row as a batch of observations finds it.
 struct Prior {
-    action: String,
+    /// `None` when its code is unknown to this version.
+    action: Option<Action>,
     since: i64,
     retries: i64,
     streak: String,
@@ -777,10 +782,15 @@ impl Store for SqliteStore {
             // ends), then kept up to date as the batch goes: a batch may
             // observe a domain twice. One statement per chunk, not one per
             // observation.
-            let mut names: Vec<&str> = observations.iter().map(|o| o.domain.as_str()).collect();
-            names.sort_unstable();
-            names.dedup();
-            let mut states: HashMap<&str, Prior> = HashMap::with_capacity(names.len());
+            let mut seen: hashbrown::HashSet<&str> =
+                hashbrown::HashSet::with_capacity(observations.len());
+            let names: Vec<&str> = observations
+                .iter()
+                .map(|o| o.domain.as_str())
+                .filter(|d| seen.insert(d))
+                .collect();
+            let mut states: hashbrown::HashMap<&str, Prior> =
+                hashbrown::HashMap::with_capacity(names.len());
             let mut st = tx
                 .prepare(
                     "SELECT d.domain, d.action, d.state_since, d.retries, d.streak, d.latest_id
@@ -791,15 +801,14 @@ impl Store for SqliteStore {
                 let mut rows = st.query([json_names(chunk)]).map_err(e)?;
                 while let Some(r) = rows.next().map_err(e)? {
                     let domain: String = r.get(0).map_err(e)?;
-                    // (The key borrows the batch's own name: the chunk is
-                    // sorted.)
-                    let Ok(at) = chunk.binary_search(&domain.as_str()) else {
+                    // (The key borrows the batch's own name.)
+                    let Some(&name) = seen.get(domain.as_str()) else {
                         continue;
                     };
                     states.insert(
-                        chunk[at],
+                        name,
                         Prior {
-                            action: r.get(1).map_err(e)?,
+                            action: Action::from_name(&r.get::<_, String>(1).map_err(e)?),
                             since: r.get(2).map_err(e)?,
                             retries: r.get(3).map_err(e)?,
                             streak: r.get(4).map_err(e)?,
@@ -808,13 +817,11 @@ impl Store for SqliteStore {
                     );
                 }
             }
-            let mut insert = tx
-                .prepare(&format!(
+            let mut insert = Direct::prepare(&tx, &format!(
                     "INSERT INTO observations ({COLUMNS}, prev_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
                 ))
                 .map_err(e)?;
-            let mut upsert = tx
-                .prepare(
+            let mut upsert = Direct::prepare(&tx,
                     "INSERT INTO domains (domain, first_seen, last_at, action, verdict, status, detail, last_success, state_since, retries, next_check, latest_id, streak)
                      VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                      ON CONFLICT(domain) DO UPDATE SET
@@ -825,26 +832,27 @@ impl Store for SqliteStore {
                 .map_err(e)?;
             for o in observations {
                 let prev = states.get(o.domain.as_str());
+                let status = o.status.map(|s| s.to_string());
+                let warnings = Warning::join(&o.warnings);
                 insert
-                    .execute(params![
-                        o.domain,
-                        o.at,
-                        o.reading.code(),
-                        o.verdict.code(),
-                        o.action.as_str(),
-                        o.status.map(|s| s.to_string()),
-                        o.detail,
-                        Warning::join(&o.warnings),
-                        o.mx,
-                        o.probe,
-                        o.evidence,
-                        i64::from(o.counts),
-                        prev.and_then(|p| p.latest_id),
+                    .execute(&[
+                        o.domain.as_str().into(),
+                        o.at.into(),
+                        o.reading.code().into(),
+                        o.verdict.code().into(),
+                        o.action.as_str().into(),
+                        status.as_deref().into(),
+                        o.detail.as_str().into(),
+                        warnings.as_str().into(),
+                        o.mx.as_str().into(),
+                        o.probe.as_deref().into(),
+                        o.evidence.as_deref().into(),
+                        i64::from(o.counts).into(),
+                        prev.and_then(|p| p.latest_id).into(),
                     ])
                     .map_err(e)?;
                 let id = tx.last_insert_rowid();
-                let action = o.action.as_str();
-                let same = prev.is_some_and(|p| p.action == action);
+                let same = prev.is_some_and(|p| p.action == Some(o.action));
                 let since = match prev {
                     Some(p) if same => p.since,
                     _ => o.at,
@@ -865,25 +873,25 @@ impl Store for SqliteStore {
                     },
                 ));
                 upsert
-                    .execute(params![
-                        o.domain,
-                        o.at,
-                        action,
-                        o.verdict.code(),
-                        o.status.map(|s| s.to_string()),
-                        o.detail,
-                        is_success(o.reading).then_some(o.at),
-                        since,
-                        retries,
-                        next_check,
-                        id,
-                        streak,
+                    .execute(&[
+                        o.domain.as_str().into(),
+                        o.at.into(),
+                        o.action.as_str().into(),
+                        o.verdict.code().into(),
+                        status.as_deref().into(),
+                        o.detail.as_str().into(),
+                        is_success(o.reading).then_some(o.at).into(),
+                        since.into(),
+                        retries.into(),
+                        next_check.into(),
+                        id.into(),
+                        streak.as_str().into(),
                     ])
                     .map_err(e)?;
                 states.insert(
                     o.domain.as_str(),
                     Prior {
-                        action: action.to_string(),
+                        action: Some(o.action),
                         since,
                         retries,
                         streak,
