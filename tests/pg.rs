@@ -416,7 +416,7 @@ fn dead_domain_scenario(db: &str, dir: &Dir) {
     let backend = if db.contains("://") {
         "backend: postgresql (schema 2)"
     } else {
-        "backend: sqlite (schema 3)"
+        "backend: sqlite (schema 4)"
     };
     let out = ok(run(&["db", "migrate", "--db", db], None));
     assert!(

@@ -202,10 +202,11 @@ pub struct StoreStats {
     pub retry: u64,
 }
 
-/// The schema version this binary writes: 3 chains each domain's
-/// observations instead of indexing them, 2 keeps the evidence of every
-/// observation (1 kept verdicts only).
-pub const SCHEMA_VERSION: i64 = 3;
+/// The schema version this binary writes: 4 keeps only the state in a
+/// domain's row (its verdict is its newest observation's), 3 chains each
+/// domain's observations instead of indexing them, 2 keeps the evidence of
+/// every observation (1 kept verdicts only).
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Readings kept per domain since its last success: the first and the
 /// newest ones (the rules need the first, the count and the newest).
@@ -413,6 +414,15 @@ impl SqliteStore {
         let version = schema_version(&conn, path)?;
         if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
             return Err(read_only_error(path));
+        }
+        // A new database gets pages of 16 KiB (SQLite's default is 4):
+        // a run inserts each new domain at a random place in the domains'
+        // B-tree, and larger pages make fewer levels and fewer splits
+        // (2.5% fewer instructions for the history writer). Only possible
+        // before the first table and the switch to WAL.
+        if version == 0 {
+            conn.pragma_update(None, "page_size", 16384)
+                .map_err(|e| err(path, "cannot set the page size", e))?;
         }
         switch_to_wal(&conn).map_err(|e| {
             if is_read_only(&e) {
@@ -643,6 +653,31 @@ fn step(v: i64) -> &'static str {
                 SELECT max(id) FROM observations o WHERE o.domain = domains.domain);
             DROP INDEX observations_domain_at;"
         }
+        // The domain row keeps the state only: its verdict, status and
+        // detail are its newest observation's (`latest_id`), which the
+        // row copied. And it is its own key's B-tree (WITHOUT ROWID), not
+        // a table beside an index on the name: each new domain in a run
+        // is one insert at a random place, not two. 8% fewer instructions
+        // for the history writer on a new list.
+        4 => {
+            "CREATE TABLE domains_v4 (
+                domain TEXT PRIMARY KEY,
+                first_seen INTEGER NOT NULL,
+                last_at INTEGER NOT NULL,
+                action TEXT NOT NULL,
+                last_success INTEGER,
+                state_since INTEGER NOT NULL,
+                retries INTEGER NOT NULL,
+                next_check INTEGER,
+                latest_id INTEGER,
+                streak TEXT NOT NULL DEFAULT ''
+            ) WITHOUT ROWID;
+            INSERT INTO domains_v4 SELECT domain, first_seen, last_at, action,
+                last_success, state_since, retries, next_check, latest_id, streak FROM domains;
+            DROP TABLE domains;
+            ALTER TABLE domains_v4 RENAME TO domains;
+            CREATE INDEX domains_due ON domains (next_check) WHERE action = 'retry';"
+        }
         _ => "",
     }
 }
@@ -712,6 +747,70 @@ struct Prior {
     streak: String,
     /// Its newest observation: the new one's `prev_id`.
     latest_id: Option<i64>,
+}
+
+/// A domain's row as [`prior`] reads it (table `d`).
+const PRIOR: &str = "d.domain, d.action, d.state_since, d.retries, d.streak, d.latest_id";
+
+/// A domain and its row, from a query selecting [`PRIOR`].
+fn prior(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, Prior)> {
+    Ok((
+        r.get(0)?,
+        Prior {
+            action: Action::from_name(&r.get::<_, String>(1)?),
+            since: r.get(2)?,
+            retries: r.get(3)?,
+            streak: r.get(4)?,
+            latest_id: r.get(5)?,
+        },
+    ))
+}
+
+/// A domain's row after observation `o` (stored as `id`), from its row
+/// before (`None`: it had none).
+fn after(prev: Option<&Prior>, o: &Observation, id: i64) -> Prior {
+    let same = prev.is_some_and(|p| p.action == Some(o.action));
+    let since = match prev {
+        Some(p) if same => p.since,
+        _ => o.at,
+    };
+    let retry = o.action == Action::Retry;
+    let retries = match prev {
+        Some(p) if same && retry => p.retries + 1,
+        _ if retry => 1,
+        _ => 0,
+    };
+    let streak = format_streak(&extend_streak(
+        prev.map(|p| parse_streak(&p.streak)).unwrap_or_default(),
+        Reading {
+            at: o.at,
+            reason: o.reading,
+            counts: o.counts,
+        },
+    ));
+    Prior {
+        action: Some(o.action),
+        since,
+        retries,
+        streak,
+        latest_id: Some(id),
+    }
+}
+
+/// The parameters of the statements that write a domain's row.
+fn domain_row<'a>(o: &'a Observation, row: &'a Prior) -> [direct::Param<'a>; 9] {
+    let retry = o.action == Action::Retry;
+    [
+        o.domain.as_str().into(),
+        o.at.into(),
+        o.action.as_str().into(),
+        is_success(o.reading).then_some(o.at).into(),
+        row.since.into(),
+        row.retries.into(),
+        retry.then(|| o.at + backoff(row.retries)).into(),
+        row.latest_id.into(),
+        row.streak.as_str().into(),
+    ]
 }
 
 impl Store for SqliteStore {
@@ -790,31 +889,20 @@ impl Store for SqliteStore {
                 .filter(|d| seen.insert(d))
                 .collect();
             let mut states: hashbrown::HashMap<&str, Prior> =
-                hashbrown::HashMap::with_capacity(names.len());
+                hashbrown::HashMap::with_capacity(seen.len());
             let mut st = tx
-                .prepare(
-                    "SELECT d.domain, d.action, d.state_since, d.retries, d.streak, d.latest_id
-                     FROM json_each(?1) AS j CROSS JOIN domains d ON d.domain = j.value",
-                )
+                .prepare(&format!(
+                    "SELECT {PRIOR} FROM json_each(?1) AS j CROSS JOIN domains d ON d.domain = j.value"
+                ))
                 .map_err(e)?;
             for chunk in names.chunks(STATES_CHUNK) {
                 let mut rows = st.query([json_names(chunk)]).map_err(e)?;
                 while let Some(r) = rows.next().map_err(e)? {
-                    let domain: String = r.get(0).map_err(e)?;
+                    let (domain, prior) = prior(r).map_err(e)?;
                     // (The key borrows the batch's own name.)
-                    let Some(&name) = seen.get(domain.as_str()) else {
-                        continue;
-                    };
-                    states.insert(
-                        name,
-                        Prior {
-                            action: Action::from_name(&r.get::<_, String>(1).map_err(e)?),
-                            since: r.get(2).map_err(e)?,
-                            retries: r.get(3).map_err(e)?,
-                            streak: r.get(4).map_err(e)?,
-                            latest_id: r.get(5).map_err(e)?,
-                        },
-                    );
+                    if let Some(&name) = seen.get(domain.as_str()) {
+                        states.insert(name, prior);
+                    }
                 }
             }
             let mut insert = Direct::prepare(&tx, &format!(
@@ -822,21 +910,22 @@ impl Store for SqliteStore {
                 ))
                 .map_err(e)?;
             let mut upsert = Direct::prepare(&tx,
-                    "INSERT INTO domains (domain, first_seen, last_at, action, verdict, status, detail, last_success, state_since, retries, next_check, latest_id, streak)
-                     VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                    "INSERT INTO domains (domain, first_seen, last_at, action, last_success, state_since, retries, next_check, latest_id, streak)
+                     VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                      ON CONFLICT(domain) DO UPDATE SET
-                       last_at = ?2, action = ?3, verdict = ?4, status = ?5, detail = ?6,
-                       last_success = COALESCE(?7, last_success), state_since = ?8, retries = ?9,
-                       next_check = ?10, latest_id = ?11, streak = ?12",
+                       last_at = ?2, action = ?3,
+                       last_success = COALESCE(?4, last_success), state_since = ?5, retries = ?6,
+                       next_check = ?7, latest_id = ?8, streak = ?9",
                 )
                 .map_err(e)?;
             for o in observations {
-                let prev = states.get(o.domain.as_str());
+                let d = o.domain.as_str();
+                let prev = states.get(d);
                 let status = o.status.map(|s| s.to_string());
                 let warnings = Warning::join(&o.warnings);
                 insert
                     .execute(&[
-                        o.domain.as_str().into(),
+                        d.into(),
                         o.at.into(),
                         o.reading.code().into(),
                         o.verdict.code().into(),
@@ -852,52 +941,9 @@ impl Store for SqliteStore {
                     ])
                     .map_err(e)?;
                 let id = tx.last_insert_rowid();
-                let same = prev.is_some_and(|p| p.action == Some(o.action));
-                let since = match prev {
-                    Some(p) if same => p.since,
-                    _ => o.at,
-                };
-                let retry = o.action == Action::Retry;
-                let retries = match prev {
-                    Some(p) if same && retry => p.retries + 1,
-                    _ if retry => 1,
-                    _ => 0,
-                };
-                let next_check = retry.then(|| o.at + backoff(retries));
-                let streak = format_streak(&extend_streak(
-                    prev.map(|p| parse_streak(&p.streak)).unwrap_or_default(),
-                    Reading {
-                        at: o.at,
-                        reason: o.reading,
-                        counts: o.counts,
-                    },
-                ));
-                upsert
-                    .execute(&[
-                        o.domain.as_str().into(),
-                        o.at.into(),
-                        o.action.as_str().into(),
-                        o.verdict.code().into(),
-                        status.as_deref().into(),
-                        o.detail.as_str().into(),
-                        is_success(o.reading).then_some(o.at).into(),
-                        since.into(),
-                        retries.into(),
-                        next_check.into(),
-                        id.into(),
-                        streak.as_str().into(),
-                    ])
-                    .map_err(e)?;
-                states.insert(
-                    o.domain.as_str(),
-                    Prior {
-                        action: Some(o.action),
-                        since,
-                        retries,
-                        streak,
-                        latest_id: Some(id),
-                    },
-                );
+                let next = after(prev, o, id);
+                upsert.execute(&domain_row(o, &next)).map_err(e)?;
+                states.insert(d, next);
             }
         }
         tx.commit().map_err(e)
@@ -943,8 +989,10 @@ impl Store for SqliteStore {
         let e = |e| err(&self.path, "cannot list suppressions", e);
         let mut st = conn
             .prepare(
-                "SELECT domain, verdict, status, state_since, last_at, detail FROM domains
-                 WHERE action = 'suppress' AND state_since >= ?1 ORDER BY state_since, domain",
+                "SELECT d.domain, o.verdict, o.status, d.state_since, d.last_at, o.detail
+                 FROM domains d JOIN observations o ON o.id = d.latest_id
+                 WHERE d.action = 'suppress' AND d.state_since >= ?1
+                 ORDER BY d.state_since, d.domain",
             )
             .map_err(e)?;
         let rows = st
@@ -1216,7 +1264,7 @@ mod tests {
         assert_eq!(s.forget("a.zz").unwrap(), 4);
         assert_eq!(s.stats().unwrap().observations, 4);
         assert_eq!(ats("b.zz"), [200, 600, 700]);
-        // The index is gone, and the store says schema 3.
+        // The index is gone, and the store says it is up to date.
         let conn = Connection::open(&path).unwrap();
         let indexes: i64 = conn
             .query_row(
@@ -1226,7 +1274,91 @@ mod tests {
             )
             .unwrap();
         assert_eq!(indexes, 0);
-        assert_eq!(s.stats().unwrap().schema, 3);
+        assert_eq!(s.stats().unwrap().schema, SCHEMA_VERSION);
+    }
+
+    /// Schema 4 keeps only the state in a domain's row: a schema-3
+    /// store's rows keep their state, and what they copied from their
+    /// newest observation (verdict, status, detail) is read from it.
+    #[test]
+    fn schema_3_stores_migrate_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v3.sqlite");
+        let conn = Connection::open(&path).unwrap();
+        for v in 1..=3 {
+            conn.execute_batch(step(v)).unwrap();
+        }
+        conn.execute_batch(
+            "CREATE TABLE prebounce_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             INSERT INTO prebounce_meta VALUES ('schema_version', '3');
+             INSERT INTO observations (id, domain, at, reading, verdict, action, status, detail, warnings, mx, probe, evidence, counts, prev_id)
+               VALUES (1, 'n.zz', 100, 'null_mx', 'null_mx', 'suppress', '5.1.10', 'n.zz publishes a null MX', '', '', NULL, '{\"v\":1}', 1, NULL),
+                      (2, 'f.zz', 150, 'dns_failure', 'dns_failure', 'retry', '4.4.3', 'SERVFAIL', '', '', NULL, '{\"v\":1}', 1, NULL),
+                      (3, 'f.zz', 250, 'dns_failure', 'dns_failure', 'retry', '4.4.3', 'SERVFAIL again', '', '', NULL, '{\"v\":1}', 1, 2);
+             INSERT INTO domains (domain, first_seen, last_at, action, verdict, status, detail, last_success, state_since, retries, next_check, latest_id, streak)
+               VALUES ('n.zz', 100, 100, 'suppress', 'null_mx', '5.1.10', 'n.zz publishes a null MX', NULL, 100, 0, NULL, 1, '100:null_mx:1'),
+                      ('f.zz', 150, 250, 'retry', 'dns_failure', '4.4.3', 'SERVFAIL again', 90, 150, 2, 1000, 3, '150:dns_failure:1 250:dns_failure:1');",
+        )
+        .unwrap();
+        drop(conn);
+        let s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.stats().unwrap().schema, SCHEMA_VERSION);
+        let sup = s.suppressions(None).unwrap();
+        assert_eq!(sup.len(), 1);
+        assert_eq!(sup[0].domain, "n.zz");
+        assert_eq!(sup[0].reason, Reason::NullMx);
+        assert_eq!(
+            sup[0].status.map(|s| s.to_string()).as_deref(),
+            Some("5.1.10")
+        );
+        assert_eq!((sup[0].since, sup[0].last_seen), (100, 100));
+        assert_eq!(sup[0].detail, "n.zz publishes a null MX");
+        assert_eq!(s.due(999, 10).unwrap(), Vec::<String>::new());
+        assert_eq!(s.due(1000, 10).unwrap(), ["f.zz"]);
+        let st = &s.states(&["f.zz"]).unwrap()["f.zz"];
+        assert_eq!(st.latest.as_ref().unwrap().at, 250);
+        assert_eq!(st.history.last_success, Some(90));
+        assert_eq!(st.history.since_success.len(), 2);
+        // A new observation continues the row: the retry count, the
+        // state's start and the chain.
+        s.record(&[obs("f.zz", 300, SF, Action::Retry)]).unwrap();
+        let st = &s.states(&["f.zz"]).unwrap()["f.zz"];
+        assert_eq!(st.history.since_success.len(), 3);
+        assert_eq!(st.history.last_success, Some(90));
+        let t = s.timeline("f.zz").unwrap();
+        assert_eq!(t.iter().map(|o| o.at).collect::<Vec<_>>(), [150, 250, 300]);
+        let conn = Connection::open(&path).unwrap();
+        let (retries, since): (i64, i64) = conn
+            .query_row(
+                "SELECT retries, state_since FROM domains WHERE domain = 'f.zz'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((retries, since), (3, 150));
+        let sql: String = conn
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE name = 'domains'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(
+            sql.contains("WITHOUT ROWID") && !sql.contains("detail"),
+            "{sql}"
+        );
+        // The page size of an existing file stays; a new one gets 16 KiB.
+        let page: i64 = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(page, 4096);
+        let fresh = dir.path().join("new.sqlite");
+        drop(SqliteStore::open(&fresh).unwrap());
+        let page: i64 = Connection::open(&fresh)
+            .unwrap()
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(page, 16384);
     }
 
     #[test]
