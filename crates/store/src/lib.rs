@@ -810,7 +810,13 @@ fn after(prev: Option<&Prior>, o: &Observation, id: i64) -> Prior {
     }
 }
 
-/// The parameters of the statements that write a domain's row.
+/// A domain's row from [`domain_row`]'s parameters, before its `ON
+/// CONFLICT` clause.
+const WRITE_DOMAIN: &str = "INSERT INTO domains (domain, first_seen, last_at, action, last_success, state_since, retries, next_check, latest_id, streak)
+     VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+
+/// The parameters of the statements that write a domain's row
+/// ([`WRITE_DOMAIN`]).
 fn domain_row<'a>(o: &'a Observation, row: &'a Prior) -> [direct::Param<'a>; 9] {
     let retry = o.action == Action::Retry;
     [
@@ -948,21 +954,21 @@ impl Store for SqliteStore {
                     "INSERT INTO observations ({COLUMNS}, prev_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
                 ))
                 .map_err(e)?;
-            let mut upsert = Direct::prepare(&tx,
-                    "INSERT INTO domains (domain, first_seen, last_at, action, last_success, state_since, retries, next_check, latest_id, streak)
-                     VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                     ON CONFLICT(domain) DO UPDATE SET
+            let mut upsert = Direct::prepare(
+                &tx,
+                &format!(
+                    "{WRITE_DOMAIN} ON CONFLICT(domain) DO UPDATE SET
                        last_at = ?2, action = ?3,
                        last_success = COALESCE(?4, last_success), state_since = ?5, retries = ?6,
-                       next_check = ?7, latest_id = ?8, streak = ?9",
-                )
-                .map_err(e)?;
-            let mut create = Direct::prepare(&tx,
-                    "INSERT INTO domains (domain, first_seen, last_at, action, last_success, state_since, retries, next_check, latest_id, streak)
-                     VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                     ON CONFLICT(domain) DO NOTHING",
-                )
-                .map_err(e)?;
+                       next_check = ?7, latest_id = ?8, streak = ?9"
+                ),
+            )
+            .map_err(e)?;
+            let mut create = Direct::prepare(
+                &tx,
+                &format!("{WRITE_DOMAIN} ON CONFLICT(domain) DO NOTHING"),
+            )
+            .map_err(e)?;
             for o in observations {
                 let d = o.domain.as_str();
                 let prev = states.get(d);
