@@ -1175,6 +1175,11 @@ mod tests {
 
     const SF: Reason = Reason::DnsFailure;
 
+    /// The one value `sql` selects.
+    fn one<T: rusqlite::types::FromSql>(conn: &Connection, sql: &str) -> T {
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
     #[test]
     fn records_history_and_state() {
         let dir = tempfile::tempdir().unwrap();
@@ -1339,13 +1344,10 @@ mod tests {
         assert_eq!(ats("b.zz"), [200, 600, 700]);
         // The index is gone, and the store says it is up to date.
         let conn = Connection::open(&path).unwrap();
-        let indexes: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE name = 'observations_domain_at'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let indexes: i64 = one(
+            &conn,
+            "SELECT count(*) FROM sqlite_master WHERE name = 'observations_domain_at'",
+        );
         assert_eq!(indexes, 0);
         assert_eq!(s.stats().unwrap().schema, SCHEMA_VERSION);
     }
@@ -1402,13 +1404,10 @@ mod tests {
             ]
         );
         // Every observation but each domain's first names the one before.
-        let unchained: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM observations WHERE prev_id IS NULL",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let unchained: i64 = one(
+            &conn,
+            "SELECT count(*) FROM observations WHERE prev_id IS NULL",
+        );
         assert_eq!(unchained, 3);
     }
 
@@ -1471,28 +1470,20 @@ mod tests {
             )
             .unwrap();
         assert_eq!((retries, since), (3, 150));
-        let sql: String = conn
-            .query_row(
-                "SELECT sql FROM sqlite_master WHERE name = 'domains'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let sql: String = one(
+            &conn,
+            "SELECT sql FROM sqlite_master WHERE name = 'domains'",
+        );
         assert!(
             sql.contains("WITHOUT ROWID") && !sql.contains("detail"),
             "{sql}"
         );
         // The page size of an existing file stays; a new one gets 16 KiB.
-        let page: i64 = conn
-            .query_row("PRAGMA page_size", [], |r| r.get(0))
-            .unwrap();
+        let page: i64 = one(&conn, "PRAGMA page_size");
         assert_eq!(page, 4096);
         let fresh = dir.path().join("new.sqlite");
         drop(SqliteStore::open(&fresh).unwrap());
-        let page: i64 = Connection::open(&fresh)
-            .unwrap()
-            .query_row("PRAGMA page_size", [], |r| r.get(0))
-            .unwrap();
+        let page: i64 = one(&Connection::open(&fresh).unwrap(), "PRAGMA page_size");
         assert_eq!(page, 16384);
     }
 
