@@ -1175,6 +1175,11 @@ mod tests {
 
     const SF: Reason = Reason::DnsFailure;
 
+    /// The times of a domain's observations, oldest first.
+    fn ats(s: &SqliteStore, domain: &str) -> Vec<i64> {
+        s.timeline(domain).unwrap().iter().map(|o| o.at).collect()
+    }
+
     /// The one value `sql` selects.
     fn one<T: rusqlite::types::FromSql>(conn: &Connection, sql: &str) -> T {
         conn.query_row(sql, [], |r| r.get(0)).unwrap()
@@ -1320,13 +1325,7 @@ mod tests {
         }
         drop(conn);
         let s = SqliteStore::open(&path).unwrap();
-        let ats = |d: &str| {
-            s.timeline(d)
-                .unwrap()
-                .iter()
-                .map(|o| o.at)
-                .collect::<Vec<_>>()
-        };
+        let ats = |d: &str| ats(&s, d);
         assert_eq!(ats("a.zz"), [100, 300, 500]);
         assert_eq!(ats("b.zz"), [200, 600]);
         assert_eq!(ats("c.zz"), [400]);
@@ -1373,13 +1372,7 @@ mod tests {
             obs("z.zz", 300, SF, Action::Retry),
         ])
         .unwrap();
-        let ats = |d: &str| {
-            a.timeline(d)
-                .unwrap()
-                .iter()
-                .map(|o| o.at)
-                .collect::<Vec<_>>()
-        };
+        let ats = |d: &str| ats(&a, d);
         assert_eq!(ats("x.zz"), [100, 200]);
         assert_eq!(ats("y.zz"), [100, 200]);
         assert_eq!(ats("z.zz"), [200, 300]);
@@ -1459,8 +1452,7 @@ mod tests {
         let st = &s.states(&["f.zz"]).unwrap()["f.zz"];
         assert_eq!(st.history.since_success.len(), 3);
         assert_eq!(st.history.last_success, Some(90));
-        let t = s.timeline("f.zz").unwrap();
-        assert_eq!(t.iter().map(|o| o.at).collect::<Vec<_>>(), [150, 250, 300]);
+        assert_eq!(ats(&s, "f.zz"), [150, 250, 300]);
         let conn = Connection::open(&path).unwrap();
         let (retries, since): (i64, i64) = conn
             .query_row(
