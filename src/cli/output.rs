@@ -942,18 +942,9 @@ fn write_json_str(out: &mut impl Write, s: &str) -> io::Result<()> {
 }
 
 /// Writes `n` in decimal, without the formatting machinery.
-fn write_u64(out: &mut impl Write, mut n: u64) -> io::Result<()> {
+fn write_u64(out: &mut impl Write, n: u64) -> io::Result<()> {
     let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.write_all(&buf[i..])
+    out.write_all(prebounce_core::ipfmt::u64_digits(n, &mut buf))
 }
 
 /// One row exactly as `check --format jsonl` writes it, without the

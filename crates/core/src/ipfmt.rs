@@ -10,18 +10,24 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Appends `n` in decimal, as `Display` writes it.
-pub fn push_u64(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
+pub fn push_u64(out: &mut String, n: u64) {
+    let mut buf = [0u8; 20];
+    out.extend(u64_digits(n, &mut buf).iter().map(|&d| char::from(d)));
+}
+
+/// `n` in decimal ASCII digits, as `Display` writes it, in the end of
+/// `buf` (for writers of bytes; [`push_u64`] for strings).
+pub fn u64_digits(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
     loop {
         at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
+        buf[at] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
             break;
         }
     }
-    out.extend(digits[at..].iter().map(|&d| char::from(d)));
+    &buf[at..]
 }
 
 /// Appends `ip` as `Display` writes it.
